@@ -1,0 +1,22 @@
+"""The ``mpbench`` command line: one module per command group, joined onto one Typer app."""
+
+from __future__ import annotations
+
+from mpbench.cli import (  # noqa: F401  (each module registers its commands on import)
+    backbone_cmds,
+    data_cmds,
+    prompt_cmds,
+    quickstart_cmd,
+    report_cmds,
+    study_cmds,
+    train_cmds,
+)
+from mpbench.cli._apps import app
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,1 @@
+"""Commands of this group (filled in by its owner)."""

@@ -1,0 +1,114 @@
+"""TrialConfig: every setting of one trial, validated, frozen, with a stable semantic key.
+
+The config is translated into keyword arguments for layers, models and loaders in one place
+(``mpbench.engine.build``); nothing below the engine takes a config object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Device = Literal["auto", "cpu", "cuda"]
+Amp = Literal["none", "bf16", "fp16"]
+Optimizer = Literal["sgd", "adamw"]
+Schedule = Literal["cosine", "step", "constant"]
+Size = Literal["tiny", "full"]
+
+# Fields that change how fast a trial runs but not what it measures: left out of the cell key.
+EXECUTION_FIELDS = frozenset(
+    {"device", "workers", "compile", "channels_last", "cudnn_benchmark", "run_dir", "log_every"}
+)
+
+
+class TrialConfig(BaseModel):
+    """One training run: backbone x variant x dataset x seed x hyperparameters.
+
+    Args:
+        backbone: registered backbone name (``mpbench list backbones``).
+        variant: registered prompt variant (``mpbench list variants``).
+        dataset: registered dataset name (``mpbench list datasets``).
+
+    Example:
+        >>> cfg = TrialConfig(backbone="x3d_xs", variant="learnable_tav", size="tiny")
+        >>> len(cfg.key())
+        12
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # what is measured
+    backbone: str = "x3d_xs"
+    size: Size = "tiny"
+    pretrained: bool = False
+    weights: str | None = None
+    variant: str = "learnable_tav"
+    tav_weight: float | None = Field(default=None, ge=0.0, description="overrides the variant's")
+    init_m: float | None = None
+    init_n: float | None = None
+    dataset: str = "synth"
+    data_root: str | None = None
+    dataset_options: dict[str, Any] = Field(default_factory=dict)
+    frames: int = Field(default=8, ge=1, description="T frames into the backbone (T+1 decoded)")
+    sampling_rate: int = Field(default=1, ge=1)
+    crop: int = Field(default=64, ge=8)
+    seed: int = Field(default=0, ge=0)
+    # optimisation
+    epochs: int = Field(default=4, ge=1)
+    max_steps: int | None = Field(default=None, ge=1, description="stop after this many steps")
+    batch_size: int = Field(default=8, ge=1)
+    optimizer: Optimizer = "adamw"
+    lr: float = Field(default=2e-3, gt=0.0)
+    prompt_lr_mult: float = Field(default=1.0, ge=0.0)
+    weight_decay: float = Field(default=0.05, ge=0.0)
+    momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
+    schedule: Schedule = "cosine"
+    warmup_epochs: float = Field(default=0.0, ge=0.0)
+    step_milestones: tuple[float, ...] = (0.6, 0.85)
+    step_gamma: float = Field(default=0.1, gt=0.0)
+    grad_clip: float | None = Field(default=None, gt=0.0)
+    label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
+    test_clips: int = Field(default=1, ge=1)
+    test_crops: int = Field(default=1, ge=1)
+    # execution (not part of the key)
+    device: Device = "auto"
+    amp: Amp = "none"
+    channels_last: bool = False
+    compile: bool = False
+    cudnn_benchmark: bool = True
+    workers: int = Field(default=0, ge=0)
+    log_every: int = Field(default=10, ge=1)
+    run_dir: str | None = None
+
+    @field_validator("step_milestones")
+    @classmethod
+    def _milestones_in_unit_interval(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0.0 < m < 1.0 for m in v) or list(v) != sorted(v):
+            raise ValueError(f"step_milestones must be increasing fractions in (0, 1), got {v}")
+        return v
+
+    def semantic_dict(self) -> dict[str, Any]:
+        """The fields that define what the trial measures (everything but execution settings)."""
+        return {k: v for k, v in self.model_dump(mode="json").items() if k not in EXECUTION_FIELDS}
+
+    def key(self) -> str:
+        """A stable 12-hex-digit hash of :meth:`semantic_dict` (the grid cell key)."""
+        blob = json.dumps(self.semantic_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def flat_params(self) -> dict[str, str]:
+        """Every field as a string, for MLflow params."""
+        return {k: json.dumps(v) if isinstance(v, dict | list) else str(v)
+                for k, v in self.model_dump(mode="json").items()}
+
+    def with_updates(self, **changes: Any) -> TrialConfig:
+        """A validated copy with ``changes`` applied (unknown fields are an error)."""
+        return TrialConfig.model_validate({**self.model_dump(), **changes})
+
+    def trial_dir(self, root: str | Path = "runs") -> Path:
+        """Where this trial keeps its checkpoints: ``run_dir`` or ``root/<key>``."""
+        return Path(self.run_dir) if self.run_dir else Path(root) / self.key()

@@ -1,0 +1,76 @@
+"""The MLflow layout of mpbench, defined once: tag names, metric keys, artifact paths.
+
+Every module that writes or reads MLflow runs uses these names; reports are computed from MLflow
+alone. mlflow itself is imported inside functions only.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Final
+
+DEFAULT_EXPERIMENT: Final = "mpbench"
+
+# --- tags (strings on every trial run) ---------------------------------------------------------
+TAG_STUDY: Final = "mpbench.study"  # study name, absent for a lone `mpbench train`
+TAG_CELL: Final = "mpbench.cell"  # TrialConfig.key() of the trial
+TAG_VARIANT: Final = "mpbench.variant"
+TAG_BACKBONE: Final = "mpbench.backbone"
+TAG_DATASET: Final = "mpbench.dataset"
+TAG_SEED: Final = "mpbench.seed"
+TAG_OPTUNA_TRIAL: Final = "mpbench.optuna_trial"  # Optuna trial number
+TAG_KIND: Final = "mpbench.kind"  # "grid", "search" or "train"
+TAG_STATUS: Final = "mpbench.status"  # "finished", "failed", "diverged", "pruned"
+TAG_ERROR: Final = "mpbench.error"  # one-line error text of a failed trial
+TAG_GIT_COMMIT: Final = "mpbench.git_commit"
+TAG_VERSION: Final = "mpbench.version"
+TAG_DEVICE: Final = "mpbench.device"  # e.g. "cpu", "NVIDIA H100 80GB HBM3"
+
+STATUS_FINISHED: Final = "finished"
+STATUS_FAILED: Final = "failed"
+STATUS_DIVERGED: Final = "diverged"
+STATUS_PRUNED: Final = "pruned"
+
+# --- per-epoch metrics (step = epoch index, starting at 0) --------------------------------------
+M_TRAIN_LOSS: Final = "train_loss"  # cross-entropy part, mean over the epoch
+M_TAV_LOSS: Final = "tav_loss"  # prompt regulariser part (already multiplied by lambda)
+M_VAL_TOP1: Final = "val_top1"  # fractions in [0, 1]
+M_VAL_TOP5: Final = "val_top5"
+M_VAL_MCA: Final = "val_mean_class_acc"
+M_VAL_LOSS: Final = "val_loss"
+M_SLOPE: Final = "slope"  # the prompt's current a
+M_SHIFT: Final = "shift"  # the prompt's current b
+M_CLIPS_PER_S: Final = "clips_per_s"  # training throughput of the epoch
+M_PEAK_MEM_MB: Final = "peak_mem_mb"  # CUDA max allocated, or process max RSS on CPU
+M_SKIPPED: Final = "skipped_videos"  # cumulative count of videos that failed to decode
+M_LR: Final = "lr"
+EPOCH_METRICS: Final = (
+    M_TRAIN_LOSS, M_TAV_LOSS, M_VAL_TOP1, M_VAL_TOP5, M_VAL_MCA, M_VAL_LOSS,
+    M_SLOPE, M_SHIFT, M_CLIPS_PER_S, M_PEAK_MEM_MB, M_SKIPPED, M_LR,
+)
+
+# --- final metrics (logged once, step = number of epochs) ---------------------------------------
+M_TEST_TOP1: Final = "test_top1"  # multi-view evaluation (test_clips x test_crops)
+M_TEST_TOP5: Final = "test_top5"
+M_TEST_MCA: Final = "test_mean_class_acc"
+M_TRAIN_SECONDS: Final = "train_seconds"  # wall time of the whole trial
+M_PROMPT_PARAMS: Final = "prompt_params"
+M_BACKBONE_PARAMS: Final = "backbone_params"
+M_PROMPT_GFLOPS: Final = "prompt_gflops"  # per clip, forward
+M_BACKBONE_GFLOPS: Final = "backbone_gflops"
+FINAL_METRICS: Final = (
+    M_TEST_TOP1, M_TEST_TOP5, M_TEST_MCA, M_TRAIN_SECONDS,
+    M_PROMPT_PARAMS, M_BACKBONE_PARAMS, M_PROMPT_GFLOPS, M_BACKBONE_GFLOPS,
+)
+
+# --- artifacts -----------------------------------------------------------------------------------
+A_CONFIG: Final = "config.json"  # the resolved TrialConfig
+A_LOG: Final = "trial.log"  # the trial's log output
+A_CONFUSION: Final = "figures/confusion_matrix.png"
+A_ATTENTION: Final = "figures/attention.png"
+A_ATTENTION_CLIP: Final = "attention_clip.npz"  # frames, diffs, attention, prompts of one val clip
+
+
+def tracking_uri() -> str | None:
+    """MLFLOW_TRACKING_URI if set, else None (MLflow's default: sqlite:///mlflow.db)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or None
