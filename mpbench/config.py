@@ -112,3 +112,58 @@ class TrialConfig(BaseModel):
     def trial_dir(self, root: str | Path = "runs") -> Path:
         """Where this trial keeps its checkpoints: ``run_dir`` or ``root/<key>``."""
         return Path(self.run_dir) if self.run_dir else Path(root) / self.key()
+
+
+def _format_validation_error(exc: Any, source: str) -> str:
+    """One line per pydantic error: ``source: [field] message (got value)``."""
+    lines = []
+    for err in exc.errors():
+        where = " -> ".join(str(p) for p in err["loc"]) or "(root)"
+        got = f" (got {err['input']!r})" if "input" in err and err["type"] != "missing" else ""
+        lines.append(f"{source}: [{where}] {err['msg']}{got}")
+    return "\n".join(lines)
+
+
+def parse_assignments(items: list[str]) -> dict[str, Any]:
+    """``["lr=0.01", "dataset_options={classes=4}"]`` -> ``{"lr": 0.01, ...}`` (TOML values;
+    a bare word that is not valid TOML is taken as a string)."""
+    import tomllib
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def load_trial_config(path: str | Path | None = None, **overrides: Any) -> TrialConfig:
+    """A TrialConfig from a TOML file (top-level keys or a ``[trial]`` table) plus overrides.
+
+    Errors name the file, the field, the bad value and what was expected.
+    """
+    import tomllib
+
+    from pydantic import ValidationError
+
+    data: dict[str, Any] = {}
+    source = "command line"
+    if path is not None:
+        source = str(path)
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"trial config file {p} does not exist")
+        try:
+            data = tomllib.loads(p.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{p}: not valid TOML: {exc}") from None
+        data = data.get("trial", data)
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return TrialConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(_format_validation_error(exc, source)) from None

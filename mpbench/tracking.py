@@ -74,3 +74,97 @@ A_ATTENTION_CLIP: Final = "attention_clip.npz"  # frames, diffs, attention, prom
 def tracking_uri() -> str | None:
     """MLFLOW_TRACKING_URI if set, else None (MLflow's default: sqlite:///mlflow.db)."""
     return os.environ.get("MLFLOW_TRACKING_URI") or None
+
+
+# --- writing (used by the engine; MlflowClient, so that no global active run is involved) --------
+
+
+def get_or_create_experiment(name: str) -> str:
+    """The id of experiment ``name``, created if missing (tolerates a concurrent creation)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri())
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(name)
+    except MlflowException:  # another process created it between our look-up and create
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+class RunWriter:
+    """Writes one trial's MLflow run: params, per-epoch and final metrics, tags, artifacts.
+
+    Args:
+        experiment: experiment name (created if missing).
+        run_id: an existing run to continue (a resumed trial), or None for a new run.
+        run_name: display name of a new run.
+        tags: tags set on the run at start.
+
+    Example:
+        >>> w = RunWriter(experiment="mpbench", run_name="demo", tags={TAG_SEED: "0"})  # doctest: +SKIP
+        >>> w.log_metrics({M_VAL_TOP1: 0.5}, step=0); w.finish(STATUS_FINISHED)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        experiment: str,
+        run_id: str | None = None,
+        run_name: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri())
+        if run_id is None:
+            exp_id = get_or_create_experiment(experiment)
+            run_id = self.client.create_run(exp_id, run_name=run_name).info.run_id
+        else:
+            self.client.update_run(run_id, status="RUNNING")
+        self.run_id = run_id
+        self.set_tags(tags or {})
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        """Set string tags on the run."""
+        from mlflow.entities import RunTag
+
+        if tags:
+            self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_params(self, params: dict[str, str]) -> None:
+        """Log params once (a resumed run already has them: skipped if present)."""
+        from mlflow.entities import Param
+
+        have = self.client.get_run(self.run_id).data.params
+        new = [Param(k, v[:6000]) for k, v in params.items() if k not in have]
+        for i in range(0, len(new), 100):
+            self.client.log_batch(self.run_id, params=new[i : i + 100])
+
+    def log_metrics(self, metrics: dict[str, float], *, step: int) -> None:
+        """Log a dict of metrics at ``step`` in one batch."""
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        self.client.log_batch(self.run_id, metrics=batch)
+
+    def log_artifact(self, path: str, artifact_path: str | None = None) -> None:
+        """Upload a local file into the run's artifacts (under ``artifact_path``)."""
+        self.client.log_artifact(self.run_id, path, artifact_path)
+
+    def finish(self, status: str, error: str | None = None) -> None:
+        """Tag the mpbench status (and error) and end the run as FINISHED or FAILED."""
+        tags = {TAG_STATUS: status}
+        if error:
+            tags[TAG_ERROR] = error.splitlines()[0][:4000] if error.strip() else error
+        self.set_tags(tags)
+        mlflow_status = "FINISHED" if status in (STATUS_FINISHED, STATUS_PRUNED) else "FAILED"
+        self.client.set_terminated(self.run_id, status=mlflow_status)

@@ -1,1 +1,87 @@
-"""Commands of this group (filled in by its owner)."""
+"""Prompt-layer commands: ``mpbench list variants`` and ``mpbench bench layer``."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from mpbench.cli._apps import bench_app, console, list_app, user_errors
+
+
+class DeviceOption(StrEnum):
+    """Where ``bench layer`` runs."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+def variants_table() -> Table:
+    """A rich table of every registered variant: its settings, then its description."""
+    from rich import box
+
+    from mpbench.variants import list_variants
+
+    columns = ("pn", "slope", "shift", "tav_weight", "granularity", "init")
+    table = Table(
+        title="prompt variants",
+        box=box.SIMPLE_HEAD,
+        caption_justify="left",
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("name", no_wrap=True, style="bold")
+    for col in columns:
+        table.add_column("lambda" if col == "tav_weight" else col, no_wrap=True)
+    for spec in list_variants():
+        cells = spec.settings_text()
+        table.add_row(spec.name, *(cells[c] for c in columns))
+    table.caption = "\n".join(f"{s.name}: {s.description}" for s in list_variants())
+    return table
+
+
+@list_app.command("variants")
+@user_errors
+def list_variants_cmd() -> None:
+    """Print the named prompt variants with their settings."""
+    console.print(variants_table())
+
+
+@bench_app.command("layer")
+@user_errors
+def bench_layer_cmd(
+    device: Annotated[
+        DeviceOption, typer.Option(help="auto = cuda when present")
+    ] = DeviceOption.auto,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile ours")] = False,
+    batch: Annotated[int, typer.Option(help="batch size B")] = 8,
+    frames: Annotated[int, typer.Option(help="input frames T+1")] = 9,
+    size: Annotated[int, typer.Option(help="height = width")] = 224,
+    repeats: Annotated[int, typer.Option(help="timed repeats (median)")] = 10,
+    warmup: Annotated[int, typer.Option(help="untimed repeats first")] = 2,
+    tav_weight: Annotated[float, typer.Option(help="lambda of the TAV term")] = 1.0,
+) -> None:
+    """Forward+backward time of MotionPrompt vs the reference formulation; ratio last."""
+    from rich.progress import Progress
+
+    from mpbench.bench.layer import bench_layer
+
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task("timing", total=repeats)
+        result = bench_layer(
+            device=device.value,
+            compile=compile,
+            batch=batch,
+            frames=frames,
+            size=size,
+            repeats=repeats,
+            warmup=warmup,
+            tav_weight=tav_weight,
+            on_repeat=lambda: progress.advance(task),
+        )
+    for line in result.lines():
+        console.print(line, highlight=False)

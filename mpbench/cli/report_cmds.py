@@ -1,1 +1,133 @@
-"""Commands of this group (filled in by its owner)."""
+"""Reports from MLflow runs: ``report``, ``export``, ``figures``, ``viz`` and ``bench report``.
+
+Heavy libraries (mlflow, pandas, matplotlib, torch) are imported inside the command bodies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import typer
+
+from mpbench.cli._apps import app, bench_app, console, user_errors
+from mpbench.tracking import DEFAULT_EXPERIMENT, M_TEST_TOP1
+
+StudyArg = Annotated[str, typer.Argument(help="Study name (the mpbench.study tag of its runs).")]
+ExperimentOpt = Annotated[str, typer.Option(help="MLflow experiment holding the runs.")]
+ResultsOpt = Annotated[Path, typer.Option(help="Folder that gets <study>/ with the outputs.")]
+MetricOpt = Annotated[str, typer.Option(help="Final metric to report (an MLflow metric key).")]
+
+
+@app.command()
+@user_errors
+def report(
+    study: StudyArg,
+    metric: MetricOpt = M_TEST_TOP1,
+    experiment: ExperimentOpt = DEFAULT_EXPERIMENT,
+    results_dir: ResultsOpt = Path("results"),
+    refresh: Annotated[bool, typer.Option(help="Rebuild the run cache from MLflow.")] = False,
+) -> None:
+    """Write table.md, table.tex and table.csv of a study and print its table."""
+    from mpbench.report.build import make_report
+    from mpbench.report.table import rich_table
+
+    with console.status(f"loading the runs of {study!r} from MLflow"):
+        result = make_report(
+            study, metric=metric, experiment=experiment, results_dir=results_dir,
+            refresh=refresh,
+        )
+    console.print(rich_table(result.table))
+    for path in result.paths:
+        console.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
+@user_errors
+def export(
+    study: StudyArg,
+    format: Annotated[
+        Literal["csv", "parquet"], typer.Option("--format", help="File format.")
+    ] = "csv",
+    out: Annotated[Optional[Path], typer.Option(help="Output file [results/<study>/runs.EXT]")]
+    = None,
+    experiment: ExperimentOpt = DEFAULT_EXPERIMENT,
+    results_dir: ResultsOpt = Path("results"),
+) -> None:
+    """Write a study's runs as a long table (run x metric) in CSV or Parquet."""
+    from mpbench.report.load import export_study
+
+    path = export_study(
+        study, fmt=format, out=out, experiment=experiment, results_dir=results_dir
+    )
+    console.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
+@user_errors
+def figures(
+    study: StudyArg,
+    metric: MetricOpt = M_TEST_TOP1,
+    experiment: ExperimentOpt = DEFAULT_EXPERIMENT,
+    results_dir: ResultsOpt = Path("results"),
+) -> None:
+    """Draw a study's figures (PNG and PDF) into results/<study>/."""
+    from mpbench.report.build import make_figures
+
+    with console.status(f"drawing the figures of {study!r}"):
+        paths = make_figures(
+            study, metric=metric, experiment=experiment, results_dir=results_dir,
+            note=lambda text: console.print(f"note: {text}", highlight=False),
+        )
+    for path in paths:
+        console.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
+@user_errors
+def viz(
+    video: Annotated[Path, typer.Argument(help="Any video file PyAV can decode.")],
+    run: Annotated[Optional[str], typer.Option(help="MLflow run id to take slope/shift from.")]
+    = None,
+    slope: Annotated[Optional[float], typer.Option(help="Sigmoid slope a in [9.09, 50].")] = None,
+    shift: Annotated[Optional[float], typer.Option(help="Sigmoid shift b in [-0.6, 0.6].")]
+    = None,
+    frames: Annotated[int, typer.Option(help="Frames decoded (T+1).")] = 9,
+    size: Annotated[int, typer.Option(help="Square frame size in pixels.")] = 112,
+    out: Annotated[Optional[Path], typer.Option(help="PNG to write [VIDEO.attention.png]")]
+    = None,
+) -> None:
+    """Draw the attention strip (frames, differences, attention, prompts) of a video."""
+    from mpbench.report.viz import run_slope_shift, visualize_video
+
+    if run is not None and (slope is not None or shift is not None):
+        raise ValueError("give either --run RUN_ID or --slope A --shift B, not both")
+    if run is not None:
+        slope, shift = run_slope_shift(run)
+    if slope is None or shift is None:
+        raise ValueError("give --run RUN_ID, or both --slope A and --shift B")
+    path = visualize_video(video, slope=slope, shift=shift, frames=frames, size=size, out=out)
+    console.print(f"wrote {path}", highlight=False)
+
+
+@bench_app.command("report")
+@user_errors
+def bench_report_cmd(
+    runs: Annotated[int, typer.Option(help="Number of synthetic runs to log.")] = 10_000,
+    keep: Annotated[Optional[Path], typer.Option(help="Keep the store in this folder.")] = None,
+) -> None:
+    """Log many small runs to a temporary MLflow store and time ``mpbench report`` on them."""
+    from rich.progress import Progress
+
+    from mpbench.bench.report import bench_report
+
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("logging runs", total=runs)
+        result = bench_report(
+            runs=runs, keep=keep, progress=lambda done: progress.update(task, completed=done)
+        )
+    console.print(
+        f"runs {result.runs}: logged in {result.log_s:.2f} s; report cold (no cache) "
+        f"{result.cold_s:.2f} s, warm (cache) {result.warm_s:.2f} s; {result.rows} table rows",
+        highlight=False,
+    )

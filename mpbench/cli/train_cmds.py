@@ -1,1 +1,47 @@
-"""Commands of this group (filled in by its owner)."""
+"""`mpbench train`: one trial from flags or a TOML file, logged to MLflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from mpbench.cli._apps import app, console, user_errors
+
+
+@app.command("train")
+@user_errors
+def train(
+    config: Annotated[Optional[Path], typer.Option(help="TOML file of TrialConfig fields.")] = None,
+    backbone: Annotated[Optional[str], typer.Option(help="Backbone (mpbench list backbones).")] = None,
+    variant: Annotated[Optional[str], typer.Option(help="Prompt variant (mpbench list variants).")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="Dataset (mpbench list datasets).")] = None,
+    data_root: Annotated[Optional[str], typer.Option(help="Dataset folder (synth: in memory if unset).")] = None,
+    size: Annotated[Optional[str], typer.Option(help="Backbone size: tiny or full.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Training epochs.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed (data order, init, augmentation).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.")] = None,
+    amp: Annotated[Optional[str], typer.Option(help="none, bf16 or fp16.")] = None,
+    run_dir: Annotated[Optional[str], typer.Option(help="Checkpoint folder (default runs/<key>).")] = None,
+    set_: Annotated[
+        Optional[list[str]], typer.Option("--set", help="Any other field, KEY=VALUE (repeatable).")
+    ] = None,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "mpbench",
+) -> None:
+    """Train and evaluate one trial; log it to MLflow (MLFLOW_TRACKING_URI or ./mlflow.db)."""
+    from mpbench.config import load_trial_config, parse_assignments
+    from mpbench.engine import run_trial
+
+    flags = dict(backbone=backbone, variant=variant, dataset=dataset, data_root=data_root,
+                 size=size, epochs=epochs, seed=seed, device=device, amp=amp, run_dir=run_dir)
+    cfg = load_trial_config(config, **{**parse_assignments(set_ or []), **flags})
+    result = run_trial(cfg, experiment=experiment)
+    m = result.metrics
+    console.print(
+        f"[bold green]done[/] {cfg.variant} / {cfg.backbone} / {cfg.dataset} seed {cfg.seed}: "
+        f"val top-1 {100 * m['val_top1']:.1f}%, test top-1 {100 * m['test_top1']:.1f}% "
+        f"({cfg.test_clips}x{cfg.test_crops} views), {m['clips_per_s']:.1f} clips/s, "
+        f"{result.seconds:.1f} s"
+    )
+    console.print(f"MLflow run {result.run_id} in experiment {experiment!r}: `mlflow ui` to browse")

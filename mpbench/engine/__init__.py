@@ -1,1 +1,5 @@
-"""engine."""
+"""The training engine: one trial from config to logged metrics (``run_trial``)."""
+
+from mpbench.engine.train import Callback, DivergenceError, TrialResult, run_trial
+
+__all__ = ["Callback", "DivergenceError", "TrialResult", "run_trial"]

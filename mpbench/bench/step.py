@@ -1,0 +1,174 @@
+"""Time one training step of a backbone with the motion prompt layer against the same backbone
+without it (the ``baseline`` variant, which feeds the same T frames), side by side in one run.
+
+Both models are built from one seed, get the same batch, and are timed in alternating order
+(ABBA...) so that drift in the machine's speed falls on both; the medians are compared.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mpbench.config import Amp, Device, Size
+from mpbench.models import PromptedVideoModel, build_model, get_backbone
+
+PROMPT_VARIANT = "learnable_tav"
+BASELINE_VARIANT = "baseline"
+_AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    """Median seconds of one training step with and without the prompt layer.
+
+    Args:
+        backbone: the backbone's registry name.
+        device: "cpu" or "cuda".
+        size: "tiny" or "full".
+        batch: clips per step.
+        frames: T, the frames the backbone sees (the input has T + 1).
+        crop: frame height and width.
+        amp: autocast dtype ("none", "bf16", "fp16").
+        prompt_s: median step time with ``learnable_tav``.
+        baseline_s: median step time with ``baseline`` (no prompt, same T frames).
+        repeats: timed steps per model.
+
+    Example:
+        >>> t = StepTiming("x3d_xs", "cpu", "tiny", 8, 8, 64, "none", 0.0105, 0.0100, 5)
+        >>> round(t.overhead, 3)
+        0.05
+    """
+
+    backbone: str
+    device: str
+    size: str
+    batch: int
+    frames: int
+    crop: int
+    amp: str
+    prompt_s: float
+    baseline_s: float
+    repeats: int
+
+    @property
+    def overhead(self) -> float:
+        """Relative extra time of the prompted step: prompt / baseline - 1."""
+        return self.prompt_s / self.baseline_s - 1.0
+
+
+def resolve_device(device: Device) -> torch.device:
+    """ "auto" -> CUDA when present, else CPU; asking for CUDA without one is a ValueError."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device={device!r} is not one of 'auto', 'cpu', 'cuda'")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but torch sees no CUDA device")
+    return torch.device(device)
+
+
+def make_step(model: PromptedVideoModel, x: Tensor, y: Tensor, *, amp: Amp) -> Callable[[], None]:
+    """One SGD training step (forward, cross-entropy + reg_loss, backward, update) as a closure."""
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    dtype = _AMP_DTYPES.get(amp)
+    scaler = torch.amp.GradScaler(x.device.type, enabled=amp == "fp16")
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
+            out = model(x)
+            loss = F.cross_entropy(out.logits.float(), y) + out.reg_loss
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+
+    return step
+
+
+def _timed(step: Callable[[], None], device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def _build_pair(
+    backbone: str, *, size: Size, frames: int, crop: int, device: torch.device, **kwargs: object
+) -> tuple[nn.Module, nn.Module]:
+    models = []
+    for variant in (PROMPT_VARIANT, BASELINE_VARIANT):
+        torch.manual_seed(0)  # the same backbone weights in both
+        model = build_model(
+            backbone, variant=variant, num_classes=10, frames=frames, crop=crop, size=size, **kwargs
+        )
+        models.append(model.to(device).train())
+    return models[0], models[1]
+
+
+def time_training_step(
+    *,
+    backbone: str,
+    device: Device = "auto",
+    size: Size | None = None,
+    batch: int = 8,
+    repeats: int = 10,
+    warmup: int = 2,
+    amp: Amp = "none",
+    frames: int | None = None,
+    crop: int | None = None,
+    on_repeat: Callable[[], None] | None = None,
+) -> StepTiming:
+    """Median training-step time of ``backbone`` with the prompt layer and without it.
+
+    ``size`` defaults to "full" (the backbone's standard input) on CUDA and "tiny" on CPU;
+    ``frames``/``crop`` default to that size's standard input. ``on_repeat`` is called after
+    each timed pair (for a progress bar).
+    """
+    for what, value, low in (("batch", batch, 1), ("repeats", repeats, 1), ("warmup", warmup, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{what} must be an int >= {low}; got {value!r}")
+    if amp not in ("none", "bf16", "fp16"):
+        raise ValueError(f"amp={amp!r} is not one of 'none', 'bf16', 'fp16'")
+    dev = resolve_device(device)
+    size = size or ("full" if dev.type == "cuda" else "tiny")
+    info = get_backbone(backbone).info
+    if size not in info.defaults:
+        raise ValueError(f"size={size!r} is not one of {list(info.defaults)}")
+    frames = frames or info.defaults[size][0]
+    crop = crop or info.defaults[size][1]
+    prompted, baseline = _build_pair(backbone, size=size, frames=frames, crop=crop, device=dev)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, 3, frames + 1, crop, crop, generator=gen).to(dev)
+    y = torch.randint(0, 10, (batch,), generator=gen).to(dev)
+    steps = {name: make_step(m, x, y, amp=amp) for name, m in (("p", prompted), ("b", baseline))}
+    times: dict[str, list[float]] = {"p": [], "b": []}
+    for _ in range(warmup):
+        for step in steps.values():
+            step()
+    for r in range(repeats):
+        for name in ("p", "b") if r % 2 == 0 else ("b", "p"):  # ABBA: drift hits both
+            times[name].append(_timed(steps[name], dev))
+        if on_repeat is not None:
+            on_repeat()
+    return StepTiming(
+        backbone=backbone,
+        device=dev.type,
+        size=size,
+        batch=batch,
+        frames=frames,
+        crop=crop,
+        amp=amp,
+        prompt_s=statistics.median(times["p"]),
+        baseline_s=statistics.median(times["b"]),
+        repeats=repeats,
+    )

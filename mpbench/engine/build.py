@@ -1,0 +1,150 @@
+"""The one place where a TrialConfig becomes keyword arguments: data, model, optimiser, loaders."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from mpbench.config import TrialConfig
+from mpbench.engine.distributed import DistContext
+from mpbench.engine.state import worker_init
+
+# The data order of epoch e comes from a generator seeded by (seed, e): identical for every
+# variant of one seed (paired comparisons) and reproducible after a resume without saved state.
+_EPOCH_STRIDE = 1_000_003
+
+
+def resolve_device(name: str, dist_ctx: DistContext) -> torch.device:
+    """'auto' -> CUDA when present (this process's local rank under torchrun), else CPU."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device")
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    return torch.device("cuda", dist_ctx.local_rank)
+
+
+def autocast_factory(amp: str, device: torch.device) -> Callable[[], Any]:
+    """A context factory for the forward pass: autocast in bf16/fp16, or a no-op."""
+    if amp == "none":
+        return contextlib.nullcontext
+    if amp == "fp16" and device.type != "cuda":
+        raise ValueError("amp 'fp16' needs CUDA; use amp 'bf16' or 'none' on CPU")
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return lambda: torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def build_model_for(config: TrialConfig, *, num_classes: int) -> nn.Module:
+    """The prompted model of ``config``, built under the trial's seed.
+
+    The backbone is initialised from a generator seeded by ``config.seed`` alone and the prompt's
+    own parameters from a separate stream, so for one seed every variant starts from the same
+    backbone weights.
+    """
+    from mpbench.models import build_model
+    from mpbench.variants import get_variant
+
+    variant = get_variant(config.variant).with_overrides(
+        tav_weight=config.tav_weight, init_m=config.init_m, init_n=config.init_n
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = build_model(
+            config.backbone,
+            variant=variant,
+            num_classes=num_classes,
+            frames=config.frames,
+            crop=config.crop,
+            size=config.size,
+            pretrained=config.pretrained,
+            weights=config.weights,
+        )
+    return model
+
+
+def param_groups(model: nn.Module, config: TrialConfig) -> list[dict[str, Any]]:
+    """Backbone weights (decayed), backbone norms/biases (not decayed), prompt (own lr, no decay)."""
+    prompt_ids = {id(p) for p in model.prompt.parameters()}
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad and id(p) not in prompt_ids:
+            (decay if p.ndim > 1 else no_decay).append(p)
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay, "lr_mult": 1.0},
+        {"params": no_decay, "weight_decay": 0.0, "lr_mult": 1.0},
+    ]
+    prompt = [p for p in model.prompt.parameters() if p.requires_grad]
+    if prompt:
+        groups.append({"params": prompt, "weight_decay": 0.0, "lr_mult": config.prompt_lr_mult})
+    return [g for g in groups if g["params"]]
+
+
+def build_optimizer(model: nn.Module, config: TrialConfig) -> torch.optim.Optimizer:
+    """SGD (momentum, nesterov off) or AdamW over :func:`param_groups`."""
+    groups = param_groups(model, config)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+    return torch.optim.AdamW(groups, lr=config.lr)
+
+
+@dataclass
+class Loaders:
+    """Training and validation loaders and the per-epoch step budget."""
+
+    train: DataLoader
+    val: DataLoader
+    steps_per_epoch: int
+
+    def set_epoch(self, epoch: int, seed: int) -> None:
+        """Fix the shuffle order of ``epoch`` (a pure function of seed and epoch)."""
+        sampler = self.train.sampler
+        if isinstance(sampler, DistributedSampler):
+            sampler.set_epoch(epoch)
+        else:
+            self.train.generator.manual_seed(seed * _EPOCH_STRIDE + epoch)  # type: ignore[union-attr]
+
+
+def make_loader(dataset: Dataset, config: TrialConfig, *, train: bool, dist_ctx: DistContext,
+            device: torch.device) -> DataLoader:
+    """A DataLoader over ``dataset`` with mpbench's collate, seeding and sharding."""
+    from mpbench.data import collate_clips
+
+    sampler = None
+    if dist_ctx.enabled:
+        sampler = DistributedSampler(dataset, num_replicas=dist_ctx.world_size,
+                                     rank=dist_ctx.rank, shuffle=train, seed=config.seed)
+    return DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=train and sampler is None,
+        sampler=sampler,
+        drop_last=train,
+        num_workers=config.workers,
+        collate_fn=collate_clips,
+        worker_init_fn=worker_init,
+        generator=torch.Generator().manual_seed(config.seed),
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+    )
+
+
+def build_loaders(data: Any, config: TrialConfig, *, dist_ctx: DistContext,
+                  device: torch.device) -> Loaders:
+    """Loaders for ``data`` (a DataBundle) and the steps per epoch under ``max_steps``."""
+    train = make_loader(data.train, config, train=True, dist_ctx=dist_ctx, device=device)
+    val = make_loader(data.val, config, train=False, dist_ctx=dist_ctx, device=device)
+    if len(train) == 0:
+        raise ValueError(
+            f"the training set has {len(data.train)} clips, fewer than one batch of "
+            f"{config.batch_size}: lower batch_size or add clips"
+        )
+    steps = len(train)
+    if config.max_steps is not None:
+        steps = min(steps, math.ceil(config.max_steps / config.epochs))
+    return Loaders(train=train, val=val, steps_per_epoch=steps)

@@ -1,0 +1,243 @@
+"""What a trial leaves behind: its MLflow run (params, metrics, tags, artifacts), its log file,
+and the progress bar on the terminal."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import subprocess
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mpbench import __version__
+from mpbench import tracking as T
+from mpbench.config import TrialConfig
+
+log = logging.getLogger("mpbench.trial")
+
+
+def git_commit() -> str:
+    """The commit of the mpbench checkout (``unknown`` outside a git checkout)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def trial_tags(config: TrialConfig) -> dict[str, str]:
+    """The tags every trial run carries."""
+    return {
+        T.TAG_CELL: config.key(),
+        T.TAG_VARIANT: config.variant,
+        T.TAG_BACKBONE: config.backbone,
+        T.TAG_DATASET: config.dataset,
+        T.TAG_SEED: str(config.seed),
+        T.TAG_VERSION: __version__,
+        T.TAG_GIT_COMMIT: git_commit(),
+    }
+
+
+def _status_of(exc: BaseException) -> str:
+    """The mpbench status tag for a trial that raised ``exc``."""
+    from mpbench.engine.train import DivergenceError
+
+    if isinstance(exc, DivergenceError):
+        return T.STATUS_DIVERGED
+    if type(exc).__name__ == "TrialPruned":
+        return T.STATUS_PRUNED
+    return T.STATUS_FAILED
+
+
+class TrialRecorder:
+    """Context manager around one trial: log file, MLflow run, status on success or failure.
+
+    Args:
+        config: the trial.
+        experiment: MLflow experiment, or None to log nothing to MLflow (the log file stays).
+        tags: extra tags (study, cell, Optuna trial number ...).
+        run_id: continue this MLflow run instead of starting a new one.
+
+    Example:
+        >>> with TrialRecorder(TrialConfig(), experiment=None) as rec:  # doctest: +SKIP
+        ...     rec.log_epoch(0, {"val_top1": 0.5})
+    """
+
+    def __init__(self, config: TrialConfig, *, experiment: str | None,
+                 tags: dict[str, str] | None = None, run_id: str | None = None) -> None:
+        self.config, self.experiment = config, experiment
+        self.tags = {**trial_tags(config), T.TAG_KIND: "train", **(tags or {})}
+        self.run_id = run_id
+        self.writer: T.RunWriter | None = None
+        self.log_path = config.trial_dir() / T.A_LOG
+        self.seconds = 0.0
+        self._handler: logging.Handler | None = None
+        self._t0 = 0.0
+
+    def __enter__(self) -> TrialRecorder:
+        self._t0 = time.perf_counter()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._handler = logging.FileHandler(self.log_path)
+        self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger("mpbench")
+        root.addHandler(self._handler)
+        root.setLevel(logging.INFO)
+        if self.experiment is not None:
+            self.writer = T.RunWriter(experiment=self.experiment, run_id=self.run_id,
+                                      run_name=f"{self.config.variant}-{self.config.backbone}-"
+                                      f"{self.config.dataset}-s{self.config.seed}", tags=self.tags)
+            self.run_id = self.writer.run_id
+        log.info("trial %s: %s", self.config.key(), self.config.model_dump_json())
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        self.seconds = time.perf_counter() - self._t0
+        status = T.STATUS_FINISHED if exc is None else _status_of(exc)
+        if exc is not None:
+            log.error("trial %s %s: %s\n%s", self.config.key(), status, exc,
+                      "".join(traceback.format_exception(exc_type, exc, tb)))
+        logging.getLogger("mpbench").removeHandler(self._handler)  # type: ignore[arg-type]
+        self._handler.close()  # type: ignore[union-attr]
+        if self.writer is not None:
+            self.writer.log_artifact(str(self.log_path))
+            self.writer.finish(status, error=None if exc is None else f"{type(exc).__name__}: {exc}")
+        return False
+
+    def log_start(self, trainer: Any) -> None:
+        """Params, the resolved config and the cost of the model (parameters, GFLOPs)."""
+        if self.writer is None:
+            return
+        self.writer.log_params(self.config.flat_params())
+        self.writer.set_tags({T.TAG_DEVICE: device_name(trainer.device)})
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / T.A_CONFIG
+            path.write_text(self.config.model_dump_json(indent=2))
+            self.writer.log_artifact(str(path))
+        self.writer.log_metrics(model_cost(trainer), step=0)
+
+    def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        """Per-epoch metrics at step = epoch (NaN values, e.g. the baseline's slope, skipped)."""
+        log.info("epoch %d: %s", epoch, json.dumps({k: round(v, 5) for k, v in metrics.items()}))
+        if self.writer is not None:
+            finite = {k: v for k, v in metrics.items() if not math.isnan(v)}
+            self.writer.log_metrics(finite, step=epoch)
+
+    def log_final(self, trainer: Any, metrics: dict[str, float]) -> None:
+        """Final metrics and the figures: confusion matrix and one clip's attention maps."""
+        if self.writer is None:
+            return
+        final = {k: metrics[k] for k in (T.M_TEST_TOP1, T.M_TEST_TOP5, T.M_TEST_MCA)}
+        final[T.M_TRAIN_SECONDS] = time.perf_counter() - self._t0
+        self.writer.log_metrics(final, step=self.config.epochs)
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, path in write_figures(trainer, Path(tmp)).items():
+                self.writer.log_artifact(str(path), str(Path(name).parent) or None)
+
+
+def device_name(device: torch.device) -> str:
+    """A readable device name for the tags (the GPU model on CUDA)."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
+def prompt_flops(*, frames_in: int, height: int, width: int, has_prompt: bool) -> float:
+    """Analytical FLOPs of the prompt layer per clip (FlopCounterMode counts only matmuls/convs).
+
+    Per pixel: grey with folded normalisation (6 per input frame), difference (1), modified sigmoid
+    (sub, mul, exp, add, reciprocal: 5), prompt product (3 channels) per output frame.
+    """
+    if not has_prompt:
+        return 0.0
+    t = frames_in - 1
+    return float(height * width * (6 * frames_in + 9 * t))
+
+
+def model_cost(trainer: Any) -> dict[str, float]:
+    """Parameters of prompt and backbone and their forward GFLOPs for one clip."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    module, cfg = trainer.module, trainer.config
+    prompt_params = sum(p.numel() for p in module.prompt.parameters())
+    backbone_params = sum(p.numel() for p in module.parameters()) - prompt_params
+    x = torch.zeros(1, 3, cfg.frames + 1, cfg.crop, cfg.crop, device=trainer.device)
+    counter = FlopCounterMode(display=False)
+    was_training = module.training
+    module.eval()
+    with torch.no_grad(), counter:
+        module(x)
+    module.train(was_training)
+    has_prompt = prompt_params > 0 or any(True for _ in module.prompt.buffers())
+    p_flops = prompt_flops(frames_in=cfg.frames + 1, height=cfg.crop, width=cfg.crop,
+                           has_prompt=has_prompt)
+    return {T.M_PROMPT_PARAMS: float(prompt_params), T.M_BACKBONE_PARAMS: float(backbone_params),
+            T.M_PROMPT_GFLOPS: p_flops / 1e9, T.M_BACKBONE_GFLOPS: counter.get_total_flops() / 1e9}
+
+
+def write_figures(trainer: Any, out: Path) -> dict[str, Path]:
+    """Confusion matrix of the last evaluation and the attention maps of one validation clip."""
+    from mpbench.engine.figures import attention_clip, plot_confusion, save_attention_clip
+
+    files: dict[str, Path] = {}
+    if getattr(trainer, "last_confusion", None) is not None:
+        fig = plot_confusion(trainer.last_confusion.numpy(), trainer.data.class_names)
+        files[T.A_CONFUSION] = _save_fig(fig, out / T.A_CONFUSION)
+    clip = attention_clip(trainer)
+    if clip is not None:
+        files[T.A_ATTENTION_CLIP] = out / T.A_ATTENTION_CLIP
+        np.savez_compressed(files[T.A_ATTENTION_CLIP], **clip)
+        files[T.A_ATTENTION] = save_attention_clip(clip, out / T.A_ATTENTION)
+    return files
+
+
+def _save_fig(fig: Any, path: Path) -> Path:
+    """Save a matplotlib figure as PNG and close it."""
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+class _Bar:
+    """The epoch/step progress bar of one trial (rich), or a silent stand-in."""
+
+    def __init__(self, progress: Any, task: Any) -> None:
+        self.progress, self.task = progress, task
+
+    def step(self, loss: float) -> None:
+        """Show the running loss."""
+        if self.progress is not None:
+            self.progress.update(self.task, loss=f"{loss:.3f}")
+
+    def epoch_done(self, epoch: int, metrics: dict[str, float]) -> None:
+        """Advance one epoch and show its validation accuracy."""
+        if self.progress is not None:
+            self.progress.update(self.task, advance=1, epoch=epoch + 1,
+                                 acc=f"{100 * metrics[T.M_VAL_TOP1]:.1f}%")
+
+
+@contextlib.contextmanager
+def epoch_progress(config: TrialConfig, *, enabled: bool, start: int) -> Iterator[_Bar]:
+    """A rich progress bar over the trial's epochs showing loss and validation accuracy."""
+    if not enabled:
+        yield _Bar(None, None)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("loss {task.fields[loss]}  val top-1 {task.fields[acc]}"),
+               TimeElapsedColumn())
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task(f"{config.variant} / {config.backbone}", total=config.epochs,
+                                 completed=start, epoch=start, loss="-", acc="-")
+        yield _Bar(progress, task)

@@ -1,0 +1,362 @@
+"""run_trial: one training run from a TrialConfig to logged metrics (readable top to bottom)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import resource
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mpbench import tracking as T
+from mpbench.config import TrialConfig
+from mpbench.engine.build import (
+    Loaders,
+    autocast_factory,
+    build_loaders,
+    build_model_for,
+    build_optimizer,
+    resolve_device,
+)
+from mpbench.engine.distributed import DistContext
+from mpbench.engine.metrics import ClassificationMeter
+from mpbench.engine.schedule import lr_factor
+from mpbench.engine.state import (
+    CHECKPOINT,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
+)
+
+log = logging.getLogger("mpbench.trial")
+
+
+class DivergenceError(RuntimeError):
+    """The training loss became NaN or infinite.
+
+    Args:
+        epoch: epoch index (0-based) where it happened.
+        step: global optimiser step (0-based) of the first non-finite loss.
+        loss: the loss value seen.
+
+    Example:
+        >>> str(DivergenceError(epoch=1, step=17, loss=float("nan")))
+        'training diverged: loss nan at epoch 1, step 17'
+    """
+
+    def __init__(self, *, epoch: int, step: int, loss: float) -> None:
+        super().__init__(f"training diverged: loss {loss} at epoch {epoch}, step {step}")
+        self.epoch, self.step, self.loss = epoch, step, loss
+
+
+class Callback(Protocol):
+    """Called after every epoch; may raise optuna.TrialPruned to stop the trial."""
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None: ...
+
+
+@dataclass
+class TrialResult:
+    """What a finished trial returns: final metrics, the per-epoch history and its MLflow run."""
+
+    config: TrialConfig
+    metrics: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)
+    run_id: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class Trainer:
+    """The live objects of one trial (built by :func:`_setup`)."""
+
+    config: TrialConfig
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    loaders: Loaders
+    device: torch.device
+    autocast: Any
+    dist: DistContext
+    num_classes: int
+    data: Any = None  # the DataBundle (its .test() builds the multi-view set)
+    step: int = 0
+    skipped: int = 0
+    last_confusion: torch.Tensor | None = None
+
+    @property
+    def module(self) -> nn.Module:
+        """The model without its DDP / compile wrappers."""
+        m = self.model
+        m = getattr(m, "module", m)
+        return getattr(m, "_orig_mod", m)
+
+
+def run_trial(
+    config: TrialConfig,
+    *,
+    callbacks: Sequence[Callback] = (),
+    experiment: str | None = T.DEFAULT_EXPERIMENT,
+    tags: dict[str, str] | None = None,
+    run_id: str | None = None,
+    progress: bool = True,
+) -> TrialResult:
+    """Train and evaluate one trial; log it to MLflow experiment ``experiment`` (None: no logging).
+
+    Resumes from the last checkpoint in ``config.trial_dir()`` when one exists; ``run_id``
+    continues an existing MLflow run (a retried trial keeps one run per cell).
+    """
+    from mpbench.engine.logging import TrialRecorder
+
+    dist_ctx = DistContext.from_env()
+    recorder = TrialRecorder(config, experiment=experiment if dist_ctx.is_main else None,
+                             tags=tags, run_id=run_id)
+    with recorder:
+        trainer = _setup(config, dist_ctx)
+        recorder.log_start(trainer)
+        history = _fit(trainer, callbacks=callbacks, recorder=recorder, progress=progress)
+        metrics = _final_evaluation(trainer, history)
+        recorder.log_final(trainer, metrics)
+    dist_ctx.close()
+    return TrialResult(config=config, metrics=metrics, history=history,
+                       run_id=recorder.run_id, seconds=recorder.seconds)
+
+
+def _setup(config: TrialConfig, dist_ctx: DistContext) -> Trainer:
+    """Seed, then build data, model, optimiser and loaders on the trial's device."""
+    from mpbench.data import build_data
+
+    device = resolve_device(config.device, dist_ctx)
+    dist_ctx.init(device)
+    seed_everything(config.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = config.cudnn_benchmark
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    data = build_data(config.dataset, root=config.data_root, frames=config.frames,
+                      sampling_rate=config.sampling_rate, crop=config.crop, seed=config.seed,
+                      options=dict(config.dataset_options))
+    model = build_model_for(config, num_classes=data.num_classes).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last_3d)
+    optimizer = build_optimizer(model, config)
+    if dist_ctx.enabled:
+        ids = [device.index] if device.type == "cuda" else None
+        model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if config.compile:
+        model = torch.compile(model)
+    return Trainer(
+        config=config, model=model, optimizer=optimizer,
+        scaler=torch.amp.GradScaler(device.type, enabled=config.amp == "fp16"),
+        loaders=build_loaders(data, config, dist_ctx=dist_ctx, device=device),
+        device=device, autocast=autocast_factory(config.amp, device), dist=dist_ctx,
+        num_classes=data.num_classes, data=data,
+    )
+
+
+def _fit(trainer: Trainer, *, callbacks: Sequence[Callback], recorder: Any,
+         progress: bool) -> list[dict[str, float]]:
+    """Train epoch by epoch from the last checkpoint; evaluate, log and checkpoint each epoch."""
+    from mpbench.engine.logging import epoch_progress
+
+    cfg = trainer.config
+    history, start = _resume(trainer)
+    with epoch_progress(cfg, enabled=progress and trainer.dist.is_main, start=start) as bar:
+        for epoch in range(start, cfg.epochs):
+            t0 = time.perf_counter()
+            train = _train_epoch(trainer, epoch, on_step=bar.step)
+            val = evaluate(trainer, trainer.loaders.val)
+            metrics = _epoch_metrics(trainer, train, val, seconds=time.perf_counter() - t0)
+            history.append(metrics)
+            recorder.log_epoch(epoch, metrics)
+            _save(trainer, epoch, history)
+            bar.epoch_done(epoch, metrics)
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, metrics)
+    return history
+
+
+def _train_epoch(trainer: Trainer, epoch: int, *, on_step: Any) -> dict[str, float]:
+    """One pass over the training loader (truncated to the step budget)."""
+    cfg, model, opt = trainer.config, trainer.model, trainer.optimizer
+    total_steps = trainer.loaders.steps_per_epoch * cfg.epochs
+    warmup = round(cfg.warmup_epochs * trainer.loaders.steps_per_epoch)
+    trainer.loaders.set_epoch(epoch, cfg.seed)
+    model.train()
+    window: list[torch.Tensor] = []  # per-step (ce, reg) on device: checked every log_every steps
+    sums, clips, t0 = torch.zeros(2, device=trainer.device), 0, time.perf_counter()
+    for i, batch in enumerate(trainer.loaders.train):
+        if i >= trainer.loaders.steps_per_epoch:
+            break
+        trainer.skipped += batch["skipped"]
+        x = batch["video"].to(trainer.device, non_blocking=True)  # B x 3 x (T+1) x H x W
+        y = batch["label"].to(trainer.device, non_blocking=True)
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        factor = lr_factor(trainer.step, total=total_steps, warmup=warmup, schedule=cfg.schedule,
+                           milestones=cfg.step_milestones, gamma=cfg.step_gamma)
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * factor * group["lr_mult"]
+        with trainer.autocast():
+            out = model(x)
+        ce = F.cross_entropy(out.logits.float(), y, label_smoothing=cfg.label_smoothing)
+        reg = out.reg_loss.float()
+        opt.zero_grad(set_to_none=True)
+        trainer.scaler.scale(ce + reg).backward()
+        if cfg.grad_clip is not None:
+            trainer.scaler.unscale_(opt)
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        trainer.scaler.step(opt)
+        trainer.scaler.update()
+        window.append(torch.stack([ce.detach(), reg.detach()]))
+        trainer.step += 1
+        clips += len(y)
+        if len(window) == cfg.log_every or i + 1 == trainer.loaders.steps_per_epoch:
+            sums += _check_finite(window, epoch=epoch, last_step=trainer.step - 1)
+            on_step(float(window[-1][0]))
+            window = []
+    if window:
+        sums += _check_finite(window, epoch=epoch, last_step=trainer.step - 1)
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize(trainer.device)
+    seconds = time.perf_counter() - t0
+    n = max(1, min(i + 1, trainer.loaders.steps_per_epoch))
+    return {"train_loss": float(sums[0]) / n, "tav_loss": float(sums[1]) / n,
+            "clips_per_s": clips * trainer.dist.world_size / seconds}
+
+
+def _check_finite(window: list[torch.Tensor], *, epoch: int, last_step: int) -> torch.Tensor:
+    """Sum of the window's losses; DivergenceError names the first non-finite step."""
+    losses = torch.stack(window)  # steps x 2 (ce, reg)
+    finite = torch.isfinite(losses).all(dim=1)
+    if not bool(finite.all()):
+        first = int((~finite).nonzero()[0])
+        bad = float(losses[first].sum())
+        raise DivergenceError(epoch=epoch, step=last_step - len(window) + 1 + first, loss=bad)
+    return losses.sum(dim=0)
+
+
+@torch.no_grad()
+def evaluate(trainer: Trainer, loader: Any, *, views: bool = False) -> dict[str, float]:
+    """top1/top5/mean-class accuracy and loss over ``loader``; with ``views``, logits are the
+    mean softmax over the V views of each clip (B x V x 3 x (T+1) x H x W batches)."""
+    model = trainer.model
+    model.eval()
+    meter = ClassificationMeter(num_classes=trainer.num_classes)
+    for batch in loader:
+        trainer.skipped += batch["skipped"]
+        x = batch["video"].to(trainer.device, non_blocking=True)
+        y = batch["label"].to(trainer.device, non_blocking=True)
+        with trainer.autocast():
+            if views:
+                b, v = x.shape[:2]
+                logits = model(x.flatten(0, 1)).logits.float().view(b, v, -1)
+                probs = logits.softmax(-1).mean(1)
+                logits = probs.clamp_min(1e-12).log()
+            else:
+                logits = model(x).logits.float()
+        meter.update(logits, y, loss_sum=float(F.cross_entropy(logits, y, reduction="sum")))
+    if trainer.dist.enabled:
+        meter.load_state(trainer.dist.all_sum(meter.state()))
+    trainer.last_confusion = meter.confusion
+    return meter.compute()
+
+
+def _epoch_metrics(trainer: Trainer, train: dict[str, float], val: dict[str, float], *,
+                   seconds: float) -> dict[str, float]:
+    """The per-epoch metric dict under the keys of mpbench.tracking."""
+    prompt = trainer.module.prompt
+    return {
+        T.M_TRAIN_LOSS: train["train_loss"],
+        T.M_TAV_LOSS: train["tav_loss"],
+        T.M_VAL_TOP1: val["top1"],
+        T.M_VAL_TOP5: val["top5"],
+        T.M_VAL_MCA: val["mean_class_acc"],
+        T.M_VAL_LOSS: val["loss"],
+        T.M_SLOPE: _as_float(getattr(prompt, "slope", math.nan)),
+        T.M_SHIFT: _as_float(getattr(prompt, "shift", math.nan)),
+        T.M_CLIPS_PER_S: train["clips_per_s"],
+        T.M_PEAK_MEM_MB: peak_memory_mb(trainer.device),
+        T.M_SKIPPED: float(trainer.skipped),
+        T.M_LR: trainer.optimizer.param_groups[0]["lr"],
+        "epoch_seconds": seconds,
+    }
+
+
+def _as_float(v: Any) -> float:
+    """A logged float (nan when the prompt has no slope/shift, e.g. the baseline)."""
+    return math.nan if v is None else float(v)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak CUDA memory allocated on ``device``, or the process's peak RSS on CPU, in MiB."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _final_evaluation(trainer: Trainer, history: list[dict[str, float]]) -> dict[str, float]:
+    """Multi-view test metrics (test_clips x test_crops) plus the last epoch's metrics."""
+    cfg = trainer.config
+    loader = _test_loader(trainer)
+    test = evaluate(trainer, loader, views=True)
+    metrics = dict(history[-1]) if history else {}
+    metrics.update({T.M_TEST_TOP1: test["top1"], T.M_TEST_TOP5: test["top5"],
+                    T.M_TEST_MCA: test["mean_class_acc"]})
+    log.info("trial %s finished: test top-1 %.4f over %d views", cfg.key(), test["top1"],
+             cfg.test_clips * cfg.test_crops)
+    return metrics
+
+
+def _test_loader(trainer: Trainer) -> Any:
+    """A loader over the multi-view test set of the trial's dataset."""
+    from mpbench.engine.build import make_loader
+
+    cfg = trainer.config
+    test_set = trainer.data.test(num_clips=cfg.test_clips, num_crops=cfg.test_crops)
+    return make_loader(test_set, cfg, train=False, dist_ctx=trainer.dist, device=trainer.device)
+
+
+def _save(trainer: Trainer, epoch: int, history: list[dict[str, float]]) -> None:
+    """Checkpoint everything needed to resume after ``epoch`` (rank 0 only)."""
+    if not trainer.dist.is_main:
+        return
+    payload = {
+        "epoch": epoch,
+        "step": trainer.step,
+        "skipped": trainer.skipped,
+        "model": trainer.module.state_dict(),
+        "optimizer": trainer.optimizer.state_dict(),
+        "scaler": trainer.scaler.state_dict(),
+        "rng": rng_state(),
+        "history": history,
+        "key": trainer.config.key(),
+    }
+    save_checkpoint(trainer.config.trial_dir() / CHECKPOINT, payload)
+
+
+def _resume(trainer: Trainer) -> tuple[list[dict[str, float]], int]:
+    """Load the trial's last checkpoint if present: (history so far, first epoch to run)."""
+    ckpt = load_checkpoint(trainer.config.trial_dir() / CHECKPOINT)
+    if ckpt is None:
+        return [], 0
+    if ckpt["key"] != trainer.config.key():
+        raise ValueError(
+            f"checkpoint {trainer.config.trial_dir() / CHECKPOINT} belongs to trial "
+            f"{ckpt['key']}, not {trainer.config.key()}: use another run_dir"
+        )
+    trainer.module.load_state_dict(ckpt["model"])
+    trainer.optimizer.load_state_dict(ckpt["optimizer"])
+    trainer.scaler.load_state_dict(ckpt["scaler"])
+    set_rng_state(ckpt["rng"])
+    trainer.step, trainer.skipped = ckpt["step"], ckpt["skipped"]
+    log.info("resumed trial %s after epoch %d", trainer.config.key(), ckpt["epoch"])
+    return list(ckpt["history"]), ckpt["epoch"] + 1

@@ -1,0 +1,135 @@
+"""One-call report and figure builders used by the CLI (``mpbench report`` / ``figures``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mpbench import tracking as tk
+from mpbench.report.load import default_cache_dir, load_history, load_runs, long_form
+from mpbench.report.stats import summarize
+from mpbench.report.table import PaperTable, paper_table, write_tables
+
+
+@dataclass(frozen=True)
+class Report:
+    """What ``mpbench report`` produced.
+
+    Args:
+        summary: the long stats table (also written as table.csv).
+        table: the paper table.
+        paths: the files written.
+
+    Example:
+        >>> report = make_report("quickstart")  # doctest: +SKIP
+        >>> [p.name for p in report.paths]  # doctest: +SKIP
+        ['table.md', 'table.tex', 'table.csv']
+    """
+
+    summary: pd.DataFrame
+    table: PaperTable
+    paths: list[Path]
+
+
+def make_report(
+    study: str,
+    *,
+    metric: str = tk.M_TEST_TOP1,
+    experiment: str = tk.DEFAULT_EXPERIMENT,
+    tracking_uri: str | None = None,
+    results_dir: str | Path = "results",
+    refresh: bool = False,
+) -> Report:
+    """Load ``study`` (cached), compute its stats and write table.md/.tex/.csv."""
+    runs = load_runs(
+        study, experiment=experiment, tracking_uri=tracking_uri, refresh=refresh,
+        cache_dir=default_cache_dir(study, results_dir=results_dir),
+    )
+    summary = summarize(runs, metric=metric)
+    table = paper_table(summary)
+    paths = write_tables(summary, table, Path(results_dir) / study)
+    return Report(summary=summary, table=table, paths=paths)
+
+
+def _save(fig: Any, out_dir: Path, name: str) -> list[Path]:
+    """Save ``fig`` as ``name``.png and ``name``.pdf (no timestamps in the PDF)."""
+    paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
+    fig.savefig(paths[0], dpi=150, metadata={"Software": None})
+    fig.savefig(paths[1], metadata={"CreationDate": None, "Creator": None, "Producer": None})
+    return paths
+
+
+def _attention_clip(
+    runs: pd.DataFrame, metric: str, tracking_uri: str | None, *, tries: int = 20
+) -> dict[str, Any] | None:
+    """The attention clip artifact of the best finished run that has one (or None).
+
+    Looks at the ``tries`` best finished runs by ``metric`` only, so large studies stay fast.
+    """
+    import os
+
+    import numpy as np
+    from mlflow import MlflowClient
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    client = MlflowClient(tracking_uri=tracking_uri or tk.tracking_uri())
+    ok = runs[runs["status"] == tk.STATUS_FINISHED]
+    column = f"metric.{metric}"
+    if column in ok:
+        ok = ok.sort_values([column, "run_id"], ascending=[False, True], na_position="last")
+    for run_id in ok["run_id"].head(tries):
+        names = {a.path for a in client.list_artifacts(run_id)}
+        if tk.A_ATTENTION_CLIP not in names:
+            continue
+        path = client.download_artifacts(run_id, tk.A_ATTENTION_CLIP)
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    return None
+
+
+def make_figures(
+    study: str,
+    *,
+    metric: str = tk.M_TEST_TOP1,
+    experiment: str = tk.DEFAULT_EXPERIMENT,
+    tracking_uri: str | None = None,
+    results_dir: str | Path = "results",
+    note: Callable[[str], None] = print,
+) -> list[Path]:
+    """Draw every figure of ``study`` that has data into results/<study>/ (PNG and PDF)."""
+    from mpbench.report import figures as fg
+
+    cache = default_cache_dir(study, results_dir=results_dir)
+    runs = load_runs(study, experiment=experiment, tracking_uri=tracking_uri, cache_dir=cache)
+    df = long_form(runs)
+    out = Path(results_dir) / study
+    out.mkdir(parents=True, exist_ok=True)
+    grid = runs[runs["kind"] != "search"]
+    search = runs[runs["kind"] == "search"]
+    makers: list[tuple[str, Callable[[], Any]]] = [
+        ("ablation", lambda: fg.plot_ablation(long_form(grid), metric=metric)),
+        ("lambda_sweep", lambda: fg.plot_lambda_sweep(df, metric=metric)),
+        ("learning_curves", lambda: fg.plot_learning_curves(load_history(
+            runs[runs["status"] == tk.STATUS_FINISHED], metrics=(tk.M_VAL_TOP1,),
+            tracking_uri=tracking_uri, cache_dir=cache))),
+        ("attention_function", lambda: fg.plot_attention_functions(df)),
+        ("attention_strip", lambda: fg.plot_attention_strip(
+            _attention_clip(runs, metric, tracking_uri))),
+        ("search_history", lambda: fg.plot_optimization_history(long_form(search), metric=metric)),
+        ("param_importances", lambda: fg.plot_param_importances(
+            fg.param_importances(search, metric=metric))),
+    ]
+    paths: list[Path] = []
+    with fg.theme():
+        for name, make in makers:
+            try:
+                fig = make()
+            except fg.NoData as exc:
+                note(f"skipped {name}: {exc}")
+                continue
+            paths += _save(fig, out, name)
+    return paths

@@ -1,0 +1,412 @@
+"""Study files: a strict schema, loading with file/key-path errors, and expansion into trials.
+
+A study file (TOML) names a base :class:`~mpbench.config.TrialConfig` and either a ``[grid]`` of
+axes times seeds or a ``[search]`` space for Optuna. Grids are expanded into concrete configs
+before anything runs (the pycls way); Optuna's GridSampler is never used.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mpbench.config import TrialConfig
+
+Sampler = Literal["tpe", "random", "cmaes", "gp"]
+Pruner = Literal["median", "hyperband", "none"]
+Direction = Literal["maximize", "minimize"]
+Kind = Literal["grid", "search"]
+# Fields whose values must be names in a registry: field -> (kind, module, list function).
+REGISTRY_FIELDS = {"variant": "variant", "backbone": "backbone", "dataset": "dataset"}
+EPOCH_METRIC_DEFAULT = "val_top1"
+
+
+class StudyFileError(ValueError):
+    """A study file that cannot be used: the message names the file, the key path and the fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FloatParam(_Strict):
+    """A float search dimension (``log`` for a log-uniform scale, ``step`` for a grid of values)."""
+
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> FloatParam:
+        _check_range(self.low, self.high, self.log, self.step)
+        return self
+
+
+class IntParam(_Strict):
+    """An integer search dimension."""
+
+    type: Literal["int"]
+    low: int
+    high: int
+    log: bool = False
+    step: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> IntParam:
+        _check_range(self.low, self.high, self.log, self.step if self.step != 1 else None)
+        return self
+
+
+class CategoricalParam(_Strict):
+    """A categorical search dimension over ``choices``."""
+
+    type: Literal["categorical"]
+    choices: list[str | int | float | bool | None] = Field(min_length=1)
+
+
+Param = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
+
+
+def _check_range(low: float, high: float, log: bool, step: float | None) -> None:
+    if low > high:
+        raise ValueError(f"low must be <= high, got low={low}, high={high}")
+    if log and low <= 0:
+        raise ValueError(f"log=true needs low > 0, got low={low}")
+    if log and step is not None:
+        raise ValueError("log=true and step cannot be used together")
+
+
+class GridSpec(_Strict):
+    """Axes (trial field -> list of values, or a label -> list of field tables) times seeds."""
+
+    axes: dict[str, list[Any]] = Field(default_factory=dict)
+    seeds: list[int] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_axes(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "axes" in data:
+            return data
+        seeds = data.get("seeds")
+        if isinstance(seeds, int) and not isinstance(seeds, bool):
+            seeds = list(range(seeds)) if seeds >= 1 else seeds
+        axes = {k: v for k, v in data.items() if k != "seeds"}
+        return {"axes": axes, **({"seeds": seeds} if seeds is not None else {})}
+
+
+class SearchSpec(_Strict):
+    """An Optuna search: space, sampler, pruner, global trial budget and seeds per trial."""
+
+    space: dict[str, Param] = Field(min_length=1)
+    sampler: Sampler = "tpe"
+    pruner: Pruner = "median"
+    n_trials: int = Field(default=20, ge=1)
+    seeds_per_trial: int = Field(default=1, ge=1)
+    sampler_seed: int | None = None
+
+
+class ObjectiveSpec(_Strict):
+    """The metric Optuna optimises; ``intermediate`` is the per-epoch metric used for pruning."""
+
+    metric: str = EPOCH_METRIC_DEFAULT
+    direction: Direction = "maximize"
+    intermediate: str = EPOCH_METRIC_DEFAULT
+
+
+class ExecutionSpec(_Strict):
+    """Defaults for running a study; every field can be overridden on the command line."""
+
+    storage: str | None = None
+    workers: int = Field(default=1, ge=1)
+    gpus: list[int] = Field(default_factory=list)
+    retries: int = Field(default=2, ge=0)
+    heartbeat_interval: float = Field(default=10.0, gt=0)
+    grace_period: float = Field(default=60.0, gt=0)
+    run_folder: str = "runs"
+    experiment: str = "mpbench"
+
+
+class StudySpec(_Strict):
+    """A validated study file.
+
+    Args:
+        name: the study name (Optuna study name, MLflow tag, run folder).
+        base: the TrialConfig every trial starts from.
+        grid: the axes of a grid study (exactly one of grid and search).
+        search: the space of an Optuna search.
+        objective: the metric reported to Optuna.
+        execution: storage, workers, GPUs, retries and heartbeat defaults.
+
+    Example:
+        >>> spec = StudySpec(name="demo", base=TrialConfig(), grid=GridSpec(variant=["baseline"]))
+        >>> [c.variant for c in expand_grid(spec)]
+        ['baseline']
+    """
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    base: TrialConfig = Field(default_factory=TrialConfig)
+    grid: GridSpec | None = None
+    search: SearchSpec | None = None
+    objective: ObjectiveSpec = Field(default_factory=ObjectiveSpec)
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> StudySpec:
+        if (self.grid is None) == (self.search is None):
+            raise ValueError("a study needs exactly one of [grid] and [search]")
+        return self
+
+    @property
+    def kind(self) -> Kind:
+        """``"grid"`` or ``"search"``."""
+        return "grid" if self.grid is not None else "search"
+
+    def run_folder(self, root: str | Path | None = None) -> Path:
+        """The study's folder: ``<run_folder>/<name>`` (journal, trial checkpoints)."""
+        return Path(root or self.execution.run_folder) / self.name
+
+    def with_base_updates(self, **changes: Any) -> StudySpec:
+        """A copy with base fields pinned to ``changes``; those fields stop being axes/dimensions."""
+        base = self.base.with_updates(**changes)
+        grid, search = self.grid, self.search
+        if grid is not None:
+            axes = {k: v for k, v in grid.axes.items() if not _axis_fields(k, v) & changes.keys()}
+            grid = GridSpec(axes=axes, seeds=None if "seed" in changes else grid.seeds)
+        if search is not None:
+            space = {k: v for k, v in search.space.items() if k not in changes}
+            if not space:
+                raise ValueError(f"the overrides {sorted(changes)} remove every search dimension")
+            search = search.model_copy(update={"space": space})
+        return self.model_copy(update={"base": base, "grid": grid, "search": search})
+
+
+def _axis_fields(name: str, values: list[Any]) -> set[str]:
+    """The trial fields an axis sets (its name, or the keys of its tables)."""
+    fields = {k for v in values if isinstance(v, dict) for k in v}
+    return fields or {name}
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def load_study(path: str | Path, *, overrides: dict[str, Any] | None = None) -> StudySpec:
+    """Read and validate a study file; ``overrides`` pin base fields (e.g. for smoke runs)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"study file not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise StudyFileError(f"{path}: invalid TOML: {exc}") from None
+    spec = parse_study(data, source=str(path))
+    if overrides:
+        spec = _wrap(str(path), "--set", lambda: spec.with_base_updates(**overrides))
+    validate_study(spec, source=str(path))
+    return spec
+
+
+def parse_study(data: dict[str, Any], *, source: str = "<study>") -> StudySpec:
+    """Validate a parsed study table into a :class:`StudySpec` (errors name ``source``)."""
+    try:
+        return StudySpec.model_validate(data)
+    except ValidationError as exc:
+        raise StudyFileError(_format_validation(source, exc)) from None
+
+
+def _format_validation(source: str, exc: ValidationError) -> str:
+    """One line per pydantic error: ``file: [a -> b] message (got value)``."""
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"] if not str(p).startswith(("function-after", "tagged"))]
+        where = f"[{' -> '.join(loc)}] " if loc else ""
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = _unknown_key_message(loc)
+        got = "" if err["type"] in ("missing", "extra_forbidden") else f" (got {err['input']!r})"
+        lines.append(f"{source}: {where}{msg}{got}")
+    return "\n".join(lines)
+
+
+def _unknown_key_message(loc: list[str]) -> str:
+    """Unknown-key text with the close matches among the allowed keys."""
+    owners = {"base": TrialConfig, "objective": ObjectiveSpec, "execution": ExecutionSpec}
+    owners |= {"search": SearchSpec, "": StudySpec}
+    model = owners.get(loc[0] if len(loc) > 1 else "")
+    known = sorted(model.model_fields) if model is not None else []
+    return _unknown(f"key {loc[-1]!r}", loc[-1], known)
+
+
+def _unknown(what: str, name: str, known: Iterable[str]) -> str:
+    """``unknown X; did you mean 'y'? allowed: ...``."""
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    allowed = f" (allowed: {', '.join(known)})" if known else ""
+    return f"unknown {what}{hint}{allowed}"
+
+
+def _wrap(source: str, where: str, fn: Any) -> Any:
+    """Call ``fn`` and turn its ValueError/ValidationError into a StudyFileError at ``where``."""
+    try:
+        return fn()
+    except ValidationError as exc:
+        raise StudyFileError(_format_validation(f"{source}: [{where}]", exc)) from None
+    except StudyFileError:
+        raise
+    except ValueError as exc:
+        raise StudyFileError(f"{source}: [{where}] {exc}") from None
+
+
+# --- semantic validation (field names, registry names, values) --------------------------------
+
+
+def validate_study(spec: StudySpec, *, source: str = "<study>") -> None:
+    """Check axis/space field names, registry names and values; nothing is run."""
+    _check_names(spec.base.model_dump(), source, "base")
+    if spec.grid is not None:
+        for axis, values in spec.grid.axes.items():
+            _check_axis(spec.base, axis, values, source)
+    if spec.search is not None:
+        for name, param in spec.search.space.items():
+            _check_param(spec.base, name, param, source)
+    _check_objective(spec, source)
+
+
+def _check_axis(base: TrialConfig, axis: str, values: list[Any], source: str) -> None:
+    """An axis must be non-empty, name trial fields, and give valid configs."""
+    where = f"grid -> {axis}"
+    if not values:
+        raise StudyFileError(f"{source}: [{where}] an axis needs at least one value (got [])")
+    tables = [isinstance(v, dict) for v in values]
+    if any(tables) and not all(tables):
+        raise StudyFileError(f"{source}: [{where}] mix of tables and plain values (got {values!r})")
+    if not any(tables):
+        _check_field(axis, source, where)
+    for i, value in enumerate(values):
+        updates = value if isinstance(value, dict) else {axis: value}
+        for field in updates:
+            _check_field(field, source, f"{where} -> {i}")
+        _check_names(updates, source, where)
+        _wrap(source, f"{where} -> {i}", lambda u=updates: base.with_updates(**u))
+
+
+def _check_param(base: TrialConfig, name: str, param: Any, source: str) -> None:
+    """A search dimension must name a trial field whose bounds/choices are valid values."""
+    where = f"search -> space -> {name}"
+    _check_field(name, source, where)
+    values = param.choices if isinstance(param, CategoricalParam) else [param.low, param.high]
+    for v in values:
+        _check_names({name: v}, source, where)
+        _wrap(source, where, lambda v=v: base.with_updates(**{name: v}))
+
+
+def _check_field(field: str, source: str, where: str) -> None:
+    """``field`` must be a TrialConfig field."""
+    if field not in TrialConfig.model_fields:
+        msg = _unknown(f"trial field {field!r}", field, TrialConfig.model_fields)
+        raise StudyFileError(f"{source}: [{where}] {msg}")
+
+
+def _check_names(values: dict[str, Any], source: str, where: str) -> None:
+    """Variant, backbone and dataset names must be registered."""
+    for field, kind in REGISTRY_FIELDS.items():
+        if field not in values:
+            continue
+        known = registered_names(kind)
+        name = values[field]
+        if known is not None and name not in known:
+            sub = where if where.endswith(field) else f"{where} -> {field}"
+            msg = _unknown(f"{kind} {name!r}", str(name), known)
+            raise StudyFileError(f"{source}: [{sub}] {msg}")
+
+
+def registered_names(kind: str) -> list[str] | None:
+    """Registered variant/backbone/dataset names, or None if that registry is not available."""
+    try:
+        if kind == "variant":
+            from mpbench.variants import list_variants
+
+            return [v.name for v in list_variants()]
+        if kind == "backbone":
+            from mpbench.models import list_backbones
+
+            return [b.name for b in list_backbones()]
+        from mpbench.data import list_datasets
+
+        return [d.name for d in list_datasets()]
+    except ImportError:
+        return None
+
+
+def _check_objective(spec: StudySpec, source: str) -> None:
+    """The objective metrics must be metric keys that trials log."""
+    from mpbench import tracking
+
+    known = list(tracking.EPOCH_METRICS) + list(tracking.FINAL_METRICS)
+    for field in ("metric", "intermediate"):
+        value = getattr(spec.objective, field)
+        if value not in known:
+            msg = _unknown(f"metric {value!r}", value, known)
+            raise StudyFileError(f"{source}: [objective -> {field}] {msg}")
+    if spec.objective.intermediate not in tracking.EPOCH_METRICS:
+        raise StudyFileError(
+            f"{source}: [objective -> intermediate] must be a per-epoch metric "
+            f"(got {spec.objective.intermediate!r}; allowed: {', '.join(tracking.EPOCH_METRICS)})"
+        )
+
+
+# --- expansion ---------------------------------------------------------------------------------
+
+
+def seeds(spec: StudySpec) -> list[int]:
+    """The seeds of each grid point or search trial."""
+    if spec.grid is not None:
+        return list(spec.grid.seeds) if spec.grid.seeds is not None else [spec.base.seed]
+    assert spec.search is not None
+    return [spec.base.seed + i for i in range(spec.search.seeds_per_trial)]
+
+
+def expand_grid(spec: StudySpec) -> list[TrialConfig]:
+    """Every cell of a grid study, in a stable order, duplicates (same key) removed."""
+    if spec.grid is None:
+        raise ValueError(f"study {spec.name!r} is a search, not a grid")
+    axes = list(spec.grid.axes.items())
+    value_lists = [[v if isinstance(v, dict) else {a: v} for v in vs] for a, vs in axes]
+    cells: dict[str, TrialConfig] = {}
+    for combo in itertools.product(*value_lists):
+        updates: dict[str, Any] = {}
+        for part in combo:
+            updates |= part
+        for seed in seeds(spec):
+            cfg = spec.base.with_updates(**updates, seed=seed)
+            cells.setdefault(cfg.key(), cfg)
+    return list(cells.values())
+
+
+def search_configs(spec: StudySpec, params: dict[str, Any]) -> list[TrialConfig]:
+    """The k seed configs of one search trial with sampled ``params``."""
+    base = spec.base.with_updates(**params)
+    return [base.with_updates(seed=s) for s in seeds(spec)]
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``["epochs=1", "dataset=synth"]`` -> ``{"epochs": 1, "dataset": "synth"}`` (TOML values)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set takes FIELD=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = raw
+    return out

@@ -1,0 +1,391 @@
+"""Optuna storages for studies: opening them, heartbeats, stale-trial retry and cell bookkeeping.
+
+Optuna 5.0's JournalStorage has no heartbeat and its RDB heartbeat thread runs only inside
+``study.optimize``; our workers use ask/tell, so mpbench keeps one storage-agnostic heartbeat:
+a worker writes the time into a system attribute of its RUNNING trial every
+``heartbeat_interval`` seconds; a trial whose last beat is older than ``grace_period`` (or whose
+worker process is gone, on the same host) is failed by whichever worker notices first (the
+storage makes that transition atomic) and re-enqueued with the same cell until ``retries``.
+
+Trial bookkeeping lives in user attributes (``ATTR_*``); a cell's state is the state of its
+latest trial (retries and re-runs append trials, they never edit old ones).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
+    from mpbench.study.spec import StudySpec
+
+log = logging.getLogger(__name__)
+
+ATTR_CELL = "mpbench.cell"  # TrialConfig.key() of the trial (seed 0 config for a k-seed search)
+ATTR_CONFIG = "mpbench.config"  # JSON of the grid cell's TrialConfig
+ATTR_KIND = "mpbench.kind"  # "grid" or "search": set on every trial mpbench owns
+ATTR_VERSION = "mpbench.version"  # code version that enqueued / ran the trial
+ATTR_ATTEMPT = "mpbench.attempt"  # 0 for the first run of a cell, +1 per automatic retry
+ATTR_RETRY_OF = "mpbench.retry_of"  # number of the trial this one repeats
+ATTR_STATUS = "mpbench.status"  # finished / failed / diverged / pruned / spurious / duplicate
+ATTR_ERROR = "mpbench.error"
+ATTR_RUNS = "mpbench.mlflow_runs"  # {cell key of each seed config: MLflow run id}
+ATTR_SEED_VALUES = "mpbench.seed_values"  # {cell key: objective value} of finished seeds
+SYS_HEARTBEAT = "mpbench.heartbeat"  # unix time of the last beat
+SYS_HOST = "mpbench.host"
+SYS_PID = "mpbench.pid"
+# Attributes a retry inherits from the trial it repeats.
+INHERITED = (ATTR_CELL, ATTR_CONFIG, ATTR_KIND, ATTR_VERSION, ATTR_RUNS, ATTR_SEED_VALUES)
+SPURIOUS = "spurious"  # a trial ask() created although the grid queue / search budget was spent
+DUPLICATE = "duplicate"  # a second trial for a cell that already has one running or complete
+
+
+def code_version() -> str:
+    """``<package version>+<git short hash>`` when the source is a git checkout."""
+    from mpbench import __version__
+
+    head = Path(__file__).resolve().parents[2] / ".git"
+    try:
+        import subprocess
+
+        rev = subprocess.run(
+            ["git", f"--git-dir={head}", "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+    return f"{__version__}+{rev}" if rev else __version__
+
+
+# --- storage URLs ------------------------------------------------------------------------------
+
+
+def default_storage(spec: StudySpec, *, run_folder: str | Path | None = None) -> str:
+    """The journal file under the study's run folder."""
+    return str(spec.run_folder(run_folder) / "optuna.journal")
+
+
+def normalise_url(url: str) -> str:
+    """Map ``postgresql://`` to psycopg2 when psycopg 3 is missing (SQLAlchemy 2.1 wants v3)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return url
+
+
+def is_journal(url: str) -> bool:
+    """A journal file path (anything that is not a SQLAlchemy URL)."""
+    return "://" not in url
+
+
+def check_workers(url: str, workers: int) -> None:
+    """Refuse SQLite for more than one worker: concurrent workers double-claim enqueued trials."""
+    if url.startswith("sqlite") and workers > 1:
+        raise ValueError(
+            f"SQLite storage {url!r} cannot serve {workers} workers: concurrent workers "
+            "double-claim enqueued trials. Use the default journal file (omit --storage), a "
+            "journal path (e.g. runs/study/optuna.journal) or PostgreSQL "
+            "(postgresql+psycopg2://user:pw@host/db)."
+        )
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """A journal storage for a file path, else an RDB storage for the URL."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    if is_journal(url):
+        Path(url).parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(url))
+    return optuna.storages.RDBStorage(normalise_url(url), engine_kwargs={"pool_pre_ping": True})
+
+
+def describe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "://" in url and "@" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return url
+
+
+# --- studies -----------------------------------------------------------------------------------
+
+
+def make_sampler(spec: StudySpec, *, worker: int = 0) -> optuna.samplers.BaseSampler:
+    """The search's sampler (each worker gets its own seed so they do not propose the same)."""
+    import optuna
+
+    s = spec.search
+    name = s.sampler if s is not None else "random"
+    seed = None if s is None or s.sampler_seed is None else s.sampler_seed + worker
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+    """The search's pruner; grids never prune."""
+    import optuna
+
+    name = spec.search.pruner if spec.search is not None else "none"
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=spec.base.epochs)
+    return optuna.pruners.NopPruner()
+
+
+def create_or_load(spec: StudySpec, storage: Any) -> optuna.Study:
+    """Create the Optuna study (or load it) and store the resolved spec in its user attributes."""
+    import optuna
+
+    study = optuna.create_study(
+        study_name=spec.name, storage=storage, direction=spec.objective.direction,
+        sampler=make_sampler(spec), pruner=make_pruner(spec), load_if_exists=True,
+    )
+    stored = study.user_attrs.get("mpbench.spec")
+    if stored is None:
+        study.set_user_attr("mpbench.spec", spec.model_dump(mode="json"))
+        study.set_user_attr(ATTR_VERSION, code_version())
+    elif stored != spec.model_dump(mode="json"):
+        study.set_user_attr("mpbench.spec", spec.model_dump(mode="json"))
+        log.warning("study %s: the study file changed since it was created", spec.name)
+    return study
+
+
+def load_spec(study: optuna.Study) -> StudySpec:
+    """The spec stored with the study (what remote workers run)."""
+    from mpbench.study.spec import StudySpec
+
+    data = study.user_attrs.get("mpbench.spec")
+    if data is None:
+        raise ValueError(f"Optuna study {study.study_name!r} was not created by mpbench")
+    return StudySpec.model_validate(data)
+
+
+def load_study(name: str, storage: Any, *, spec: StudySpec | None = None,
+               worker: int = 0) -> optuna.Study:
+    """Load an existing study with the spec's sampler and pruner; a missing study is an error."""
+    import optuna
+
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        raise ValueError(
+            f"no study {name!r} in this storage; create it first with `mpbench grid` or "
+            "`mpbench search` (same --storage)"
+        ) from None
+    spec = spec or load_spec(study)
+    return optuna.load_study(study_name=name, storage=storage,
+                             sampler=make_sampler(spec, worker=worker), pruner=make_pruner(spec))
+
+
+# --- cells -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CellState:
+    """The trials of one cell, oldest first, and the state of the latest."""
+
+    key: str
+    trials: tuple[FrozenTrial, ...]
+
+    @property
+    def latest(self) -> FrozenTrial:
+        """The newest trial of the cell."""
+        return self.trials[-1]
+
+    @property
+    def state(self) -> str:
+        """``complete``, ``pruned``, ``fail``, ``running`` or ``waiting``."""
+        return self.latest.state.name.lower()
+
+    @property
+    def completed(self) -> int:
+        """How many trials of this cell finished COMPLETE (exactly-once means at most 1)."""
+        return sum(t.state.name == "COMPLETE" for t in self.trials)
+
+
+def is_counted(trial: FrozenTrial) -> bool:
+    """A trial that belongs to a cell (not a spurious or duplicate one)."""
+    return (ATTR_CELL in trial.user_attrs
+            and trial.user_attrs.get(ATTR_STATUS) not in (SPURIOUS, DUPLICATE))
+
+
+def cells(trials: Iterable[FrozenTrial]) -> dict[str, CellState]:
+    """Group counted trials by cell key, in trial-number order."""
+    groups: dict[str, list[FrozenTrial]] = {}
+    for t in sorted(trials, key=lambda t: t.number):
+        if is_counted(t):
+            groups.setdefault(t.user_attrs[ATTR_CELL], []).append(t)
+    return {k: CellState(k, tuple(v)) for k, v in groups.items()}
+
+
+def enqueue_grid(study: optuna.Study, configs: list[Any], *, retry_failed: bool = False) -> int:
+    """Enqueue every cell that has no trial yet (and failed cells with ``retry_failed``)."""
+    known = cells(study.get_trials(deepcopy=False))
+    version = code_version()
+    added = 0
+    for cfg in configs:
+        state = known.get(cfg.key())
+        if state is not None and not (retry_failed and state.state == "fail"):
+            continue
+        attrs = {ATTR_CELL: cfg.key(), ATTR_CONFIG: cfg.model_dump_json(), ATTR_KIND: "grid",
+                 ATTR_VERSION: version, ATTR_ATTEMPT: 0}
+        if state is not None:
+            attrs |= {k: state.latest.user_attrs[k] for k in INHERITED
+                      if k in state.latest.user_attrs} | {ATTR_RETRY_OF: state.latest.number}
+            attrs[ATTR_VERSION] = version
+        study.enqueue_trial(params={}, user_attrs=attrs)
+        added += 1
+    return added
+
+
+def retry_failed_search(study: optuna.Study) -> int:
+    """Re-enqueue search trials whose latest attempt failed (same params, same cell)."""
+    added = 0
+    for state in cells(study.get_trials(deepcopy=False)).values():
+        if state.state == "fail":
+            requeue(study, state.latest, attempt=0)
+            added += 1
+    return added
+
+
+def requeue(study: optuna.Study, trial: FrozenTrial, *, attempt: int) -> None:
+    """Add a WAITING copy of ``trial`` (same params and cell) that the next worker will claim."""
+    import optuna
+
+    attrs = {k: trial.user_attrs[k] for k in INHERITED if k in trial.user_attrs}
+    attrs |= {ATTR_ATTEMPT: attempt, ATTR_RETRY_OF: trial.number}
+    study.add_trial(optuna.trial.create_trial(
+        state=optuna.trial.TrialState.WAITING, params=trial.params,
+        distributions=trial.distributions, user_attrs=attrs,
+    ))
+
+
+# --- heartbeats --------------------------------------------------------------------------------
+
+
+def trial_id(study: optuna.Study, storage: Any, number: int) -> int:
+    """The storage id of trial ``number`` (public storage API only)."""
+    study_id = storage.get_study_id_from_name(study.study_name)
+    return storage.get_trial_id_from_study_id_trial_number(study_id, number)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def last_beat(trial: FrozenTrial) -> float:
+    """Unix time of the trial's last sign of life (heartbeat or start)."""
+    start = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
+    return max(float(trial.system_attrs.get(SYS_HEARTBEAT, 0.0)), start)
+
+
+def is_stale(trial: FrozenTrial, *, grace_period: float, now: float | None = None) -> bool:
+    """A RUNNING trial whose worker is gone: dead pid on this host, or no beat for grace_period."""
+    host, pid = trial.system_attrs.get(SYS_HOST), trial.system_attrs.get(SYS_PID)
+    if host == socket.gethostname() and isinstance(pid, int) and not _pid_alive(pid):
+        return True
+    return (now or time.time()) - last_beat(trial) > grace_period
+
+
+def reap_stale(study: optuna.Study, storage: Any, *, grace_period: float, retries: int) -> list[int]:
+    """Fail stale RUNNING trials and re-enqueue each below the retry limit; their numbers."""
+    import optuna
+
+    reaped = []
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if not is_stale(t, grace_period=grace_period):
+            continue
+        try:
+            if not storage.set_trial_state_values(trial_id(study, storage, t.number),
+                                                  state=optuna.trial.TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker failed it first, or it just finished
+        reaped.append(t.number)
+        attempt = int(t.user_attrs.get(ATTR_ATTEMPT, 0)) + 1
+        if is_counted(t) and attempt <= retries:
+            requeue(study, t, attempt=attempt)
+            log.warning("trial %d (cell %s) is stale: retry %d of %d", t.number,
+                        t.user_attrs.get(ATTR_CELL), attempt, retries)
+        else:
+            log.warning("trial %d is stale and has no retries left", t.number)
+    return reaped
+
+
+class Heartbeat:
+    """Writes the time into a RUNNING trial every ``interval`` s; ``lost`` is set if it was failed.
+
+    Args:
+        storage: the study's storage.
+        trial_id: storage id of the trial.
+        interval: seconds between beats.
+
+    Example:
+        >>> with Heartbeat(storage, trial_id, interval=10.0) as beat:  # doctest: +SKIP
+        ...     train(stop_if=beat.lost.is_set)
+    """
+
+    def __init__(self, storage: Any, trial_id: int, *, interval: float) -> None:
+        self.storage, self.trial_id, self.interval = storage, trial_id, interval
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mpbench-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self.storage.set_trial_system_attr(self.trial_id, SYS_HOST, socket.gethostname())
+        self.storage.set_trial_system_attr(self.trial_id, SYS_PID, os.getpid())
+        self.beat()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def beat(self) -> None:
+        """Record one heartbeat; a finished trial (failed as stale by another worker) sets lost."""
+        import optuna
+
+        try:
+            self.storage.set_trial_system_attr(self.trial_id, SYS_HEARTBEAT, time.time())
+        except optuna.exceptions.UpdateFinishedTrialError:
+            self.lost.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval) and not self.lost.is_set():
+            try:
+                self.beat()
+            except Exception:  # a storage hiccup must not kill the trial; the next beat retries
+                log.exception("heartbeat of trial id %d failed", self.trial_id)
+
+
+def config_of(trial: FrozenTrial) -> dict[str, Any]:
+    """The stored TrialConfig JSON of a grid trial as a dict."""
+    return json.loads(trial.user_attrs[ATTR_CONFIG])

@@ -1,0 +1,377 @@
+"""A study worker: claims trials from the Optuna storage and runs them until none are left.
+
+Run as ``python -m mpbench.study.worker --storage URL --study NAME`` (what ``mpbench grid`` starts
+per local worker) or through ``mpbench worker`` on another machine. The study's resolved spec is
+read from the storage, so every worker runs the same study.
+
+Exactly once: grid cells are enqueued as WAITING trials that ``study.ask()`` pops atomically; a
+trial that ``ask()`` makes up when the queue is dry, or a second trial for a cell that already
+has one running (lower number) or complete, is told FAIL and marked, never run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import math
+import os
+import signal
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mpbench import tracking as T
+from mpbench.study import storage as S
+
+if TYPE_CHECKING:
+    import optuna
+
+    from mpbench.config import TrialConfig
+    from mpbench.study.spec import StudySpec
+
+log = logging.getLogger("mpbench.study.worker")
+
+
+class TrialLost(RuntimeError):
+    """Another worker declared this worker's trial stale (no heartbeat) and took it over."""
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """Where a worker finds its study and how it runs trials.
+
+    Args:
+        storage: Optuna storage URL or journal file path.
+        study: study name in that storage.
+        run_folder: root of the study run folders (trial checkpoints under
+            ``<run_folder>/<study>/trials/<cell key>``).
+        experiment: MLflow experiment, or None for no MLflow logging.
+        retries: automatic retries of a trial whose worker died.
+        heartbeat_interval: seconds between heartbeats.
+        grace_period: seconds without heartbeat after which a trial is stale.
+        index: worker number (sampler seeds differ per worker).
+        parent_pid: stop claiming trials when this parent process is gone.
+        poll: seconds between looks at the storage while other workers finish.
+
+    Example:
+        >>> WorkerOptions(storage="runs/demo/optuna.journal", study="demo").retries
+        2
+    """
+
+    storage: str
+    study: str
+    run_folder: str = "runs"
+    experiment: str | None = T.DEFAULT_EXPERIMENT
+    retries: int = 2
+    heartbeat_interval: float = 10.0
+    grace_period: float = 60.0
+    index: int = 0
+    parent_pid: int | None = None
+    poll: float = 1.0
+
+
+@dataclass
+class WorkerSummary:
+    """What one worker did: trial numbers by outcome."""
+
+    outcomes: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, outcome: str, number: int) -> None:
+        """Record that trial ``number`` ended with ``outcome``."""
+        self.outcomes.setdefault(outcome, []).append(number)
+
+
+# --- the loop ----------------------------------------------------------------------------------
+
+
+def run_worker(opts: WorkerOptions) -> WorkerSummary:
+    """Claim and run trials until the study has nothing left to do (or the parent is gone)."""
+    storage = S.open_storage(opts.storage)
+    study = S.load_study(opts.study, storage, worker=opts.index)
+    spec = S.load_spec(study)
+    summary = WorkerSummary()
+    while opts.parent_pid is None or os.getppid() == opts.parent_pid:
+        S.reap_stale(study, storage, grace_period=opts.grace_period, retries=opts.retries)
+        action = next_action(study, spec)
+        if action == "done":
+            break
+        if action == "wait":
+            time.sleep(opts.poll)
+            continue
+        trial = study.ask()
+        outcome = run_claimed(study, storage, spec, trial, opts)
+        summary.add(outcome, trial.number)
+    return summary
+
+
+def next_action(study: optuna.Study, spec: StudySpec) -> str:
+    """``claim`` (a trial is waiting or the search budget has room), ``wait`` or ``done``."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    states = {t.state for t in trials}
+    if TrialState.WAITING in states:
+        return "claim"
+    if spec.search is not None and budget_used(trials, before=None) < spec.search.n_trials:
+        return "claim"
+    return "wait" if TrialState.RUNNING in states else "done"
+
+
+def budget_used(trials: list[Any], *, before: int | None) -> int:
+    """Search trials that use the budget (not retries, spurious or duplicate ones)."""
+    return sum(
+        1 for t in trials
+        if (before is None or t.number < before) and S.ATTR_RETRY_OF not in t.user_attrs
+        and t.user_attrs.get(S.ATTR_STATUS) not in (S.SPURIOUS, S.DUPLICATE)
+    )
+
+
+def run_claimed(study: optuna.Study, storage: Any, spec: StudySpec, trial: optuna.Trial,
+                opts: WorkerOptions) -> str:
+    """Validate a claimed trial (spurious? duplicate?), run it and tell Optuna the outcome."""
+    reason = _reject_reason(study, spec, trial)
+    if reason is not None:
+        trial.set_user_attr(S.ATTR_STATUS, reason)
+        study.tell(trial, state=_fail())
+        log.info("trial %d: %s, not run", trial.number, reason)
+        return reason
+    configs = trial_configs(spec, trial)
+    tid = S.trial_id(study, storage, trial.number)
+    log.info("trial %d: cell %s (%d seed(s))", trial.number, configs[0].key(), len(configs))
+    try:
+        with S.Heartbeat(storage, tid, interval=opts.heartbeat_interval) as beat:
+            value = _run_seeds(study, spec, trial, configs, beat, opts)
+    except KeyboardInterrupt:
+        _give_back(study, trial)
+        raise
+    except TrialLost as exc:
+        log.warning("trial %d: %s", trial.number, exc)
+        return "lost"
+    except Exception as exc:  # recorded on the trial; the study goes on with the next one
+        return _tell_failure(study, trial, exc)
+    return _tell(study, trial, state=None, value=value, status=T.STATUS_FINISHED)
+
+
+def _reject_reason(study: optuna.Study, spec: StudySpec, trial: optuna.Trial) -> str | None:
+    """``spurious`` or ``duplicate`` when the claimed trial must not run, else None."""
+    attrs = trial.user_attrs
+    if spec.grid is not None and S.ATTR_CELL not in attrs:
+        return S.SPURIOUS  # the queue ran dry between our look and ask(): a sampler trial
+    if spec.search is not None and S.ATTR_RETRY_OF not in attrs:
+        trials = study.get_trials(deepcopy=False)
+        if budget_used(trials, before=trial.number) >= spec.search.n_trials:
+            return S.SPURIOUS
+    if spec.grid is None:
+        return None
+    for other in study.get_trials(deepcopy=False):
+        if other.number == trial.number or other.user_attrs.get(S.ATTR_CELL) != attrs[S.ATTR_CELL]:
+            continue
+        if not S.is_counted(other):
+            continue
+        if other.state.name == "COMPLETE" or (other.state.name == "RUNNING"
+                                              and other.number < trial.number):
+            return S.DUPLICATE
+    return None
+
+
+def trial_configs(spec: StudySpec, trial: optuna.Trial) -> list[TrialConfig]:
+    """The configs a claimed trial trains: the grid cell, or the k seeds of sampled params."""
+    from mpbench.config import TrialConfig
+    from mpbench.study.spec import search_configs
+
+    if spec.grid is not None:
+        return [TrialConfig.model_validate_json(trial.user_attrs[S.ATTR_CONFIG])]
+    params = {name: suggest(trial, name, p) for name, p in spec.search.space.items()}
+    configs = search_configs(spec, params)
+    if S.ATTR_CELL not in trial.user_attrs:
+        trial.set_user_attr(S.ATTR_CELL, configs[0].key())
+        trial.set_user_attr(S.ATTR_KIND, "search")
+        trial.set_user_attr(S.ATTR_VERSION, S.code_version())
+        trial.set_user_attr(S.ATTR_ATTEMPT, 0)
+    return configs
+
+
+def suggest(trial: optuna.Trial, name: str, param: Any) -> Any:
+    """Sample one search dimension (a retried trial gets its fixed value back)."""
+    if param.type == "categorical":
+        return trial.suggest_categorical(name, param.choices)
+    if param.type == "int":
+        return trial.suggest_int(name, param.low, param.high, step=param.step, log=param.log)
+    return trial.suggest_float(name, param.low, param.high, step=param.step, log=param.log)
+
+
+# --- running one claimed trial -------------------------------------------------------------------
+
+
+class _Report:
+    """Engine callback: per-epoch value to Optuna (pruning) and the stale check."""
+
+    def __init__(self, trial: optuna.Trial, *, metric: str, offset: int, prune: bool,
+                 lost: Any) -> None:
+        self.trial, self.metric, self.offset, self.prune, self.lost = (
+            trial, metric, offset, prune, lost)
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+        """Report the epoch's value; raise TrialPruned / TrialLost to stop the trial."""
+        import optuna
+
+        if self.lost.is_set():
+            raise TrialLost(f"trial {self.trial.number} was failed as stale by another worker")
+        value = metrics.get(self.metric)
+        if value is not None and math.isfinite(value):
+            self.trial.report(value, step=self.offset + epoch)
+        if self.prune and self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after epoch {epoch} ({self.metric}={value})")
+
+
+def _run_seeds(study: optuna.Study, spec: StudySpec, trial: optuna.Trial,
+               configs: list[TrialConfig], beat: S.Heartbeat, opts: WorkerOptions) -> float:
+    """Train every seed config of the trial (finished seeds skipped); the mean objective."""
+    from mpbench.engine import run_trial
+
+    runs: dict[str, str] = dict(trial.user_attrs.get(S.ATTR_RUNS, {}))
+    done: dict[str, float] = dict(trial.user_attrs.get(S.ATTR_SEED_VALUES, {}))
+    for i, cfg in enumerate(configs):
+        key = cfg.key()
+        if key in done:
+            continue
+        cfg = cfg.with_updates(run_dir=str(cell_dir(opts, key)))
+        tags = {T.TAG_STUDY: spec.name, T.TAG_CELL: key, T.TAG_KIND: spec.kind,
+                T.TAG_OPTUNA_TRIAL: str(trial.number)}
+        if opts.experiment is not None and key not in runs:
+            runs[key] = _new_run(cfg, opts.experiment, tags)
+            trial.set_user_attr(S.ATTR_RUNS, runs)
+        report = _Report(trial, metric=spec.objective.intermediate, offset=i * cfg.epochs,
+                         prune=spec.search is not None, lost=beat.lost)
+        result = run_trial(cfg, callbacks=[report], experiment=opts.experiment, tags=tags,
+                           run_id=runs.get(key), progress=False)
+        done[key] = float(result.metrics.get(spec.objective.metric, math.nan))
+        trial.set_user_attr(S.ATTR_SEED_VALUES, done)
+    return sum(done[c.key()] for c in configs) / len(configs)
+
+
+def cell_dir(opts: WorkerOptions, key: str) -> Path:
+    """Checkpoint folder of one cell: ``<run_folder>/<study>/trials/<key>``."""
+    return Path(opts.run_folder) / opts.study / "trials" / key
+
+
+def _new_run(cfg: TrialConfig, experiment: str, tags: dict[str, str]) -> str:
+    """Create the cell's MLflow run up front, so that a retry can continue it (one run a cell)."""
+    writer = T.RunWriter(experiment=experiment, tags=tags,
+                         run_name=f"{cfg.variant}-{cfg.backbone}-{cfg.dataset}-s{cfg.seed}")
+    return writer.run_id
+
+
+def _fail() -> Any:
+    from optuna.trial import TrialState
+
+    return TrialState.FAIL
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, *, state: Any, value: float | None,
+          status: str, error: str | None = None) -> str:
+    """Record status/error on the trial and tell Optuna; a trial failed as stale meanwhile is
+    left as it is (its retry runs the cell)."""
+    import optuna
+
+    try:
+        trial.set_user_attr(S.ATTR_STATUS, status)
+        if error:
+            trial.set_user_attr(S.ATTR_ERROR, error[:2000])
+        if state is None and value is not None and not math.isfinite(value):
+            state, error = _fail(), f"objective is {value}"
+            trial.set_user_attr(S.ATTR_ERROR, error)
+        study.tell(trial, None if state is not None else value, state=state)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        log.warning("trial %d was failed as stale by another worker; result dropped", trial.number)
+        return "lost"
+    return status
+
+
+def _tell_failure(study: optuna.Study, trial: optuna.Trial, exc: Exception) -> str:
+    """Tell a trial that raised: pruned, diverged or failed (with its error text)."""
+    import optuna
+
+    from mpbench.engine import DivergenceError
+
+    if isinstance(exc, optuna.TrialPruned):
+        from optuna.trial import TrialState
+
+        return _tell(study, trial, state=TrialState.PRUNED, value=None, status=T.STATUS_PRUNED)
+    status = T.STATUS_DIVERGED if isinstance(exc, DivergenceError) else T.STATUS_FAILED
+    log.error("trial %d %s:\n%s", trial.number, status, traceback.format_exc())
+    return _tell(study, trial, state=_fail(), value=None, status=status,
+                 error=f"{type(exc).__name__}: {exc}")
+
+
+def _give_back(study: optuna.Study, trial: optuna.Trial) -> None:
+    """An interrupted trial: fail it and enqueue its cell again (not counted as a retry)."""
+    import optuna
+
+    with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+        trial.set_user_attr(S.ATTR_STATUS, "interrupted")
+        study.tell(trial, state=_fail())
+        frozen = study.get_trials(deepcopy=False)[trial.number]
+        S.requeue(study, frozen, attempt=int(frozen.user_attrs.get(S.ATTR_ATTEMPT, 0)))
+        log.warning("trial %d interrupted; its cell is enqueued again", trial.number)
+
+
+# --- process entry point -------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def interrupt_on_sigterm() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt (like Ctrl-C), so that a trial is given back cleanly."""
+
+    def handler(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second signal must not cut the cleanup
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
+    old_int = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        signal.signal(signal.SIGINT, old_int)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m mpbench.study.worker``; exit code 0, or 130 when interrupted."""
+    p = argparse.ArgumentParser(prog="python -m mpbench.study.worker")
+    p.add_argument("--storage", required=True)
+    p.add_argument("--study", required=True)
+    p.add_argument("--run-folder", default="runs")
+    p.add_argument("--experiment", default=T.DEFAULT_EXPERIMENT)
+    p.add_argument("--no-mlflow", action="store_true")
+    p.add_argument("--retries", type=int, default=2)
+    p.add_argument("--heartbeat-interval", type=float, default=10.0)
+    p.add_argument("--grace-period", type=float, default=60.0)
+    p.add_argument("--index", type=int, default=0)
+    p.add_argument("--parent-pid", type=int, default=None)
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s w{a.index} %(levelname)s "
+                        "%(name)s: %(message)s")
+    opts = WorkerOptions(
+        storage=a.storage, study=a.study, run_folder=a.run_folder,
+        experiment=None if a.no_mlflow else a.experiment, retries=a.retries,
+        heartbeat_interval=a.heartbeat_interval, grace_period=a.grace_period, index=a.index,
+        parent_pid=a.parent_pid,
+    )
+    try:
+        with interrupt_on_sigterm():
+            summary = run_worker(opts)
+    except KeyboardInterrupt:
+        log.warning("worker %d interrupted", a.index)
+        return 130
+    log.info("worker %d done: %s", a.index, {k: len(v) for k, v in summary.outcomes.items()})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,230 @@
+"""The training engine: schedules, metrics, learning, determinism, resume, divergence, MLflow."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from mpbench import tracking as T
+from mpbench.config import TrialConfig, load_trial_config, parse_assignments
+from mpbench.engine import DivergenceError, run_trial
+from mpbench.engine.metrics import ClassificationMeter
+from mpbench.engine.schedule import lr_factor
+
+
+@pytest.fixture
+def mlflow_uri(tmp_path, monkeypatch):
+    """A fresh real MLflow store (sqlite) for one test."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+SYNTH = {"classes": 4, "train_clips": 64, "val_clips": 32}
+
+
+def tiny(tmp_path, **kw) -> TrialConfig:
+    """A trial that runs in a few seconds on 2 CPU cores."""
+    base = dict(
+        backbone="x3d_xs",
+        size="tiny",
+        variant="learnable_tav",
+        dataset="synth",
+        dataset_options=SYNTH,
+        frames=8,
+        crop=32,
+        epochs=2,
+        batch_size=8,
+        lr=3e-3,
+        run_dir=str(tmp_path / "trial"),
+        device="cpu",
+    )
+    base.update(kw)
+    return TrialConfig(**base)
+
+
+def test_lr_factor_warmup_cosine_and_step():
+    kw = dict(total=100, warmup=10)
+    assert lr_factor(0, schedule="cosine", **kw) == pytest.approx(0.1)
+    assert lr_factor(9, schedule="cosine", **kw) == pytest.approx(1.0)
+    assert lr_factor(10, schedule="cosine", **kw) == pytest.approx(1.0)
+    assert lr_factor(55, schedule="cosine", **kw) == pytest.approx(0.5)
+    assert lr_factor(100, schedule="cosine", **kw) == pytest.approx(0.0)
+    step = dict(total=100, warmup=0, schedule="step", milestones=(0.5, 0.8), gamma=0.1)
+    assert [lr_factor(s, **step) for s in (49, 50, 80)] == pytest.approx([1.0, 0.1, 0.01])
+    with pytest.raises(ValueError, match="unknown schedule 'linear'"):
+        lr_factor(0, total=10, warmup=0, schedule="linear")
+
+
+def test_meter_matches_hand_computation():
+    logits = torch.tensor([[3.0, 1, 0, 2], [0, 2, 1, 3], [1, 0, 3, 2], [0, 1, 2, 3], [3, 2, 1, 0]])
+    labels = torch.tensor([0, 1, 2, 2, 1])
+    m = ClassificationMeter(num_classes=4)
+    m.update(logits[:2], labels[:2], loss_sum=1.0)
+    m.update(logits[2:], labels[2:], loss_sum=2.0)
+    got = m.compute()
+    assert got["top1"] == pytest.approx(2 / 5)  # rows 0 and 2 are right
+    assert got["top5"] == pytest.approx(1.0)  # k = min(5, 4): every label is in the top 4
+    # class 0: 1/1, class 1: 0/2, class 2: 1/2 (class 3 never occurs, left out)
+    assert got["mean_class_acc"] == pytest.approx((1 + 0 + 0.5) / 3)
+    assert got["loss"] == pytest.approx(3 / 5)
+    with pytest.raises(ValueError, match="no samples were evaluated"):
+        ClassificationMeter(num_classes=2).compute()
+
+
+def test_tiny_trial_learns_and_is_deterministic(tmp_path):
+    cfg = tiny(tmp_path, epochs=3)
+    a = run_trial(cfg, experiment=None, progress=False)
+    chance = 1 / SYNTH["classes"]
+    assert a.metrics[T.M_VAL_TOP1] >= chance + 0.25, a.history
+    assert len(a.history) == 3
+    assert 9.09 <= a.metrics[T.M_SLOPE] <= 50 and -0.6 <= a.metrics[T.M_SHIFT] <= 0.6
+    b = run_trial(
+        cfg.with_updates(run_dir=str(tmp_path / "again")), experiment=None, progress=False
+    )
+    assert a.history == b.history  # same seed, same numbers, bit for bit
+
+
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path):
+    cfg = tiny(tmp_path, epochs=3, max_steps=9)
+    whole = run_trial(
+        cfg.with_updates(run_dir=str(tmp_path / "whole")), experiment=None, progress=False
+    )
+
+    class Interrupt:
+        def on_epoch_end(self, epoch, metrics):
+            if epoch == 0:
+                raise KeyboardInterrupt
+
+    cut = cfg.with_updates(run_dir=str(tmp_path / "cut"))
+    with pytest.raises(KeyboardInterrupt):
+        run_trial(cut, callbacks=[Interrupt()], experiment=None, progress=False)
+    resumed = run_trial(cut, experiment=None, progress=False)
+    assert resumed.history == whole.history
+    assert resumed.metrics == whole.metrics
+    ckpt = torch.load(cut.trial_dir() / "last.pt", weights_only=True)
+    assert ckpt["epoch"] == 2 and ckpt["key"] == cut.key()
+
+
+def test_same_seed_pairs_variants_backbone_init_and_data(tmp_path):
+    from mpbench.engine.build import build_model_for
+
+    base = tiny(tmp_path)
+    nets = [
+        build_model_for(base.with_updates(variant=v), num_classes=4)
+        for v in ("baseline", "learnable", "learnable_tav", "fixed")
+    ]
+    ref = nets[0].backbone.state_dict()
+    for net in nets[1:]:
+        for k, v in net.backbone.state_dict().items():
+            assert torch.equal(v, ref[k]), k
+    other = build_model_for(base.with_updates(seed=1), num_classes=4).backbone.state_dict()
+    assert any(not torch.equal(v, ref[k]) for k, v in other.items())
+
+
+def test_divergence_is_detected_with_epoch_and_step(tmp_path, mlflow_uri):
+    cfg = tiny(tmp_path, optimizer="sgd", lr=1e30, schedule="constant", variant="baseline")
+    with pytest.raises(DivergenceError, match=r"at epoch 0, step \d+") as info:
+        run_trial(cfg, experiment="div", progress=False)
+    assert info.value.epoch == 0 and info.value.step >= 0
+    assert not math.isfinite(info.value.loss)
+    from mlflow.tracking import MlflowClient
+
+    run = MlflowClient().search_runs([MlflowClient().get_experiment_by_name("div").experiment_id])[
+        0
+    ]
+    assert run.info.status == "FAILED"
+    assert run.data.tags[T.TAG_STATUS] == T.STATUS_DIVERGED
+    assert "DivergenceError" in run.data.tags[T.TAG_ERROR]
+
+
+def test_mlflow_run_holds_params_metrics_tags_artifacts(tmp_path, mlflow_uri):
+    from mlflow.tracking import MlflowClient
+
+    cfg = tiny(tmp_path, epochs=2, max_steps=4)
+    result = run_trial(cfg, experiment="demo", tags={T.TAG_STUDY: "s1"}, progress=False)
+    client = MlflowClient()
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    tags = run.data.tags
+    assert tags[T.TAG_STATUS] == T.STATUS_FINISHED and tags[T.TAG_STUDY] == "s1"
+    assert (tags[T.TAG_VARIANT], tags[T.TAG_BACKBONE], tags[T.TAG_DATASET], tags[T.TAG_SEED]) == (
+        "learnable_tav",
+        "x3d_xs",
+        "synth",
+        "0",
+    )
+    assert tags[T.TAG_CELL] == cfg.key() and tags[T.TAG_VERSION] and tags[T.TAG_GIT_COMMIT]
+    assert run.data.params["lr"] == "0.003" and run.data.params["backbone"] == "x3d_xs"
+    for key in T.EPOCH_METRICS:
+        history = client.get_metric_history(result.run_id, key)
+        assert [m.step for m in history] == [0, 1], key
+    for key in T.FINAL_METRICS:
+        assert key in run.data.metrics, key
+    assert run.data.metrics[T.M_PROMPT_PARAMS] == 2  # the paper's two scalars m, n
+    assert run.data.metrics[T.M_BACKBONE_GFLOPS] > 0
+    arts = {a.path for a in client.list_artifacts(result.run_id)}
+    arts |= {a.path for a in client.list_artifacts(result.run_id, "figures")}
+    assert {T.A_CONFIG, T.A_LOG, T.A_ATTENTION_CLIP, T.A_CONFUSION, T.A_ATTENTION} <= arts
+    local = client.download_artifacts(result.run_id, T.A_CONFIG, str(tmp_path))
+    assert json.load(open(local))["variant"] == "learnable_tav"
+
+
+def test_load_trial_config_errors_name_file_field_and_value(tmp_path):
+    bad = tmp_path / "t.toml"
+    bad.write_text('[trial]\nbackbone = "x3d_xs"\nepochs = 0\n')
+    with pytest.raises(
+        ValueError, match=r"t\.toml: \[epochs\] .*greater than or equal to 1.*got 0"
+    ):
+        load_trial_config(bad)
+    with pytest.raises(FileNotFoundError, match="missing.toml does not exist"):
+        load_trial_config(tmp_path / "missing.toml")
+    assert parse_assignments(["lr=0.5", "variant=fixed", "dataset_options={classes=3}"]) == {
+        "lr": 0.5,
+        "variant": "fixed",
+        "dataset_options": {"classes": 3},
+    }
+    with pytest.raises(ValueError, match="--set expects KEY=VALUE, got 'lr'"):
+        parse_assignments(["lr"])
+
+
+def test_train_cli_logs_a_run(tmp_path, mlflow_uri):
+    from mlflow.tracking import MlflowClient
+
+    from mpbench.cli import app
+
+    args = [
+        "train",
+        "--backbone",
+        "x3d_xs",
+        "--variant",
+        "learnable",
+        "--size",
+        "tiny",
+        "--epochs",
+        "1",
+        "--run-dir",
+        str(tmp_path / "r"),
+        "--set",
+        "crop=32",
+        "--set",
+        "max_steps=2",
+        "--set",
+        "dataset_options={classes=3, train_clips=16, val_clips=8}",
+        "--experiment",
+        "cli",
+    ]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "val top-1" in res.output and "clips/s" in res.output
+    runs = MlflowClient().search_runs([MlflowClient().get_experiment_by_name("cli").experiment_id])
+    assert len(runs) == 1 and runs[0].data.tags[T.TAG_VARIANT] == "learnable"
+    bad = CliRunner().invoke(app, ["train", "--set", "epochs=-1"])
+    assert bad.exit_code == 2 and "[epochs]" in bad.output

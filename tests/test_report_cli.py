@@ -1,0 +1,87 @@
+"""`mpbench viz` on a real video and `mpbench bench report` on a small synthetic store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from report_fixtures import log_run, make_client
+from typer.testing import CliRunner
+
+from mpbench.bench.report import bench_report
+from mpbench.cli import app
+from mpbench.report.viz import attention_clip, read_frames
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def write_video(path: Path, *, frames: int = 12, width: int = 64, height: int = 48) -> Path:
+    """An mp4 of a white square moving right on black, written with PyAV."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("mpeg4", rate=12)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            img = np.zeros((height, width, 3), dtype=np.uint8)
+            img[16:32, 4 * i : 4 * i + 16] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture
+def video(tmp_path: Path) -> Path:
+    """A small real mp4 file."""
+    return write_video(tmp_path / "clip.mp4")
+
+
+def test_read_frames_and_attention(video: Path) -> None:
+    frames = read_frames(video, frames=5, size=32)
+    assert frames.shape == (5, 32, 32, 3) and 0.0 <= frames.min() and frames.max() <= 1.0
+    clip = attention_clip(frames, slope=20.0, shift=0.0)
+    assert clip["attention"].shape == (4, 32, 32) and clip["prompts"].shape == (4, 32, 32, 3)
+    expected = 1 / (1 + np.exp(-20.0 * clip["diffs"]))
+    assert np.allclose(clip["attention"], expected, atol=1e-3)
+    with pytest.raises(ValueError, match="has 12 frames, fewer than 20"):
+        read_frames(video, frames=20, size=32)
+
+
+def test_cli_viz_by_hand_and_by_run(
+    video: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = CliRunner()
+    out = tmp_path / "strip.png"
+    res = runner.invoke(app, ["viz", str(video), "--slope", "12", "--shift", "0.1",
+                              "--frames", "5", "--size", "32", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert out.read_bytes()[:8] == PNG
+    client, uri = make_client(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    run_id = log_run(client, study="s", variant="learnable_tav", dataset="synth", seed=0,
+                     slope=15.0, shift=-0.2)
+    res = runner.invoke(app, ["viz", str(video), "--run", run_id, "--frames", "5", "--size",
+                              "32", "--out", str(tmp_path / "run.png")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "run.png").read_bytes()[:8] == PNG
+    base = log_run(client, study="s", variant="baseline", dataset="synth", seed=0)
+    res = runner.invoke(app, ["viz", str(video), "--run", base])
+    assert res.exit_code == 2 and "logged no 'slope'" in res.output
+    res = runner.invoke(app, ["viz", str(video), "--slope", "12"])
+    assert res.exit_code == 2 and "both --slope A and --shift B" in res.output
+    res = runner.invoke(app, ["viz", str(tmp_path / "missing.mp4"), "--slope", "12",
+                              "--shift", "0"])
+    assert res.exit_code == 2 and "video file not found" in res.output
+
+
+def test_bench_report_small(tmp_path: Path) -> None:
+    result = bench_report(runs=200, keep=tmp_path)
+    assert result.runs == 200 and result.rows == 100  # 2 backbones x 5 datasets x 10 variants
+    assert result.log_s > 0 and result.cold_s > 0 and result.warm_s > 0
+    md = (tmp_path / "results" / "bench" / "table.md").read_text()
+    assert "| backbone0 | baseline |" in md
+    res = CliRunner().invoke(app, ["bench", "report", "--runs", "100"])
+    assert res.exit_code == 0, res.output
+    assert "runs 100: logged in" in res.output and "warm (cache)" in res.output
