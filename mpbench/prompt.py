@@ -12,10 +12,13 @@ The maths (the authors' ``timesformer/models/vmps.py``), for a clip of T+1 norma
    only while gradients are enabled (as the reference does).
 
 Speed: the mean cancels in ``D`` and the std folds into the grey weights, so the un-normalisation
-costs nothing; the grey image is one weighted sum over the channel axis, the attention one
-``addcmul`` and one ``torch.sigmoid``, and the prompts one broadcast multiply. The attention is
-computed in float32 (grey differences lose too much in bf16/fp16); the prompts keep the input
-dtype.
+costs nothing; the grey image is one batched matrix-vector product over the channel axis, the
+attention one ``addcmul`` and one ``torch.sigmoid``, and the prompts one broadcast multiply. The
+prompts and the TAV share one autograd node whose backward sums over the channels without a
+full-size temporary and adds the TAV gradient in place (see ``_PromptsAndTav``); nothing loops
+over frames. The attention is computed in float32 for half-precision inputs (grey differences lose
+too much in bf16/fp16); the prompts keep the input dtype. ``mpbench bench layer`` times it against
+the reference formulation.
 
 Other power normalisations (Koniusz et al., "A Deeper Look at Power Normalizations", CVPR 2018),
 in ``POWER_NORMS``; ``slope`` sets their strength, ``shift`` is subtracted from ``D`` first

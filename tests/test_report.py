@@ -188,8 +188,9 @@ def test_cli_report_and_unknown_study(
     assert "no runs of study 'nosuch'" in res.output and "demo" in res.output
     res = runner.invoke(app, ["report", "demo", "--experiment", "other"])
     assert res.exit_code == 2 and "unknown MLflow experiment 'other'" in res.output
-    res = runner.invoke(app, ["export", "demo", "--format", "parquet", "--results-dir",
-                              str(tmp_path)])
+    res = runner.invoke(
+        app, ["export", "demo", "--format", "parquet", "--results-dir", str(tmp_path)]
+    )
     assert res.exit_code == 0 and (tmp_path / "demo" / "runs.parquet").exists()
 
 

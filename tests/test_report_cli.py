@@ -40,7 +40,7 @@ def video(tmp_path: Path) -> Path:
 
 def test_read_frames_and_attention(video: Path) -> None:
     frames = read_frames(video, frames=5, size=32)
-    assert frames.shape == (5, 32, 32, 3) and 0.0 <= frames.min() and frames.max() <= 1.0
+    assert frames.shape == (5, 32, 32, 3) and frames.min() >= 0.0 and frames.max() <= 1.0
     clip = attention_clip(frames, slope=20.0, shift=0.0)
     assert clip["attention"].shape == (4, 32, 32) and clip["prompts"].shape == (4, 32, 32, 3)
     expected = 1 / (1 + np.exp(-20.0 * clip["diffs"]))
@@ -54,16 +54,45 @@ def test_cli_viz_by_hand_and_by_run(
 ) -> None:
     runner = CliRunner()
     out = tmp_path / "strip.png"
-    res = runner.invoke(app, ["viz", str(video), "--slope", "12", "--shift", "0.1",
-                              "--frames", "5", "--size", "32", "--out", str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "viz",
+            str(video),
+            "--slope",
+            "12",
+            "--shift",
+            "0.1",
+            "--frames",
+            "5",
+            "--size",
+            "32",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert out.read_bytes()[:8] == PNG
     client, uri = make_client(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    run_id = log_run(client, study="s", variant="learnable_tav", dataset="synth", seed=0,
-                     slope=15.0, shift=-0.2)
-    res = runner.invoke(app, ["viz", str(video), "--run", run_id, "--frames", "5", "--size",
-                              "32", "--out", str(tmp_path / "run.png")])
+    run_id = log_run(
+        client, study="s", variant="learnable_tav", dataset="synth", seed=0, slope=15.0, shift=-0.2
+    )
+    res = runner.invoke(
+        app,
+        [
+            "viz",
+            str(video),
+            "--run",
+            run_id,
+            "--frames",
+            "5",
+            "--size",
+            "32",
+            "--out",
+            str(tmp_path / "run.png"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "run.png").read_bytes()[:8] == PNG
     base = log_run(client, study="s", variant="baseline", dataset="synth", seed=0)
@@ -71,8 +100,9 @@ def test_cli_viz_by_hand_and_by_run(
     assert res.exit_code == 2 and "logged no 'slope'" in res.output
     res = runner.invoke(app, ["viz", str(video), "--slope", "12"])
     assert res.exit_code == 2 and "both --slope A and --shift B" in res.output
-    res = runner.invoke(app, ["viz", str(tmp_path / "missing.mp4"), "--slope", "12",
-                              "--shift", "0"])
+    res = runner.invoke(
+        app, ["viz", str(tmp_path / "missing.mp4"), "--slope", "12", "--shift", "0"]
+    )
     assert res.exit_code == 2 and "video file not found" in res.output
 
 

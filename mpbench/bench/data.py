@@ -1,4 +1,4 @@
-"""Data-loading throughput: clips per second decoded and transformed, per DataLoader worker count."""
+"""Data-loading throughput: clips per second decoded and transformed, per worker count."""
 
 from __future__ import annotations
 
@@ -52,21 +52,42 @@ def bench_data(
         raise ValueError(f"batches and batch must be >= 1, got {batches} and {batch}")
     if any(w < 0 for w in workers) or not workers:
         raise ValueError(f"workers must be a non-empty list of counts >= 0, got {list(workers)}")
-    bundle = build_data(name, root=root, frames=frames, sampling_rate=sampling_rate, crop=crop,
-                        seed=seed, options=options or {})
+    bundle = build_data(
+        name,
+        root=root,
+        frames=frames,
+        sampling_rate=sampling_rate,
+        crop=crop,
+        seed=seed,
+        options=options or {},
+    )
     needed = (batches + 1) * batch
     if len(bundle.train) < needed:
-        raise ValueError(f"{name} has {len(bundle.train)} training clips; {batches} + 1 batches "
-                         f"of {batch} need {needed}: lower --batches or --batch")
+        raise ValueError(
+            f"{name} has {len(bundle.train)} training clips; {batches} + 1 batches "
+            f"of {batch} need {needed}: lower --batches or --batch"
+        )
     rows = []
     for w in workers:
         torch.manual_seed(seed)
-        loader = DataLoader(bundle.train, batch_size=batch, shuffle=True, num_workers=w,
-                            collate_fn=collate_clips, drop_last=True)
+        loader = DataLoader(
+            bundle.train,
+            batch_size=batch,
+            shuffle=True,
+            num_workers=w,
+            collate_fn=collate_clips,
+            drop_last=True,
+        )
         clips, seconds, skipped = time_loader(loader, batches=batches)
         rate = clips / seconds
-        row = {"workers": w, "clips": clips, "seconds": seconds, "skipped": skipped,
-               "clips_per_s": rate, "clips_per_s_per_worker": rate / max(w, 1)}
+        row = {
+            "workers": w,
+            "clips": clips,
+            "seconds": seconds,
+            "skipped": skipped,
+            "clips_per_s": rate,
+            "clips_per_s_per_worker": rate / max(w, 1),
+        }
         rows.append(row)
         if on_result is not None:
             on_result(row)

@@ -61,36 +61,77 @@ def _run_rows(i: int, experiment_id: int, now: int, rng: np.random.Generator) ->
     name = "baseline" if variant == 0 else f"variant{variant}"
     draw = rng.random()
     status = tk.STATUS_FAILED if draw < 0.02 else tk.STATUS_PRUNED if draw < 0.03 else "finished"
-    tags = {tk.TAG_STUDY: STUDY, tk.TAG_KIND: "grid", tk.TAG_BACKBONE: f"backbone{i % 2}",
-            tk.TAG_DATASET: f"dataset{(i // 2) % 5}", tk.TAG_VARIANT: name,
-            tk.TAG_SEED: str(i // 100), tk.TAG_STATUS: status, tk.TAG_CELL: f"cell{i}",
-            tk.TAG_DEVICE: "cpu"}
+    tags = {
+        tk.TAG_STUDY: STUDY,
+        tk.TAG_KIND: "grid",
+        tk.TAG_BACKBONE: f"backbone{i % 2}",
+        tk.TAG_DATASET: f"dataset{(i // 2) % 5}",
+        tk.TAG_VARIANT: name,
+        tk.TAG_SEED: str(i // 100),
+        tk.TAG_STATUS: status,
+        tk.TAG_CELL: f"cell{i}",
+        tk.TAG_DEVICE: "cpu",
+    }
     params = {"tav_weight": "None" if variant == 0 else "1.0", "lr": "0.002"}
     top1 = float(np.clip(0.5 + 0.004 * variant + 0.02 * rng.standard_normal(), 0.0, 1.0))
-    final = {tk.M_TEST_TOP1: top1, tk.M_TEST_TOP5: min(1.0, top1 + 0.2), tk.M_TRAIN_SECONDS: 60.0,
-             tk.M_PROMPT_PARAMS: 2.0, tk.M_BACKBONE_PARAMS: 1e6, tk.M_PROMPT_GFLOPS: 0.01,
-             tk.M_BACKBONE_GFLOPS: 1.0}
-    epoch = {tk.M_VAL_TOP1: top1, tk.M_SLOPE: 12.0, tk.M_SHIFT: -0.1, tk.M_CLIPS_PER_S: 100.0,
-             tk.M_PEAK_MEM_MB: 500.0}
+    final = {
+        tk.M_TEST_TOP1: top1,
+        tk.M_TEST_TOP5: min(1.0, top1 + 0.2),
+        tk.M_TRAIN_SECONDS: 60.0,
+        tk.M_PROMPT_PARAMS: 2.0,
+        tk.M_BACKBONE_PARAMS: 1e6,
+        tk.M_PROMPT_GFLOPS: 0.01,
+        tk.M_BACKBONE_GFLOPS: 1.0,
+    }
+    epoch = {
+        tk.M_VAL_TOP1: top1,
+        tk.M_SLOPE: 12.0,
+        tk.M_SHIFT: -0.1,
+        tk.M_CLIPS_PER_S: 100.0,
+        tk.M_PEAK_MEM_MB: 500.0,
+    }
     if status != "finished":
         final = {}
-    metrics = [dict(key=k, value=v, timestamp=now, step=EPOCHS, is_nan=False, run_uuid=run_id)
-               for k, v in final.items()]
-    history = [dict(key=k, value=v * (s + 1) / EPOCHS, timestamp=now, step=s, is_nan=False,
-                    run_uuid=run_id) for s in range(EPOCHS) for k, v in epoch.items()]
-    run = dict(run_uuid=run_id, name=f"run{i}", source_type="LOCAL", source_name="",
-               entry_point_name="", user_id="bench", status="FINISHED",
-               start_time=now + 1000 * i - 500, end_time=now + 1000 * i, source_version="", lifecycle_stage="active",
-               artifact_uri=f"bench/{run_id}", experiment_id=experiment_id)
-    return {"runs": [run],
-            "tags": [dict(key=k, value=v, run_uuid=run_id) for k, v in tags.items()],
-            "params": [dict(key=k, value=v, run_uuid=run_id) for k, v in params.items()],
-            "metrics": metrics + history,
-            "latest_metrics": metrics + history[-len(epoch):]}
+    metrics = [
+        dict(key=k, value=v, timestamp=now, step=EPOCHS, is_nan=False, run_uuid=run_id)
+        for k, v in final.items()
+    ]
+    history = [
+        dict(
+            key=k, value=v * (s + 1) / EPOCHS, timestamp=now, step=s, is_nan=False, run_uuid=run_id
+        )
+        for s in range(EPOCHS)
+        for k, v in epoch.items()
+    ]
+    run = dict(
+        run_uuid=run_id,
+        name=f"run{i}",
+        source_type="LOCAL",
+        source_name="",
+        entry_point_name="",
+        user_id="bench",
+        status="FINISHED",
+        start_time=now + 1000 * i - 500,
+        end_time=now + 1000 * i,
+        source_version="",
+        lifecycle_stage="active",
+        artifact_uri=f"bench/{run_id}",
+        experiment_id=experiment_id,
+    )
+    return {
+        "runs": [run],
+        "tags": [dict(key=k, value=v, run_uuid=run_id) for k, v in tags.items()],
+        "params": [dict(key=k, value=v, run_uuid=run_id) for k, v in params.items()],
+        "metrics": metrics + history,
+        "latest_metrics": metrics + history[-len(epoch) :],
+    }
 
 
 def log_synthetic_runs(
-    *, tracking_uri: str, runs: int, seed: int = 0,
+    *,
+    tracking_uri: str,
+    runs: int,
+    seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> str:
     """Bulk-write ``runs`` synthetic trial runs into a new SQLite MLflow store; experiment id."""
@@ -104,8 +145,13 @@ def log_synthetic_runs(
         raise ValueError(f"bulk logging needs a sqlite:/// tracking URI, got {tracking_uri!r}")
     client = MlflowClient(tracking_uri=tracking_uri)
     experiment_id = client.create_experiment(tk.DEFAULT_EXPERIMENT)
-    tables = {"runs": models.SqlRun, "tags": models.SqlTag, "params": models.SqlParam,
-              "metrics": models.SqlMetric, "latest_metrics": models.SqlLatestMetric}
+    tables = {
+        "runs": models.SqlRun,
+        "tags": models.SqlTag,
+        "params": models.SqlParam,
+        "metrics": models.SqlMetric,
+        "latest_metrics": models.SqlLatestMetric,
+    }
     rng, now = np.random.default_rng(seed), int(time.time() * 1000) - 1000 * runs
     engine = sa.create_engine(tracking_uri)
     for start in range(0, runs, CHUNK):
@@ -123,7 +169,9 @@ def log_synthetic_runs(
 
 
 def bench_report(
-    *, runs: int = 10_000, keep: str | Path | None = None,
+    *,
+    runs: int = 10_000,
+    keep: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ReportBench:
     """Log ``runs`` synthetic runs to a temporary store, then time a cold and a warm report."""
@@ -146,5 +194,6 @@ def bench_report(
     finally:
         if keep is None:
             shutil.rmtree(tmp, ignore_errors=True)
-    return ReportBench(runs=runs, log_s=log_s, cold_s=cold_s, warm_s=warm_s,
-                       rows=len(report.summary))
+    return ReportBench(
+        runs=runs, log_s=log_s, cold_s=cold_s, warm_s=warm_s, rows=len(report.summary)
+    )

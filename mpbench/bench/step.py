@@ -7,6 +7,7 @@ Both models are built from one seed, get the same batch, and are timed in altern
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -39,6 +40,8 @@ class StepTiming:
         prompt_s: median step time with ``learnable_tav``.
         baseline_s: median step time with ``baseline`` (no prompt, same T frames).
         repeats: timed steps per model.
+        prompt_min_s: fastest step with the prompt (less sensitive to a busy machine).
+        baseline_min_s: fastest step without it.
 
     Example:
         >>> t = StepTiming("x3d_xs", "cpu", "tiny", 8, 8, 64, "none", 0.0105, 0.0100, 5)
@@ -56,6 +59,8 @@ class StepTiming:
     prompt_s: float
     baseline_s: float
     repeats: int
+    prompt_min_s: float = math.nan
+    baseline_min_s: float = math.nan
 
     @property
     def overhead(self) -> float:
@@ -171,4 +176,6 @@ def time_training_step(
         prompt_s=statistics.median(times["p"]),
         baseline_s=statistics.median(times["b"]),
         repeats=repeats,
+        prompt_min_s=min(times["p"]),
+        baseline_min_s=min(times["b"]),
     )

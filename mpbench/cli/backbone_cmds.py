@@ -1,1 +1,153 @@
-"""Commands of this group (filled in by its owner)."""
+"""Backbone commands: ``mpbench list backbones`` and ``mpbench bench step``."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mpbench.cli._apps import bench_app, console, list_app, user_errors
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from mpbench.bench.step import StepTiming
+    from mpbench.models.summary import BackboneSummary
+
+
+class SizeOption(StrEnum):
+    """Which size of a backbone."""
+
+    tiny = "tiny"
+    full = "full"
+
+
+class DeviceOption(StrEnum):
+    """Where ``bench step`` runs."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class AmpOption(StrEnum):
+    """Autocast dtype of ``bench step``."""
+
+    none = "none"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "n/a" if value is None else format(value, fmt)
+
+
+def backbones_table(summaries: list[BackboneSummary]) -> Table:
+    """A rich table: name, layout, parameters, GFLOPs and GMACs at the input, the sizes."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, caption_justify="left", title="backbones", pad_edge=False)
+    for col in ("name", "layout", "params M", "TxS", "GFLOPs", "GMACs", "tiny", "full"):
+        table.add_column(
+            col, justify="left" if col in ("name", "layout") else "right", no_wrap=True
+        )
+    notes = []
+    for s in summaries:
+        params = None if s.params is None else s.params / 1e6
+        table.add_row(
+            s.info.name, s.info.layout, _num(params, ".2f"), f"{s.frames}x{s.crop}",
+            _num(s.gflops, ".2f"), _num(s.gmacs, ".2f"),
+            *(f"{t}x{c}" for t, c in s.info.defaults.values()),
+        )  # fmt: skip
+        if s.info.options:
+            notes.append(
+                f"{s.info.name} options (build_model keywords): {', '.join(s.info.options)}"
+            )
+        if s.error:
+            notes.append(s.error)
+    table.caption = "\n".join(
+        [
+            "TxS: frames x crop. GFLOPs: one clip's forward pass of the backbone (torch "
+            "FlopCounterMode), 2 FLOPs per multiply-accumulate; pytorchvideo's model zoo quotes "
+            "MACs (compare with GMACs). tiny/full: the standard input of each size.",
+            *notes,
+        ]
+    )
+    return table
+
+
+@list_app.command("backbones")
+@user_errors
+def list_backbones_cmd(
+    size: Annotated[SizeOption, typer.Option(help="which size to count")] = SizeOption.full,
+    frames: Annotated[
+        int | None, typer.Option(min=1, help="T frames into the backbone [default: the size's]")
+    ] = None,
+    crop: Annotated[
+        int | None, typer.Option(min=1, help="crop (height = width) [default: the size's]")
+    ] = None,
+) -> None:
+    """Print every registered backbone with its parameters and GFLOPs at one input."""
+    from rich.progress import Progress
+
+    from mpbench.models import list_backbones
+    from mpbench.models.summary import summarize
+
+    infos = list_backbones()
+    summaries = []
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
+        for info in progress.track(infos, description="counting"):
+            summaries.append(summarize(info.name, size=size.value, frames=frames, crop=crop))
+    console.print(backbones_table(summaries))
+
+
+def step_lines(t: StepTiming) -> list[str]:
+    """The report of ``bench step``: the setting, both medians, and the overhead last."""
+    return [
+        f"{t.backbone} ({t.size}) on {t.device}: batch {t.batch} x 3 x {t.frames + 1} x "
+        f"{t.crop} x {t.crop} in, T={t.frames} frames into the backbone, amp={t.amp}, "
+        f"median of {t.repeats} training steps (SGD, cross-entropy + reg_loss)",
+        f"with prompt (learnable_tav): {t.prompt_s * 1e3:.2f} ms/step "
+        f"(fastest {t.prompt_min_s * 1e3:.2f})",
+        f"without (baseline):          {t.baseline_s * 1e3:.2f} ms/step "
+        f"(fastest {t.baseline_min_s * 1e3:.2f})",
+        f"overhead {t.overhead:.1%}",
+    ]
+
+
+@bench_app.command("step")
+@user_errors
+def bench_step_cmd(
+    backbone: Annotated[str, typer.Option(help="registered backbone name")] = "x3d_s",
+    device: Annotated[
+        DeviceOption, typer.Option(help="auto = cuda when present")
+    ] = DeviceOption.auto,
+    size: Annotated[
+        SizeOption | None, typer.Option(help="[default: full on cuda, tiny on cpu]")
+    ] = None,
+    batch: Annotated[int, typer.Option(min=1, help="clips per step")] = 8,
+    repeats: Annotated[int, typer.Option(min=1, help="timed steps per model (median)")] = 10,
+    warmup: Annotated[int, typer.Option(min=0, help="untimed steps first")] = 2,
+    amp: Annotated[AmpOption, typer.Option(help="autocast dtype")] = AmpOption.none,
+) -> None:
+    """Training-step time with the prompt layer vs without it (same T frames); overhead last."""
+    from rich.progress import Progress
+
+    from mpbench.bench.step import time_training_step
+
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task(f"timing {backbone}", total=repeats)
+        timing = time_training_step(
+            backbone=backbone,
+            device=device.value,
+            size=None if size is None else size.value,
+            batch=batch,
+            repeats=repeats,
+            warmup=warmup,
+            amp=amp.value,
+            on_repeat=lambda: progress.advance(task),
+        )
+    for line in step_lines(timing):
+        console.print(line, highlight=False)

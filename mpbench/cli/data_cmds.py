@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -32,12 +32,12 @@ def synth(
     out: Annotated[Path, typer.Argument(help="Output folder (created).")],
     seed: Annotated[int, typer.Option(help="Dataset seed: same seed, same files.")] = 0,
     preset: Annotated[str, typer.Option(help="easy (CPU quickstart), medium or hard.")] = "easy",
-    classes: Annotated[Optional[int], typer.Option(help="Motion classes.")] = None,
-    train_clips: Annotated[Optional[int], typer.Option(help="Training clips.")] = None,
-    val_clips: Annotated[Optional[int], typer.Option(help="Validation clips.")] = None,
-    frames: Annotated[Optional[int], typer.Option(help="Frames per video.")] = None,
-    size: Annotated[Optional[int], typer.Option(help="Frame size in pixels (even).")] = None,
-    fps: Annotated[Optional[int], typer.Option(help="Frame rate of the mp4 files.")] = None,
+    classes: Annotated[int | None, typer.Option(help="Motion classes.")] = None,
+    train_clips: Annotated[int | None, typer.Option(help="Training clips.")] = None,
+    val_clips: Annotated[int | None, typer.Option(help="Validation clips.")] = None,
+    frames: Annotated[int | None, typer.Option(help="Frames per video.")] = None,
+    size: Annotated[int | None, typer.Option(help="Frame size in pixels (even).")] = None,
+    fps: Annotated[int | None, typer.Option(help="Frame rate of the mp4 files.")] = None,
     force: Annotated[bool, typer.Option(help="Write into a non-empty folder.")] = False,
 ) -> None:
     """Write the synthetic motion benchmark as H.264 mp4 files plus split lists."""
@@ -48,14 +48,24 @@ def synth(
 
     from mpbench.data.synth import preset_spec, write_synth_dataset
 
-    spec = preset_spec(preset, classes=classes, train_clips=train_clips, val_clips=val_clips,
-                       video_frames=frames, size=size, fps=fps)
+    spec = preset_spec(
+        preset,
+        classes=classes,
+        train_clips=train_clips,
+        val_clips=val_clips,
+        video_frames=frames,
+        size=size,
+        fps=fps,
+    )
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("writing clips", total=spec.train_clips + spec.val_clips)
-        write_synth_dataset(out, spec=spec, seed=seed, preset=preset,
-                            progress=lambda n: bar.advance(task, n))
-    console.print(f"wrote {spec.train_clips} train + {spec.val_clips} val clips of "
-                  f"{spec.classes} classes ({', '.join(spec.class_names)}) to {out}")
+        write_synth_dataset(
+            out, spec=spec, seed=seed, preset=preset, progress=lambda n: bar.advance(task, n)
+        )
+    console.print(
+        f"wrote {spec.train_clips} train + {spec.val_clips} val clips of "
+        f"{spec.classes} classes ({', '.join(spec.class_names)}) to {out}"
+    )
 
 
 @data_app.command("probe")
@@ -66,8 +76,8 @@ def probe(
     frames: Annotated[int, typer.Option(help="T (the clips hold T+1 frames).")] = 8,
     epochs: Annotated[int, typer.Option(help="Training epochs per view.")] = 8,
     views: Annotated[str, typer.Option(help="Comma-separated: frame, diff, clip.")] = "frame,diff",
-    train_clips: Annotated[Optional[int], typer.Option(help="Training clips.")] = None,
-    val_clips: Annotated[Optional[int], typer.Option(help="Validation clips.")] = None,
+    train_clips: Annotated[int | None, typer.Option(help="Training clips.")] = None,
+    val_clips: Annotated[int | None, typer.Option(help="Validation clips.")] = None,
 ) -> None:
     """Single-frame control: a tiny CNN on one frame vs on frame differences (vs a 3D CNN)."""
     _check_preset(preset)
@@ -78,10 +88,17 @@ def probe(
 
     spec = preset_spec(preset, train_clips=train_clips, val_clips=val_clips)
     chosen = [v.strip() for v in views.split(",") if v.strip()]
-    acc = motion_probe(spec, seed=seed, frames=frames, views=chosen, epochs=epochs,
-                       on_epoch=lambda v, e, a: console.print(f"{v} epoch {e + 1}: {a:.3f}"))
-    table = Table(title=f"synth {preset}: val accuracy after {epochs} epochs "
-                        f"(chance {1 / spec.classes:.3f})")
+    acc = motion_probe(
+        spec,
+        seed=seed,
+        frames=frames,
+        views=chosen,
+        epochs=epochs,
+        on_epoch=lambda v, e, a: console.print(f"{v} epoch {e + 1}: {a:.3f}"),
+    )
+    table = Table(
+        title=f"synth {preset}: val accuracy after {epochs} epochs (chance {1 / spec.classes:.3f})"
+    )
     table.add_column("view")
     table.add_column("accuracy", justify="right")
     for view, value in acc.items():
@@ -111,12 +128,14 @@ def list_datasets_cmd(
 @user_errors
 def bench_data_cmd(
     dataset: Annotated[str, typer.Argument(help="Dataset name (mpbench list datasets).")],
-    root: Annotated[Optional[Path], typer.Option(help="Dataset root (none: synth in memory).")] = None,
+    root: Annotated[Path | None, typer.Option(help="Dataset root (none: synth in memory).")] = None,
     frames: Annotated[int, typer.Option(help="T (the clips hold T+1 frames).")] = 8,
     sampling_rate: Annotated[int, typer.Option(help="Stride between sampled frames.")] = 1,
     crop: Annotated[int, typer.Option(help="Crop size in pixels.")] = 64,
     batch: Annotated[int, typer.Option(help="Batch size.")] = 8,
-    workers: Annotated[str, typer.Option(help="Comma-separated DataLoader worker counts.")] = "0,1,2",
+    workers: Annotated[
+        str, typer.Option(help="Comma-separated DataLoader worker counts.")
+    ] = "0,1,2",
     batches: Annotated[int, typer.Option(help="Timed batches per worker count.")] = 10,
 ) -> None:
     """Clips per second decoded and transformed, in total and per DataLoader worker."""
@@ -128,12 +147,26 @@ def bench_data_cmd(
     table = Table(title=f"{dataset} train clips: {frames}+1 frames, {crop}px crop, batch {batch}")
     for col in ("workers", "clips", "seconds", "clips/s", "clips/s per worker", "skipped"):
         table.add_column(col, justify="right")
-    rows = bench_data(dataset, root=root, frames=frames, sampling_rate=sampling_rate, crop=crop,
-                      batch=batch, workers=counts, batches=batches,
-                      on_result=lambda r: console.print(f"workers={r['workers']}: "
-                                                        f"{r['clips_per_s']:.1f} clips/s"))
+    rows = bench_data(
+        dataset,
+        root=root,
+        frames=frames,
+        sampling_rate=sampling_rate,
+        crop=crop,
+        batch=batch,
+        workers=counts,
+        batches=batches,
+        on_result=lambda r: console.print(
+            f"workers={r['workers']}: {r['clips_per_s']:.1f} clips/s"
+        ),
+    )
     for r in rows:
-        table.add_row(str(r["workers"]), str(r["clips"]), f"{r['seconds']:.2f}",
-                      f"{r['clips_per_s']:.1f}", f"{r['clips_per_s_per_worker']:.1f}",
-                      str(r["skipped"]))
+        table.add_row(
+            str(r["workers"]),
+            str(r["clips"]),
+            f"{r['seconds']:.2f}",
+            f"{r['clips_per_s']:.1f}",
+            f"{r['clips_per_s_per_worker']:.1f}",
+            str(r["skipped"]),
+        )
     console.print(table)

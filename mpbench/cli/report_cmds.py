@@ -6,7 +6,7 @@ Heavy libraries (mlflow, pandas, matplotlib, torch) are imported inside the comm
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 import typer
 
@@ -34,7 +34,10 @@ def report(
 
     with console.status(f"loading the runs of {study!r} from MLflow"):
         result = make_report(
-            study, metric=metric, experiment=experiment, results_dir=results_dir,
+            study,
+            metric=metric,
+            experiment=experiment,
+            results_dir=results_dir,
             refresh=refresh,
         )
     console.print(rich_table(result.table))
@@ -49,17 +52,14 @@ def export(
     format: Annotated[
         Literal["csv", "parquet"], typer.Option("--format", help="File format.")
     ] = "csv",
-    out: Annotated[Optional[Path], typer.Option(help="Output file [results/<study>/runs.EXT]")]
-    = None,
+    out: Annotated[Path | None, typer.Option(help="Output file [results/<study>/runs.EXT]")] = None,
     experiment: ExperimentOpt = DEFAULT_EXPERIMENT,
     results_dir: ResultsOpt = Path("results"),
 ) -> None:
     """Write a study's runs as a long table (run x metric) in CSV or Parquet."""
     from mpbench.report.load import export_study
 
-    path = export_study(
-        study, fmt=format, out=out, experiment=experiment, results_dir=results_dir
-    )
+    path = export_study(study, fmt=format, out=out, experiment=experiment, results_dir=results_dir)
     console.print(f"wrote {path}", highlight=False)
 
 
@@ -76,7 +76,10 @@ def figures(
 
     with console.status(f"drawing the figures of {study!r}"):
         paths = make_figures(
-            study, metric=metric, experiment=experiment, results_dir=results_dir,
+            study,
+            metric=metric,
+            experiment=experiment,
+            results_dir=results_dir,
             note=lambda text: console.print(f"note: {text}", highlight=False),
         )
     for path in paths:
@@ -87,15 +90,12 @@ def figures(
 @user_errors
 def viz(
     video: Annotated[Path, typer.Argument(help="Any video file PyAV can decode.")],
-    run: Annotated[Optional[str], typer.Option(help="MLflow run id to take slope/shift from.")]
-    = None,
-    slope: Annotated[Optional[float], typer.Option(help="Sigmoid slope a in [9.09, 50].")] = None,
-    shift: Annotated[Optional[float], typer.Option(help="Sigmoid shift b in [-0.6, 0.6].")]
-    = None,
+    run: Annotated[str | None, typer.Option(help="MLflow run id to take slope/shift from.")] = None,
+    slope: Annotated[float | None, typer.Option(help="Sigmoid slope a in [9.09, 50].")] = None,
+    shift: Annotated[float | None, typer.Option(help="Sigmoid shift b in [-0.6, 0.6].")] = None,
     frames: Annotated[int, typer.Option(help="Frames decoded (T+1).")] = 9,
     size: Annotated[int, typer.Option(help="Square frame size in pixels.")] = 112,
-    out: Annotated[Optional[Path], typer.Option(help="PNG to write [VIDEO.attention.png]")]
-    = None,
+    out: Annotated[Path | None, typer.Option(help="PNG to write [VIDEO.attention.png]")] = None,
 ) -> None:
     """Draw the attention strip (frames, differences, attention, prompts) of a video."""
     from mpbench.report.viz import run_slope_shift, visualize_video
@@ -114,7 +114,7 @@ def viz(
 @user_errors
 def bench_report_cmd(
     runs: Annotated[int, typer.Option(help="Number of synthetic runs to log.")] = 10_000,
-    keep: Annotated[Optional[Path], typer.Option(help="Keep the store in this folder.")] = None,
+    keep: Annotated[Path | None, typer.Option(help="Keep the store in this folder.")] = None,
 ) -> None:
     """Log many small runs to a temporary MLflow store and time ``mpbench report`` on them."""
     from rich.progress import Progress

@@ -56,7 +56,9 @@ def search(study: StudyArg, storage: StorageOpt = None, workers: WorkersOpt = No
 def worker(study: Annotated[str, typer.Argument(help="Study file or study name.")],
            storage: Annotated[str, typer.Option(help="The study's shared storage URL.")],
            experiment: ExperimentOpt = None, no_mlflow: NoMlflowOpt = False,
-           run_folder: RunFolderOpt = None) -> None:
+           run_folder: RunFolderOpt = None,
+           max_trials: Annotated[Optional[int], typer.Option(
+               help="Stop after this many trials.", min=1)] = None) -> None:
     """Join a study from this machine: claim and run its trials until none are left."""
     from mpbench.study import storage as S
     from mpbench.study.worker import WorkerOptions, interrupt_on_sigterm, run_worker
@@ -70,6 +72,7 @@ def worker(study: Annotated[str, typer.Argument(help="Study file or study name."
         storage=storage, study=name, run_folder=run_folder or ex.run_folder,
         experiment=None if no_mlflow else (experiment or ex.experiment), retries=ex.retries,
         heartbeat_interval=ex.heartbeat_interval, grace_period=ex.grace_period,
+        max_trials=max_trials,
     )
     _logging()
     try:
@@ -164,7 +167,8 @@ def print_summary(s: Any) -> None:
 
     from mpbench.study.status import format_seconds
 
-    table = Table(title=f"{s.kind} study {s.name}: {s.finished}/{s.total} finished")
+    console.print(f"{s.kind} study {s.name}: {s.finished}/{s.total} finished", highlight=False)
+    table = Table()
     for col in ("cells", "count"):
         table.add_column(col)
     for state, n in sorted(s.cells.items()):
@@ -187,7 +191,8 @@ def print_dry_run(spec: Any, url: str, *, workers: int, probe_steps: int) -> Non
     from mpbench.study.status import dry_run, format_seconds
 
     d = dry_run(spec, url, probe=probe_steps > 0, probe_steps=max(1, probe_steps))
-    table = Table(title=f"{spec.kind} study {spec.name}: {len(d.rows)} trial configs")
+    console.print(f"{spec.kind} study {spec.name}: {len(d.rows)} trial configs", highlight=False)
+    table = Table()
     for col in d.rows[0]:
         table.add_column(col)
     for row in d.rows:

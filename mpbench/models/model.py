@@ -118,12 +118,14 @@ def build_model(
         raise ValueError(
             f"{backbone}: published weights exist for size='full' only; got size={size!r}"
         )
+    state = None  # read first: a missing file fails before a large network is allocated
+    if pretrained or weights is not None:
+        state = read_state_dict(weights if weights is not None else find_checkpoint(entry.info))
     net = entry.build(
         size=size, num_classes=num_classes, frames=frames, crop=crop, **backbone_kwargs
     )
-    if pretrained or weights is not None:
-        path = Path(weights) if weights is not None else find_checkpoint(entry.info)
-        load_weights(net, read_state_dict(path), info=entry.info)
+    if state is not None:
+        load_weights(net, state, info=entry.info)
     prompt = _variant(variant).build(
         layout="BCTHW", frames=frames, size=(crop, crop), mean=mean, std=std, channel_order="RGB"
     )

@@ -46,7 +46,10 @@ def make_report(
 ) -> Report:
     """Load ``study`` (cached), compute its stats and write table.md/.tex/.csv."""
     runs = load_runs(
-        study, experiment=experiment, tracking_uri=tracking_uri, refresh=refresh,
+        study,
+        experiment=experiment,
+        tracking_uri=tracking_uri,
+        refresh=refresh,
         cache_dir=default_cache_dir(study, results_dir=results_dir),
     )
     summary = summarize(runs, metric=metric)
@@ -113,15 +116,27 @@ def make_figures(
     makers: list[tuple[str, Callable[[], Any]]] = [
         ("ablation", lambda: fg.plot_ablation(long_form(grid), metric=metric)),
         ("lambda_sweep", lambda: fg.plot_lambda_sweep(df, metric=metric)),
-        ("learning_curves", lambda: fg.plot_learning_curves(load_history(
-            runs[runs["status"] == tk.STATUS_FINISHED], metrics=(tk.M_VAL_TOP1,),
-            tracking_uri=tracking_uri, cache_dir=cache))),
+        (
+            "learning_curves",
+            lambda: fg.plot_learning_curves(
+                load_history(
+                    runs[runs["status"] == tk.STATUS_FINISHED],
+                    metrics=(tk.M_VAL_TOP1,),
+                    tracking_uri=tracking_uri,
+                    cache_dir=cache,
+                )
+            ),
+        ),
         ("attention_function", lambda: fg.plot_attention_functions(df)),
-        ("attention_strip", lambda: fg.plot_attention_strip(
-            _attention_clip(runs, metric, tracking_uri))),
+        (
+            "attention_strip",
+            lambda: fg.plot_attention_strip(_attention_clip(runs, metric, tracking_uri)),
+        ),
         ("search_history", lambda: fg.plot_optimization_history(long_form(search), metric=metric)),
-        ("param_importances", lambda: fg.plot_param_importances(
-            fg.param_importances(search, metric=metric))),
+        (
+            "param_importances",
+            lambda: fg.plot_param_importances(fg.param_importances(search, metric=metric)),
+        ),
     ]
     paths: list[Path] = []
     with fg.theme():

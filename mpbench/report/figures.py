@@ -31,8 +31,17 @@ R = TypeVar("R")
 
 PANEL_SIZE: Final = (3.6, 2.8)
 IGNORED_PARAMS: Final = frozenset(
-    {"seed", "device", "workers", "compile", "channels_last", "cudnn_benchmark", "run_dir",
-     "log_every", "data_root"}
+    {
+        "seed",
+        "device",
+        "workers",
+        "compile",
+        "channels_last",
+        "cudnn_benchmark",
+        "run_dir",
+        "log_every",
+        "data_root",
+    }
 )
 STRIP_ROWS: Final = ("frames", "diffs", "attention", "prompts")
 
@@ -97,18 +106,20 @@ def plot_ablation(df: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1) -> Figure:
     scale, ylabel = _scale(metric)
     backbones, datasets = sorted(set(data["backbone"])), sorted(set(data["dataset"]))
     fig, axes = _grid(len(backbones), len(datasets))
-    for (i, backbone), (j, dataset) in ((b, d) for b in enumerate(backbones)
-                                        for d in enumerate(datasets)):
+    for (i, backbone), (j, dataset) in (
+        (b, d) for b in enumerate(backbones) for d in enumerate(datasets)
+    ):
         ax = axes[i, j]
         cell = data[(data["backbone"] == backbone) & (data["dataset"] == dataset)]
         labels = _label_order(cell["label"])
-        stats = [mean_ci(cell.loc[cell["label"] == lb, "value"].to_numpy(float) * scale)
-                 for lb in labels]
+        stats = [
+            mean_ci(cell.loc[cell["label"] == lb, "value"].to_numpy(float) * scale) for lb in labels
+        ]
         means = [s[0] for s in stats]
-        err = [[m - s[2] if not math.isnan(s[2]) else 0.0 for m, s in zip(means, stats,
-                                                                          strict=True)],
-               [s[3] - m if not math.isnan(s[3]) else 0.0 for m, s in zip(means, stats,
-                                                                          strict=True)]]
+        err = [
+            [m - s[2] if not math.isnan(s[2]) else 0.0 for m, s in zip(means, stats, strict=True)],
+            [s[3] - m if not math.isnan(s[3]) else 0.0 for m, s in zip(means, stats, strict=True)],
+        ]
         colors = [f"C{k % 10}" for k in range(len(labels))]
         ax.bar(range(len(labels)), means, yerr=err, color=colors, capsize=3)
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
@@ -145,8 +156,14 @@ def plot_lambda_sweep(df: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1) -> Figu
         for line, part in stats.groupby("line", sort=True):
             low = (part["mean"] - part["low"]).fillna(0.0)
             high = (part["high"] - part["mean"]).fillna(0.0)
-            ax.errorbar(part["tav_weight"], part["mean"], yerr=[low, high], marker="o",
-                        capsize=3, label=line)
+            ax.errorbar(
+                part["tav_weight"],
+                part["mean"],
+                yerr=[low, high],
+                marker="o",
+                capsize=3,
+                label=line,
+            )
         ax.set_title(title)
         ax.set_xlabel("tav_weight λ")
     axes[0, 0].set_ylabel(ylabel)
@@ -169,10 +186,13 @@ def plot_learning_curves(history: pd.DataFrame, *, metric: str = tk.M_VAL_TOP1) 
         cell = data[(data["backbone"] == backbone) & (data["dataset"] == dataset)]
         for k, label in enumerate(_label_order(cell["label"])):
             part = cell[cell["label"] == label]
-            stats = [(step, *mean_ci(g["value"].to_numpy(float) * scale))
-                     for step, g in part.groupby("step", sort=True)]
-            steps, means, _, lows, highs = (np.array(v, dtype=float) for v in zip(*stats,
-                                                                                  strict=True))
+            stats = [
+                (step, *mean_ci(g["value"].to_numpy(float) * scale))
+                for step, g in part.groupby("step", sort=True)
+            ]
+            steps, means, _, lows, highs = (
+                np.array(v, dtype=float) for v in zip(*stats, strict=True)
+            )
             ax.plot(steps, means, marker="o", color=f"C{k % 10}", label=label)
             ax.fill_between(steps, lows, highs, color=f"C{k % 10}", alpha=0.2)
         ax.set_title(f"{backbone} · {dataset}")
@@ -195,8 +215,9 @@ def plot_attention_functions(df: pd.DataFrame) -> Figure:
     if rows.empty:
         raise NoData("no finished run logged the learned slope and shift")
     rows = add_labels(rows)
-    ab = rows.pivot_table(index=["dataset", "backbone", "label"], columns="metric",
-                          values="value", aggfunc="mean").dropna()
+    ab = rows.pivot_table(
+        index=["dataset", "backbone", "label"], columns="metric", values="value", aggfunc="mean"
+    ).dropna()
     if ab.empty or tk.M_SLOPE not in ab or tk.M_SHIFT not in ab:
         raise NoData("no finished run logged both the slope and the shift")
     datasets = sorted(set(ab.index.get_level_values("dataset")))
@@ -205,8 +226,11 @@ def plot_attention_functions(df: pd.DataFrame) -> Figure:
     for ax, dataset in zip(axes[0], datasets, strict=True):
         for (backbone, label), row in ab.loc[dataset].iterrows():
             a, b = float(row[tk.M_SLOPE]), float(row[tk.M_SHIFT])
-            ax.plot(d, attention_function(d, slope=a, shift=b),
-                    label=f"{backbone} / {label} (a={a:.2f}, b={b:.2f})")
+            ax.plot(
+                d,
+                attention_function(d, slope=a, shift=b),
+                label=f"{backbone} / {label} (a={a:.2f}, b={b:.2f})",
+            )
         ax.set_title(dataset)
         ax.set_xlabel("frame difference D")
         ax.set_ylabel("attention A")
@@ -267,8 +291,12 @@ def plot_attention_strip(clip: dict[str, np.ndarray] | None) -> Figure:
 def _objective(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Finished search trials with their objective, ordered by Optuna trial number."""
     rows = df[(df["metric"] == metric) & (df["status"] == tk.STATUS_FINISHED)]
-    rows = rows.assign(trial=rows["optuna_trial"].astype("Float64").fillna(
-        rows["start_time"].rank(method="first") - 1).astype(float))
+    rows = rows.assign(
+        trial=rows["optuna_trial"]
+        .astype("Float64")
+        .fillna(rows["start_time"].rank(method="first") - 1)
+        .astype(float)
+    )
     return rows.sort_values(["trial", "run_id"], kind="stable")
 
 
@@ -280,8 +308,7 @@ def plot_optimization_history(df: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1)
         raise NoData(f"no finished search trial logged {metric!r}")
     scale, ylabel = _scale(metric)
     values = rows["value"].to_numpy(float) * scale
-    best = np.maximum.accumulate(values) if "loss" not in metric else np.minimum.accumulate(
-        values)
+    best = np.maximum.accumulate(values) if "loss" not in metric else np.minimum.accumulate(values)
     fig, axes = _grid(1, 1)
     ax = axes[0, 0]
     ax.scatter(rows["trial"], values, label="trial", color="C0")
@@ -314,16 +341,21 @@ def param_importances(runs: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1) -> pd
     if column not in runs:
         raise NoData(f"no search run logged {metric!r}")
     ok = runs[(runs["status"] == tk.STATUS_FINISHED) & runs[column].notna()]
-    params = [c for c in sorted(runs.columns) if c.startswith("param.")
-              and c.removeprefix("param.") not in IGNORED_PARAMS
-              and ok[c].astype(str).nunique() > 1]
+    params = [
+        c
+        for c in sorted(runs.columns)
+        if c.startswith("param.")
+        and c.removeprefix("param.") not in IGNORED_PARAMS
+        and ok[c].astype(str).nunique() > 1
+    ]
     if len(ok) < 3 or not params:
         raise NoData("fewer than 3 finished search trials or no param that varies")
     y = ok[column].to_numpy(float)
     raw = {c.removeprefix("param."): _eta_squared(ok[c], y) for c in params}
     total = sum(raw.values())
-    out = pd.DataFrame({"param": list(raw), "importance": [
-        v / total if total > 0 else 0.0 for v in raw.values()]})
+    out = pd.DataFrame(
+        {"param": list(raw), "importance": [v / total if total > 0 else 0.0 for v in raw.values()]}
+    )
     out = out.sort_values(["importance", "param"], ascending=[False, True], kind="stable")
     return out.reset_index(drop=True)
 
@@ -348,7 +380,16 @@ def figure_titles(fig: Figure) -> list[str]:
 
 
 __all__: Any = [
-    "NoData", "attention_function", "figure_titles", "param_importances", "plot_ablation",
-    "plot_attention_functions", "plot_attention_strip", "plot_learning_curves",
-    "plot_lambda_sweep", "plot_optimization_history", "plot_param_importances", "theme",
+    "NoData",
+    "attention_function",
+    "figure_titles",
+    "param_importances",
+    "plot_ablation",
+    "plot_attention_functions",
+    "plot_attention_strip",
+    "plot_learning_curves",
+    "plot_lambda_sweep",
+    "plot_optimization_history",
+    "plot_param_importances",
+    "theme",
 ]

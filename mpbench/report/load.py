@@ -49,7 +49,12 @@ TAG_COLUMNS: Final = {
     "device": tk.TAG_DEVICE,
 }
 ID_COLUMNS: Final = (
-    "run_id", *TAG_COLUMNS, "run_status", "start_time", "end_time", "tav_weight",
+    "run_id",
+    *TAG_COLUMNS,
+    "run_status",
+    "start_time",
+    "end_time",
+    "tav_weight",
 )
 LONG_COLUMNS: Final = (*ID_COLUMNS, "metric", "step", "value")
 HISTORY_METRICS: Final = (tk.M_VAL_TOP1, tk.M_TRAIN_LOSS, tk.M_SLOPE, tk.M_SHIFT)
@@ -242,7 +247,10 @@ def load_study(
 ) -> pd.DataFrame:
     """The long frame (run x metric, latest values) of ``study``; see :func:`load_runs`."""
     runs = load_runs(
-        study, experiment=experiment, tracking_uri=tracking_uri, cache_dir=cache_dir,
+        study,
+        experiment=experiment,
+        tracking_uri=tracking_uri,
+        cache_dir=cache_dir,
         refresh=refresh,
     )
     return long_form(runs)
@@ -306,7 +314,9 @@ def export_study(
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"export format must be 'csv' or 'parquet', got {fmt!r}")
     df = load_study(
-        study, experiment=experiment, tracking_uri=tracking_uri,
+        study,
+        experiment=experiment,
+        tracking_uri=tracking_uri,
         cache_dir=default_cache_dir(study, results_dir=results_dir),
     )
     path = Path(out) if out is not None else Path(results_dir) / study / f"runs.{fmt}"

@@ -80,8 +80,12 @@ def _finished(runs: pd.DataFrame, column: str) -> pd.DataFrame:
 def _counts(runs: pd.DataFrame) -> pd.DataFrame:
     """Number of runs per setting by status tag (failed, diverged, pruned, other)."""
     status = runs["status"].fillna("unknown")
-    named = {tk.STATUS_FAILED: "n_failed", tk.STATUS_DIVERGED: "n_diverged",
-             tk.STATUS_PRUNED: "n_pruned", tk.STATUS_FINISHED: "n_finished"}
+    named = {
+        tk.STATUS_FAILED: "n_failed",
+        tk.STATUS_DIVERGED: "n_diverged",
+        tk.STATUS_PRUNED: "n_pruned",
+        tk.STATUS_FINISHED: "n_finished",
+    }
     col = status.map(named).fillna("n_other")
     counts = pd.crosstab([runs[k] for k in KEYS], col)
     for name in ("n_failed", "n_diverged", "n_pruned", "n_other", "n_finished"):
@@ -138,9 +142,15 @@ def paired_tests(variant: pd.Series, base: pd.Series) -> dict[str, float]:
     """Paired comparison of two seed-indexed series: mean diff, t-test and Wilcoxon p values."""
     both = pd.concat([variant.rename("v"), base.rename("b")], axis=1, join="inner").sort_index()
     diffs = (both["v"] - both["b"]).to_numpy(float)
-    out = {"n_pairs": float(len(diffs)), "delta": math.nan, "delta_std": math.nan,
-           "t_stat": math.nan, "p_t": math.nan, "p_wilcoxon": math.nan,
-           "seeds_needed": seeds_needed(diffs)}
+    out = {
+        "n_pairs": float(len(diffs)),
+        "delta": math.nan,
+        "delta_std": math.nan,
+        "t_stat": math.nan,
+        "p_t": math.nan,
+        "p_wilcoxon": math.nan,
+        "seeds_needed": seeds_needed(diffs),
+    }
     if len(diffs) == 0:
         return out
     out["delta"] = float(np.mean(diffs))
@@ -202,11 +212,23 @@ def summarize(runs: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1) -> pd.DataFra
     rows = []
     for key, group in ok.groupby(KEYS, sort=True):
         mean, std, low, high = mean_ci(group[column].to_numpy(float))
-        rows.append({**dict(zip(KEYS, key, strict=True)), "variant": group["variant"].iloc[0],
-                     "tav_weight": group["tav_weight"].iloc[0], "metric": metric,
-                     "n": len(group), "mean": mean, "std": std, "ci_low": low, "ci_high": high})
-    table = pd.DataFrame(rows, columns=[*KEYS, "variant", "tav_weight", "metric", "n", "mean",
-                                        "std", "ci_low", "ci_high"]).set_index(KEYS)
+        rows.append(
+            {
+                **dict(zip(KEYS, key, strict=True)),
+                "variant": group["variant"].iloc[0],
+                "tav_weight": group["tav_weight"].iloc[0],
+                "metric": metric,
+                "n": len(group),
+                "mean": mean,
+                "std": std,
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
+    table = pd.DataFrame(
+        rows,
+        columns=[*KEYS, "variant", "tav_weight", "metric", "n", "mean", "std", "ci_low", "ci_high"],
+    ).set_index(KEYS)
     counts = _counts(runs)
     table = table.reindex(counts.index.union(table.index))
     table["metric"] = metric
@@ -227,16 +249,22 @@ def _comparisons(ok: pd.DataFrame, column: str) -> pd.DataFrame:
         backbone, dataset, _ = key
         if group["variant"].iloc[0] == BASELINE:
             continue
-        base = by_seed[(by_seed["backbone"] == backbone) & (by_seed["dataset"] == dataset)
-                       & (by_seed["variant"] == BASELINE)]
+        base = by_seed[
+            (by_seed["backbone"] == backbone)
+            & (by_seed["dataset"] == dataset)
+            & (by_seed["variant"] == BASELINE)
+        ]
         if base.empty:
             continue
         base = base.sort_values(["end_time", "run_id"]).groupby(level=0).last()
         rows[key] = paired_tests(group[column], base[column])
     cols = ["n_pairs", "delta", "delta_std", "t_stat", "p_t", "p_wilcoxon", "seeds_needed"]
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=cols)
-    frame.index = pd.MultiIndex.from_tuples(list(rows), names=KEYS) if rows else pd.MultiIndex(
-        levels=[[], [], []], codes=[[], [], []], names=KEYS)
+    frame.index = (
+        pd.MultiIndex.from_tuples(list(rows), names=KEYS)
+        if rows
+        else pd.MultiIndex(levels=[[], [], []], codes=[[], [], []], names=KEYS)
+    )
     return frame
 
 

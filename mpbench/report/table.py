@@ -49,8 +49,10 @@ class PaperTable:
         head = ["backbone", "variant", *map(str, self.cells.columns)]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for (backbone, label), row in self.cells.iterrows():
-            texts = [f"**{t}**" if self.best.loc[(backbone, label), c] and t else t
-                     for c, t in row.items()]
+            texts = [
+                f"**{t}**" if self.best.loc[(backbone, label), c] and t else t
+                for c, t in row.items()
+            ]
             lines.append("| " + " | ".join([backbone, label, *texts]) + " |")
         return "\n".join([*lines, "", *self.notes]) + "\n"
 
@@ -63,8 +65,13 @@ class PaperTable:
             lambda col: ["font-weight: bold;" if b else "" for b in best[col.name]], axis=0
         )
         styler = styler.format_index(escape="latex", axis=0).format_index(escape="latex", axis=1)
-        body = styler.to_latex(hrules=True, convert_css=True, column_format="ll" + "r" * len(
-            cells.columns), multirow_align="t", clines=None)
+        body = styler.to_latex(
+            hrules=True,
+            convert_css=True,
+            column_format="ll" + "r" * len(cells.columns),
+            multirow_align="t",
+            clines=None,
+        )
         notes = "".join(f"% {n}\n" for n in self.notes)
         return body + notes
 
@@ -83,9 +90,16 @@ def _cell(mean: float, std: float, scale: float, sig: bool) -> str:
 
 def _note(row: pd.Series) -> str | None:
     """A footnote on the trials of one setting that were not averaged in (or None)."""
-    parts = [f"{int(row[c])} {name}" for c, name in (
-        ("n_failed", "failed"), ("n_diverged", "diverged"), ("n_pruned", "pruned"),
-        ("n_other", "other")) if row[c]]
+    parts = [
+        f"{int(row[c])} {name}"
+        for c, name in (
+            ("n_failed", "failed"),
+            ("n_diverged", "diverged"),
+            ("n_pruned", "pruned"),
+            ("n_other", "other"),
+        )
+        if row[c]
+    ]
     if not parts:
         return None
     return f"{row['backbone']} / {row['label']} / {row['dataset']}: " + ", ".join(parts)
@@ -97,8 +111,10 @@ def paper_table(summary: pd.DataFrame) -> PaperTable:
     scale = 100.0 if metric in FRACTION_METRICS else 1.0
     sig = summary["p_holm"].lt(ALPHA).fillna(False)
     summary = summary.assign(
-        text=[_cell(m, s, scale, g) for m, s, g in
-              zip(summary["mean"], summary["std"], sig, strict=True)],
+        text=[
+            _cell(m, s, scale, g)
+            for m, s, g in zip(summary["mean"], summary["std"], sig, strict=True)
+        ],
         shown=(summary["mean"] * scale).round(2),
     )
     order = summary.drop_duplicates(["backbone", "label"])[["backbone", "label"]]
@@ -109,15 +125,20 @@ def paper_table(summary: pd.DataFrame) -> PaperTable:
     shown = shown.reindex(index)
     target = shown.max() if higher_is_better(metric) else shown.min()
     best = shown.eq(target, axis=1) & shown.notna()
-    excluded = summary.groupby(["backbone", "label"])[["n_failed", "n_diverged", "n_pruned",
-                                                        "n_other"]].sum().sum(axis=1)
+    excluded = (
+        summary.groupby(["backbone", "label"])[["n_failed", "n_diverged", "n_pruned", "n_other"]]
+        .sum()
+        .sum(axis=1)
+    )
     cells["excluded"] = excluded.reindex(index).astype(int).astype(str).to_numpy()
     best["excluded"] = False
     cells.columns.name = best.columns.name = None
     notes = [n for n in (_note(r) for _, r in summary.iterrows()) if n]
     unit = " (%)" if scale == 100.0 else ""
-    head = (f"Metric: {metric}{unit}, mean ± std over seeds; bold: best per column; "
-            f"{MARK}: Holm-adjusted paired t-test p < {ALPHA} vs baseline.")
+    head = (
+        f"Metric: {metric}{unit}, mean ± std over seeds; bold: best per column; "
+        f"{MARK}: Holm-adjusted paired t-test p < {ALPHA} vs baseline."
+    )
     if notes:
         notes = ["Not averaged in (counted in 'excluded'):", *notes]
     return PaperTable(cells=cells, best=best, notes=(head, *notes), metric=metric)
@@ -136,6 +157,7 @@ def write_tables(summary: pd.DataFrame, table: PaperTable, out_dir: str | Path) 
 
 def rich_table(table: PaperTable) -> object:
     """A rich Table of the paper table (best cells bold) for the console."""
+    from rich.markup import escape
     from rich.table import Table
 
     out = Table(title=f"{table.metric}", caption="\n".join(table.notes), caption_justify="left")
@@ -144,7 +166,9 @@ def rich_table(table: PaperTable) -> object:
     for column in table.cells.columns:
         out.add_column(str(column), justify="right")
     for (backbone, label), row in table.cells.iterrows():
-        texts = [f"[bold]{t}[/bold]" if table.best.loc[(backbone, label), c] and t else t
-                 for c, t in row.items()]
-        out.add_row(backbone, label, *texts)
+        texts = [
+            f"[bold]{t}[/bold]" if table.best.loc[(backbone, label), c] and t else t
+            for c, t in row.items()
+        ]
+        out.add_row(escape(str(backbone)), escape(str(label)), *texts)
     return out

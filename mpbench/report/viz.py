@@ -30,7 +30,7 @@ def _resized(frame: Any, size: int) -> np.ndarray:
 
 
 def read_frames(path: str | Path, *, frames: int = 9, size: int = 112) -> np.ndarray:
-    """``frames`` evenly spaced frames of the video at ``path``: [frames, size, size, 3] in [0, 1]."""
+    """``frames`` evenly spaced frames of a video: [frames, size, size, 3] floats in [0, 1]."""
     import av
 
     if frames < 2:
@@ -51,7 +51,7 @@ def read_frames(path: str | Path, *, frames: int = 9, size: int = 112) -> np.nda
 
 
 def attention_clip(frames: np.ndarray, *, slope: float, shift: float) -> dict[str, np.ndarray]:
-    """frames [T+1,H,W,3] in [0,1] -> dict of frames, diffs, attention, prompts (artifact layout)."""
+    """frames [T+1,H,W,3] in [0,1] -> frames, diffs, attention, prompts (artifact layout)."""
     import torch
 
     from mpbench.prompt import MotionPrompt

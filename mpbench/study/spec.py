@@ -175,11 +175,17 @@ class StudySpec(_Strict):
         return Path(root or self.execution.run_folder) / self.name
 
     def with_base_updates(self, **changes: Any) -> StudySpec:
-        """A copy with base fields pinned to ``changes``; those fields stop being axes/dimensions."""
+        """A copy with base fields pinned to ``changes``: pinned fields leave the grid axes (and
+        the tables of bundle axes) and the search space."""
         base = self.base.with_updates(**changes)
         grid, search = self.grid, self.search
         if grid is not None:
-            axes = {k: v for k, v in grid.axes.items() if not _axis_fields(k, v) & changes.keys()}
+            axes = {}
+            for axis, values in grid.axes.items():
+                kept = [{k: v for k, v in axis_updates(axis, x).items() if k not in changes}
+                        for x in values]
+                if any(kept):
+                    axes[axis] = [k if axis not in k or len(k) > 1 else k[axis] for k in kept]
             grid = GridSpec(axes=axes, seeds=None if "seed" in changes else grid.seeds)
         if search is not None:
             space = {k: v for k, v in search.space.items() if k not in changes}
@@ -189,10 +195,17 @@ class StudySpec(_Strict):
         return self.model_copy(update={"base": base, "grid": grid, "search": search})
 
 
+def axis_updates(axis: str, value: Any) -> dict[str, Any]:
+    """The trial fields one axis value sets: a table sets several fields (a bundle such as
+    ``{backbone = "x3d_s", frames = 13}``) unless the axis is itself a table-valued field
+    (``dataset_options``) whose tables do not name the axis."""
+    bundle = isinstance(value, dict) and (axis not in TrialConfig.model_fields or axis in value)
+    return dict(value) if bundle else {axis: value}
+
+
 def _axis_fields(name: str, values: list[Any]) -> set[str]:
-    """The trial fields an axis sets (its name, or the keys of its tables)."""
-    fields = {k for v in values if isinstance(v, dict) for k in v}
-    return fields or {name}
+    """The trial fields an axis sets."""
+    return {k for v in values for k in axis_updates(name, v)} or {name}
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -222,11 +235,12 @@ def parse_study(data: dict[str, Any], *, source: str = "<study>") -> StudySpec:
         raise StudyFileError(_format_validation(source, exc)) from None
 
 
-def _format_validation(source: str, exc: ValidationError) -> str:
+def _format_validation(source: str, exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
     """One line per pydantic error: ``file: [a -> b] message (got value)``."""
     lines = []
     for err in exc.errors():
         loc = [str(p) for p in err["loc"] if not str(p).startswith(("function-after", "tagged"))]
+        loc = [*prefix, *(p for p in loc if p not in prefix)]
         where = f"[{' -> '.join(loc)}] " if loc else ""
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
@@ -241,6 +255,8 @@ def _unknown_key_message(loc: list[str]) -> str:
     owners = {"base": TrialConfig, "objective": ObjectiveSpec, "execution": ExecutionSpec}
     owners |= {"search": SearchSpec, "": StudySpec}
     model = owners.get(loc[0] if len(loc) > 1 else "")
+    if loc[0] == "grid" or loc[:1] == ["--set"]:
+        model = TrialConfig
     known = sorted(model.model_fields) if model is not None else []
     return _unknown(f"key {loc[-1]!r}", loc[-1], known)
 
@@ -259,7 +275,7 @@ def _wrap(source: str, where: str, fn: Any) -> Any:
     try:
         return fn()
     except ValidationError as exc:
-        raise StudyFileError(_format_validation(f"{source}: [{where}]", exc)) from None
+        raise StudyFileError(_format_validation(source, exc, tuple(where.split(" -> ")))) from None
     except StudyFileError:
         raise
     except ValueError as exc:
@@ -286,13 +302,13 @@ def _check_axis(base: TrialConfig, axis: str, values: list[Any], source: str) ->
     where = f"grid -> {axis}"
     if not values:
         raise StudyFileError(f"{source}: [{where}] an axis needs at least one value (got [])")
-    tables = [isinstance(v, dict) for v in values]
-    if any(tables) and not all(tables):
+    bundles = [axis_updates(axis, v) != {axis: v} for v in values]
+    if any(bundles) and not all(bundles):
         raise StudyFileError(f"{source}: [{where}] mix of tables and plain values (got {values!r})")
-    if not any(tables):
+    if not any(bundles):
         _check_field(axis, source, where)
     for i, value in enumerate(values):
-        updates = value if isinstance(value, dict) else {axis: value}
+        updates = axis_updates(axis, value)
         for field in updates:
             _check_field(field, source, f"{where} -> {i}")
         _check_names(updates, source, where)
@@ -380,7 +396,7 @@ def expand_grid(spec: StudySpec) -> list[TrialConfig]:
     if spec.grid is None:
         raise ValueError(f"study {spec.name!r} is a search, not a grid")
     axes = list(spec.grid.axes.items())
-    value_lists = [[v if isinstance(v, dict) else {a: v} for v in vs] for a, vs in axes]
+    value_lists = [[axis_updates(a, v) for v in vs] for a, vs in axes]
     cells: dict[str, TrialConfig] = {}
     for combo in itertools.product(*value_lists):
         updates: dict[str, Any] = {}

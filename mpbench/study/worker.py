@@ -56,6 +56,7 @@ class WorkerOptions:
         index: worker number (sampler seeds differ per worker).
         parent_pid: stop claiming trials when this parent process is gone.
         poll: seconds between looks at the storage while other workers finish.
+        max_trials: stop after running this many trials (None: until the study is done).
 
     Example:
         >>> WorkerOptions(storage="runs/demo/optuna.journal", study="demo").retries
@@ -72,6 +73,7 @@ class WorkerOptions:
     index: int = 0
     parent_pid: int | None = None
     poll: float = 1.0
+    max_trials: int | None = None
 
 
 @dataclass
@@ -94,7 +96,10 @@ def run_worker(opts: WorkerOptions) -> WorkerSummary:
     study = S.load_study(opts.study, storage, worker=opts.index)
     spec = S.load_spec(study)
     summary = WorkerSummary()
+    ran = 0
     while opts.parent_pid is None or os.getppid() == opts.parent_pid:
+        if opts.max_trials is not None and ran >= opts.max_trials:
+            break
         S.reap_stale(study, storage, grace_period=opts.grace_period, retries=opts.retries)
         action = next_action(study, spec)
         if action == "done":
@@ -105,6 +110,7 @@ def run_worker(opts: WorkerOptions) -> WorkerSummary:
         trial = study.ask()
         outcome = run_claimed(study, storage, spec, trial, opts)
         summary.add(outcome, trial.number)
+        ran += outcome not in (S.SPURIOUS, S.DUPLICATE)
     return summary
 
 
@@ -354,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grace-period", type=float, default=60.0)
     p.add_argument("--index", type=int, default=0)
     p.add_argument("--parent-pid", type=int, default=None)
+    p.add_argument("--max-trials", type=int, default=None)
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s w{a.index} %(levelname)s "
                         "%(name)s: %(message)s")
@@ -361,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         storage=a.storage, study=a.study, run_folder=a.run_folder,
         experiment=None if a.no_mlflow else a.experiment, retries=a.retries,
         heartbeat_interval=a.heartbeat_interval, grace_period=a.grace_period, index=a.index,
-        parent_pid=a.parent_pid,
+        parent_pid=a.parent_pid, max_trials=a.max_trials,
     )
     try:
         with interrupt_on_sigterm():

@@ -1,0 +1,264 @@
+"""The backbone registry, PromptedVideoModel, pretrained loading and ``mpbench list backbones``."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from typer.testing import CliRunner
+
+from mpbench.cli import app
+from mpbench.models import PromptedVideoModel, build_model, get_backbone, list_backbones
+from mpbench.models.pretrained import head_keys, torch_hub_checkpoint
+from mpbench.models.slowfast import SlowFastBackbone
+from mpbench.models.summary import summarize
+
+BACKBONES = [info.name for info in list_backbones()]
+T, CROP, B, CLASSES = 8, 64, 2, 5
+
+
+def _clip(batch: int = B, frames: int = T + 1, crop: int = CROP) -> torch.Tensor:
+    return torch.randn(batch, 3, frames, crop, crop, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("variant", ["baseline", "learnable_tav"])
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_tiny_forward_backward(backbone: str, variant: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(backbone, variant=variant, num_classes=CLASSES, frames=T, crop=CROP)
+    seen = []
+    model.backbone.register_forward_hook(lambda m, args, out: seen.append(args[0]))
+    x = _clip()
+    out = model(x, return_attention=True)
+    loss = F.cross_entropy(out.logits, torch.tensor([0, 3])) + out.reg_loss
+    loss.backward()
+
+    assert isinstance(model, PromptedVideoModel)
+    assert out.logits.shape == (B, CLASSES) and torch.isfinite(out.logits).all()
+    # T + 1 frames in, T frames into the backbone, in the layout it wants
+    layout = get_backbone(backbone).info.layout
+    want = (B, 3, T, CROP, CROP) if layout == "BCTHW" else (B, T, 3, CROP, CROP)
+    assert tuple(seen[0].shape) == want
+    grads = [p.grad for p in model.backbone_parameters() if p.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads)
+    if variant == "baseline":
+        fed = seen[0] if layout == "BCTHW" else seen[0].transpose(1, 2)
+        assert torch.equal(fed, x[:, :, 1:])  # the baseline drops the first frame
+        assert out.attention is None and out.reg_loss.item() == 0.0
+        assert list(model.prompt_parameters()) == []
+    else:
+        assert out.attention.shape == (B, T, CROP, CROP)
+        assert out.reg_loss.item() > 0.0
+        prompt_grads = [p.grad for p in model.prompt_parameters()]
+        assert prompt_grads and all(g is not None and g.abs().sum() > 0 for g in prompt_grads)
+
+
+@pytest.mark.parametrize("alpha", [2, 4])
+def test_slowfast_pathways_take_every_alpha_th_prompt_frame(alpha: int) -> None:
+    model = build_model(
+        "slowfast_r50", variant="baseline", num_classes=CLASSES, frames=T, crop=CROP, alpha=alpha
+    )
+    assert isinstance(model.backbone, SlowFastBackbone)
+    seen = []
+    # a pre-hook and a copy: pytorchvideo replaces the list's items in place as it runs
+    model.backbone.net.register_forward_pre_hook(lambda m, args: seen.append(list(args[0])))
+    x = _clip()
+    model.eval()(x)
+    slow, fast = seen[0]
+    assert torch.equal(fast, x[:, :, 1:])  # fast: all T prompt frames
+    assert slow.shape[2] == T // alpha
+    assert torch.equal(slow, x[:, :, 1:][:, :, ::alpha])  # slow: prompt frames 0, alpha, ...
+    frame_ids = torch.arange(T).view(1, 1, T, 1, 1).float()
+    assert model.backbone.pathways(frame_ids)[0].flatten().tolist() == list(range(0, T, alpha))
+
+
+# Published parameter counts (400 classes): pytorchvideo's model zoo (0.01M), the X3D paper
+# (0.1M) and the TimeSformer paper (121.4M). A 0.5% tolerance covers the rounding of a figure
+# given to 0.1M (X3D 3.79M vs "3.8M": 0.3%) and TimeSformer's transformers implementation
+# (121.57M vs 121.4M: 0.14%); a wrong width, depth or head would be off by far more.
+PUBLISHED_M = {
+    "x3d_xs": 3.79,
+    "x3d_s": 3.79,
+    "x3d_m": 3.79,
+    "slowfast_r50": 34.57,
+    "timesformer": 121.4,
+    "slow_r50": 32.45,
+    "r2plus1d_r50": 28.11,
+    "csn_r101": 22.21,
+    "mvit_b": 36.61,
+}
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_full_size_parameters_match_published(backbone: str) -> None:
+    summary = summarize(backbone, size="full", num_classes=400)  # built on the meta device
+    assert summary.params / 1e6 == pytest.approx(PUBLISHED_M[backbone], rel=0.005)
+
+
+def test_meta_count_equals_a_real_build() -> None:
+    real = get_backbone("x3d_xs").build(size="full", num_classes=400, frames=4, crop=160)
+    assert summarize("x3d_xs", size="full").params == sum(p.numel() for p in real.parameters())
+
+
+def test_flops_follow_the_input_size() -> None:
+    small = summarize("x3d_s", size="full", frames=13, crop=160)
+    # X3D-S at 13 x 160^2: 1.96 GMACs as pytorchvideo's model zoo publishes (fvcore counts MACs)
+    assert small.gmacs == pytest.approx(1.96, abs=0.01)
+    assert small.gflops == pytest.approx(2 * small.gmacs)
+    big = summarize("x3d_s", size="full", frames=26, crop=160)
+    assert big.flops == pytest.approx(2 * small.flops, rel=0.02)
+
+
+@pytest.mark.parametrize(
+    ("backbone", "kwargs", "match"),
+    [
+        ("x3d_q", {}, r"unknown backbone 'x3d_q'\. Did you mean 'x3d_s'"),
+        ("slowfast_r50", {"frames": 6}, r"frames=6 must be a multiple of 4 \(the slow pathway"),
+        ("slowfast_r50", {"alpha": 3}, r"frames=8 must be a multiple of 3"),
+        ("timesformer", {"crop": 72}, r"crop=72 must be a multiple of 16 \(the patch size"),
+        ("mvit_b", {"frames": 7}, r"frames=7 must be a multiple of 2 .*try frames=8"),
+        ("x3d_xs", {"crop": 16}, r"x3d_xs: crop=16 is too small; it must be >= 32"),
+        ("csn_r101", {"frames": 4}, r"frames=4 is too small; it must be >= 8 \(the total tempo"),
+        ("r2plus1d_r50", {"size": "medium"}, r"size='medium' is not one of \['tiny', 'full'\]"),
+        ("slow_r50", {"num_classes": 0}, r"num_classes must be a positive int; got 0"),
+    ],
+)
+def test_sizes_a_backbone_cannot_take(backbone: str, kwargs: dict, match: str) -> None:
+    args = {"variant": "baseline", "num_classes": CLASSES, "frames": T, "crop": CROP} | kwargs
+    with pytest.raises(ValueError, match=match):
+        build_model(backbone, **args)
+
+
+def test_unknown_backbone_option_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match=r"x3d_xs takes no option 'alpha'; its options: none"):
+        build_model("x3d_xs", variant="baseline", num_classes=2, frames=T, crop=CROP, alpha=2)
+    with pytest.raises(TypeError, match=r"takes no option 'beta'; its options: alpha=4"):
+        build_model("slowfast_r50", variant="baseline", num_classes=2, frames=T, crop=CROP, beta=1)
+
+
+def test_input_frame_count_is_checked() -> None:
+    model = build_model("x3d_xs", variant="learnable_tav", num_classes=2, frames=T, crop=CROP)
+    with pytest.raises(ValueError, match=r"B x 3 x 9 x 64 x 64 .* got shape \(2, 3, 8, 64, 64\)"):
+        model(_clip(frames=T))
+
+
+@pytest.fixture
+def hub_dir(tmp_path):
+    """A fresh, empty torch hub cache."""
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    yield tmp_path / "hub"
+    torch.hub.set_dir(old)
+
+
+def _save_x3d_xs_checkpoint() -> dict[str, torch.Tensor]:
+    """A full X3D-XS saved where torch.hub caches X3D_XS.pyth, in pytorchvideo's format."""
+    torch.manual_seed(1)
+    state = get_backbone("x3d_xs").build(size="full", num_classes=400, frames=4, crop=160)
+    state = state.net.state_dict()
+    path = torch_hub_checkpoint("X3D_XS.pyth")
+    path.parent.mkdir(parents=True)
+    torch.save({"model_state": state, "model_epoch": 300}, path)
+    return state
+
+
+@pytest.mark.parametrize("num_classes", [400, 10])
+def test_pretrained_loads_the_cached_checkpoint(hub_dir, num_classes: int) -> None:
+    saved = _save_x3d_xs_checkpoint()
+    torch.manual_seed(2)
+    model = build_model(
+        "x3d_xs", variant="baseline", num_classes=num_classes, frames=4, crop=160, size="full",
+        pretrained=True,
+    )  # fmt: skip
+    loaded = model.backbone.net.state_dict()
+    head = head_keys(model.backbone.net)
+    assert head == ["blocks.5.proj.weight", "blocks.5.proj.bias"]
+    for key, value in saved.items():
+        if key in head and num_classes != 400:
+            assert loaded[key].shape[0] == num_classes  # a new head for the new class count
+        else:
+            assert torch.equal(loaded[key], value), key
+    out = model.eval()(torch.zeros(1, 3, 5, 160, 160))
+    assert out.logits.shape == (1, num_classes)
+
+
+def test_pretrained_offline_without_the_file_names_url_and_place(hub_dir) -> None:
+    where = str(hub_dir / "checkpoints" / "X3D_XS.pyth")
+    url = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/X3D_XS.pyth"
+    with pytest.raises(FileNotFoundError, match=rf"download {url} and put it at {where}"):
+        build_model(
+            "x3d_xs", variant="baseline", num_classes=2, frames=4, crop=160, size="full",
+            pretrained=True,
+        )  # fmt: skip
+
+
+def test_pretrained_timesformer_missing_names_the_hf_repo(monkeypatch, tmp_path) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"facebook/timesformer-base-finetuned-k400"):
+        build_model(
+            "timesformer", variant="baseline", num_classes=2, frames=8, crop=224, size="full",
+            pretrained=True,
+        )  # fmt: skip
+
+
+def test_pretrained_needs_the_full_size() -> None:
+    with pytest.raises(ValueError, match=r"published weights exist for size='full' only"):
+        build_model(
+            "x3d_s", variant="baseline", num_classes=2, frames=T, crop=CROP, pretrained=True
+        )
+
+
+def test_weights_file_resizes_timesformer_embeddings(tmp_path) -> None:
+    source = build_model("timesformer", variant="baseline", num_classes=3, frames=T, crop=CROP)
+    path = tmp_path / "own.pt"
+    torch.save(source.backbone.net.state_dict(), path)
+    model = build_model(
+        "timesformer", variant="learnable_tav", num_classes=3, frames=4, crop=32, weights=path
+    )
+    loaded, saved = model.backbone.net.state_dict(), source.backbone.net.state_dict()
+    embed = "timesformer.embeddings."
+    assert loaded[embed + "time_embeddings"].shape == (1, 4, 64)
+    assert loaded[embed + "position_embeddings"].shape == (1, 1 + 2 * 2, 64)
+    key = "timesformer.encoder.layer.1.attention.attention.qkv.weight"
+    assert torch.equal(loaded[key], saved[key])
+    assert model(_clip(frames=5, crop=32)).logits.shape == (B, 3)
+
+
+class _NotATensor:
+    pass
+
+
+def test_weights_that_are_not_a_matching_state_dict(tmp_path) -> None:
+    args = {"variant": "baseline", "num_classes": 2, "frames": T, "crop": CROP}
+    unsafe = tmp_path / "unsafe.pt"
+    torch.save({"model_state": _NotATensor()}, unsafe)
+    with pytest.raises(ValueError, match=r"not a torch checkpoint loadable with weights_only"):
+        build_model("x3d_xs", weights=unsafe, **args)
+    other = tmp_path / "slow.pyth"
+    torch.save({"model_state": build_model("slow_r50", **args).backbone.net.state_dict()}, other)
+    with pytest.raises(ValueError, match=r"x3d_xs: the weights do not fit|not a x3d_xs state"):
+        build_model("x3d_xs", weights=other, **args)
+    with pytest.raises(FileNotFoundError, match=r"weights file '.*nope.pt' does not exist"):
+        build_model("x3d_xs", weights=tmp_path / "nope.pt", **args)
+
+
+def test_list_backbones_cli() -> None:
+    result = CliRunner().invoke(app, ["list", "backbones", "--size", "tiny", "--crop", "72"])
+    assert result.exit_code == 0, result.output
+    for name in BACKBONES:
+        assert name in result.output
+    assert "GFLOPs" in result.output and "2 FLOPs per multiply-accumulate" in result.output
+    assert "crop=72 must be a multiple of 16" in " ".join(result.output.split())
+
+
+def test_list_backbones_info() -> None:
+    infos = {info.name: info for info in list_backbones()}
+    assert set(infos) == set(PUBLISHED_M)
+    assert infos["timesformer"].layout == "BTCHW" and infos["x3d_s"].defaults["full"] == (13, 160)
+    assert infos["slowfast_r50"].options == ("alpha",)
+    assert all(info.sizes == ("tiny", "full") and info.description for info in infos.values())
+    assert math.isclose(summarize("mvit_b", size="tiny").gflops or 0, 0.078, rel_tol=0.05)

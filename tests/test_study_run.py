@@ -1,0 +1,255 @@
+"""Studies on real storages: exactly once with 4 workers (journal file, PostgreSQL), a worker
+killed with SIGKILL mid-trial, a search whose pruner prunes, status and dry run.
+
+Trials are tiny (x3d_xs tiny, 32 px, a dozen in-memory synthetic clips, 1-3 epochs) so that each
+takes a second or two; every worker is a real process started by ``run_study``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+from mpbench import tracking as T
+from mpbench.cli import app
+from mpbench.study import storage as S
+from mpbench.study.runner import plan, prepare, run_study
+from mpbench.study.spec import load_study
+from mpbench.study.worker import WorkerOptions, run_worker
+
+TINY_BASE = """
+[base]
+backbone = "x3d_xs"
+size = "tiny"
+dataset = "synth"
+dataset_options = {{ classes = 3, train_clips = 8, val_clips = 4, video_frames = 5, size = 32 }}
+frames = 4
+crop = 32
+batch_size = 4
+epochs = {epochs}
+device = "cpu"
+"""
+
+
+def study_file(tmp_path: Path, body: str, *, name: str, epochs: int = 1) -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(f'name = "{name}"\n' + TINY_BASE.format(epochs=epochs) + body)
+    return path
+
+
+def grid_study(tmp_path: Path, *, name: str, epochs: int = 1, seeds: int = 3) -> Path:
+    body = f"""
+[grid]
+variant = ["baseline", "fixed", "learnable", "learnable_tav"]
+seeds = {seeds}
+[execution]
+heartbeat_interval = 1
+grace_period = 20
+"""
+    return study_file(tmp_path, body, name=name, epochs=epochs)
+
+
+def mlflow_runs(study: str) -> list[Any]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(T.tracking_uri())
+    exp = client.get_experiment_by_name(T.DEFAULT_EXPERIMENT)
+    return client.search_runs([exp.experiment_id], f"tags.`{T.TAG_STUDY}` = '{study}'")
+
+
+def assert_exactly_once(study: optuna.Study, keys: set[str]) -> None:
+    """Every cell has exactly one COMPLETE trial (Optuna) and one FINISHED run (MLflow)."""
+    complete = Counter(t.user_attrs[S.ATTR_CELL] for t in study.get_trials()
+                       if t.state.name == "COMPLETE" and S.is_counted(t))
+    assert complete == Counter(dict.fromkeys(keys, 1))
+    finished = Counter(r.data.tags[T.TAG_CELL] for r in mlflow_runs(study.study_name)
+                       if r.info.status == "FINISHED")
+    assert finished == Counter(dict.fromkeys(keys, 1))
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_uri: str) -> None:
+    monkeypatch.chdir(tmp_path)  # runs/ and MLflow artifacts land in tmp_path
+
+
+def test_four_workers_journal_every_cell_exactly_once(tmp_path: Path) -> None:
+    spec = load_study(grid_study(tmp_path, name="once"))
+    p = plan(spec, workers=4)
+    assert p.storage == str(Path("runs") / "once" / "optuna.journal")
+    result = run_study(spec, p, progress=False)
+    assert result.exit_codes == [0, 0, 0, 0]
+    assert result.enqueued == 12 and result.summary.cells == {"complete": 12}
+    study = optuna.load_study(study_name="once", storage=S.open_storage(p.storage))
+    assert_exactly_once(study, {c.user_attrs[S.ATTR_CELL] for c in study.get_trials()
+                                if S.is_counted(c)})
+    logs = [r for r in mlflow_runs("once") if r.data.tags[T.TAG_KIND] == "grid"]
+    assert len(logs) == 12 and all(r.data.tags[T.TAG_OPTUNA_TRIAL].isdigit() for r in logs)
+    again = run_study(spec, p, progress=False)  # a finished study: nothing enqueued or started
+    assert again.enqueued == 0 and again.exit_codes == []
+    assert len(study.get_trials()) == len(optuna.load_study(
+        study_name="once", storage=S.open_storage(p.storage)).get_trials())
+
+
+def test_sigkilled_worker_trial_is_retried_and_resumes(tmp_path: Path) -> None:
+    spec = load_study(grid_study(tmp_path, name="kill", epochs=4, seeds=1))
+    p = plan(spec, workers=1)
+    study, storage, added = prepare(spec, p)
+    assert added == 4
+    cmd = [sys.executable, "-m", "mpbench.study.worker", "--storage", p.storage, "--study",
+           "kill", "--heartbeat-interval", "1", "--grace-period", "20"]
+    worker = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    victim = wait_for(lambda: next((t for t in study.get_trials() if t.state.name == "RUNNING"
+                                    and len(t.intermediate_values) >= 1), None), timeout=90)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    cell = victim.user_attrs[S.ATTR_CELL]
+    assert study.get_trials()[victim.number].state.name == "RUNNING"  # left behind, stale
+    result = run_study(spec, plan(spec, workers=2), progress=False)
+    assert result.exit_codes == [0, 0]
+    trials = study.get_trials()
+    assert trials[victim.number].state.name == "FAIL"
+    retry = [t for t in trials if t.user_attrs.get(S.ATTR_RETRY_OF) == victim.number]
+    assert len(retry) == 1 and retry[0].state.name == "COMPLETE"
+    assert retry[0].user_attrs[S.ATTR_ATTEMPT] == 1
+    assert_exactly_once(study, {c.key() for c in _cells(spec)})
+    runs = [r for r in mlflow_runs("kill") if r.data.tags[T.TAG_CELL] == cell]
+    assert len(runs) == 1  # the retry continued the killed trial's MLflow run
+    log = (tmp_path / "runs" / "kill" / "trials" / cell / T.A_LOG).read_text()
+    assert "resumed trial" in log
+
+
+@pytest.mark.postgres
+def test_four_workers_postgres_every_cell_exactly_once(tmp_path: Path, postgres_url: str) -> None:
+    spec = load_study(grid_study(tmp_path, name="pg_once"))
+    p = plan(spec, workers=4, storage=postgres_url)
+    result = run_study(spec, p, progress=False)
+    assert result.exit_codes == [0, 0, 0, 0] and result.summary.cells == {"complete": 12}
+    study = optuna.load_study(study_name="pg_once", storage=postgres_url)
+    assert_exactly_once(study, {c.key() for c in _cells(spec)})
+    assert run_study(spec, p, progress=False).exit_codes == []
+
+
+def test_search_budget_is_global_and_pruner_prunes(tmp_path: Path) -> None:
+    body = """
+[search]
+sampler = "random"
+sampler_seed = 3
+pruner = "median"
+n_trials = 6
+[search.space.lr]
+type = "float"
+low = 1e-5
+high = 0.5
+log = true
+[search.space.variant]
+type = "categorical"
+choices = ["learnable", "learnable_tav"]
+[objective]
+metric = "val_loss"
+intermediate = "val_loss"
+direction = "minimize"
+"""
+    spec = load_study(study_file(tmp_path, body, name="prune", epochs=2))
+    result = run_study(spec, plan(spec, workers=2), progress=False)
+    assert result.exit_codes == [0, 0]
+    study = optuna.load_study(study_name="prune", storage=S.open_storage(plan(spec).storage))
+    counted = [t for t in study.get_trials() if S.is_counted(t)]
+    assert len(counted) == 6  # global budget, not 6 per worker
+    states = Counter(t.state.name for t in counted)
+    assert states["PRUNED"] >= 1 and states["PRUNED"] + states["COMPLETE"] == 6
+    pruned = [r for r in mlflow_runs("prune") if r.data.tags[T.TAG_STATUS] == T.STATUS_PRUNED]
+    assert len(pruned) == states["PRUNED"]
+
+
+def test_cli_status_dry_run_and_rerun(tmp_path: Path) -> None:
+    path = grid_study(tmp_path, name="cli", seeds=1)
+    runner = CliRunner()
+    dry = runner.invoke(app, ["grid", str(path), "--dry-run", "--probe-steps", "1"])
+    assert dry.exit_code == 0, dry.output
+    assert "4 trial configs" in dry.output and "done 0, remaining 4" in dry.output
+    assert "s/step" in dry.output and "estimated compute" in dry.output
+    assert not Path("runs/cli/optuna.journal").exists()  # a dry run creates nothing
+    assert runner.invoke(app, ["status", str(path)]).output.startswith("study 'cli' has not")
+    run = runner.invoke(app, ["grid", str(path), "--workers", "2"])
+    assert run.exit_code == 0, run.output
+    status = runner.invoke(app, ["status", str(path)])
+    assert "4/4 finished" in status.output and "complete" in status.output
+    assert "best: trial" in status.output
+    again = runner.invoke(app, ["grid", str(path), "--workers", "2"])
+    assert "nothing to do" in again.output
+    dry2 = runner.invoke(app, ["grid", str(path), "--dry-run"])
+    assert "done 4, remaining 0" in dry2.output
+
+
+def test_failed_trial_is_recorded_and_retry_failed_reruns_it(tmp_path: Path) -> None:
+    body = """
+[grid]
+variant = ["baseline"]
+dataset_options = [{ classes = 3, train_clips = 8, val_clips = 4, video_frames = 5, size = 32 },
+                   { classes = 3, train_clips = 2, val_clips = 4, video_frames = 5, size = 32 }]
+"""
+    spec = load_study(study_file(tmp_path, body, name="fails"))
+    p = plan(spec, workers=1)
+    study, _, added = prepare(spec, p)
+    outcomes = run_worker(WorkerOptions(storage=p.storage, study="fails")).outcomes  # in-process
+    assert added == 2 and sorted(outcomes) == ["failed", "finished"]
+    failed = next(t for t in study.get_trials() if t.state.name == "FAIL")
+    assert failed.user_attrs[S.ATTR_STATUS] == T.STATUS_FAILED
+    assert "fewer than one batch" in failed.user_attrs[S.ATTR_ERROR]
+    run = next(r for r in mlflow_runs("fails") if r.info.status == "FAILED")
+    assert "fewer than one batch" in run.data.tags[T.TAG_ERROR]
+    again = run_study(spec, p, retry_failed=True, progress=False)
+    assert again.enqueued == 1 and again.summary.cells == {"complete": 1, "fail": 1}
+    assert len(study.get_trials()) == 3
+
+
+def _cells(spec: Any) -> list[Any]:
+    from mpbench.study.spec import expand_grid
+
+    return expand_grid(spec)
+
+
+def wait_for(fn: Any, *, timeout: float) -> Any:
+    """Poll ``fn`` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing after {timeout} s")
+
+
+STUDIES = sorted((Path(__file__).parents[1] / "studies").glob("*.toml"))
+TOY = {"size": "tiny", "pretrained": False, "dataset": "synth", "data_root": None,
+       "dataset_options": {"classes": 3, "train_clips": 4, "val_clips": 2, "video_frames": 5,
+                           "size": 32},
+       "frames": 4, "crop": 32, "sampling_rate": 1, "epochs": 1, "batch_size": 2,
+       "device": "cpu", "amp": "none", "workers": 0, "test_clips": 1, "test_crops": 1}
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)
+def test_shipped_study_smoke_run(path: Path) -> None:
+    """Each shipped study at toy size (synthetic data swapped in for the real datasets, tiny
+    models, 1 epoch): validated, expanded, and its first trial run by a real worker."""
+    spec = load_study(path, overrides=TOY)
+    p = plan(spec, workers=1)
+    study, _, added = prepare(spec, p)
+    assert added == (len(_cells(spec)) if spec.grid else 0)
+    summary = run_worker(WorkerOptions(storage=p.storage, study=spec.name, max_trials=1))
+    assert list(summary.outcomes) == ["finished"]
+    done = [t for t in study.get_trials() if t.state.name == "COMPLETE"]
+    assert len(done) == 1
+    seeds = spec.search.seeds_per_trial if spec.search else 1
+    assert len(done[0].user_attrs[S.ATTR_RUNS]) == seeds
