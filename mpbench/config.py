@@ -21,7 +21,7 @@ Size = Literal["tiny", "full"]
 
 # Fields that change how fast a trial runs but not what it measures: left out of the cell key.
 EXECUTION_FIELDS = frozenset(
-    {"device", "workers", "compile", "channels_last", "cudnn_benchmark", "run_dir", "log_every"}
+    {"device", "workers", "threads", "compile", "channels_last", "cudnn_benchmark", "run_dir", "log_every"}
 )
 
 
@@ -80,7 +80,8 @@ class TrialConfig(BaseModel):
     channels_last: bool = False
     compile: bool = False
     cudnn_benchmark: bool = True
-    workers: int = Field(default=0, ge=0)
+    workers: int = Field(default=0, ge=0, description="DataLoader worker processes")
+    threads: int | None = Field(default=None, ge=1, description="torch CPU threads (None: torch's)")
     log_every: int = Field(default=10, ge=1)
     run_dir: str | None = None
 

@@ -16,8 +16,12 @@ PG_VERSION = os.environ.get("MPBENCH_PG_VERSION", "15")
 
 def _psql(sql: str) -> subprocess.CompletedProcess[str]:
     """Run ``sql`` as the postgres superuser."""
-    return subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-v", "ON_ERROR_STOP=1",
-                           "-qAtc", sql], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        ["runuser", "-u", "postgres", "--", "psql", "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _start_postgres() -> str | None:
@@ -28,8 +32,9 @@ def _start_postgres() -> str | None:
         return "starting PostgreSQL needs root (pg_ctlcluster)"
     if _psql("SELECT 1").returncode == 0:
         return None
-    res = subprocess.run(["pg_ctlcluster", PG_VERSION, "main", "start"], capture_output=True,
-                         text=True, timeout=120)
+    res = subprocess.run(
+        ["pg_ctlcluster", PG_VERSION, "main", "start"], capture_output=True, text=True, timeout=120
+    )
     if res.returncode != 0 or _psql("SELECT 1").returncode != 0:
         return f"pg_ctlcluster {PG_VERSION} main start failed: {res.stderr.strip()}"
     return None

@@ -13,7 +13,7 @@ from mpbench.cli import app
 from mpbench.models import PromptedVideoModel, build_model, get_backbone, list_backbones
 from mpbench.models.pretrained import head_keys, torch_hub_checkpoint
 from mpbench.models.slowfast import SlowFastBackbone
-from mpbench.models.summary import summarize
+from mpbench.models.summary import build_on_meta, summarize
 
 BACKBONES = [info.name for info in list_backbones()]
 T, CROP, B, CLASSES = 8, 64, 2, 5
@@ -262,3 +262,31 @@ def test_list_backbones_info() -> None:
     assert infos["slowfast_r50"].options == ("alpha",)
     assert all(info.sizes == ("tiny", "full") and info.description for info in infos.values())
     assert math.isclose(summarize("mvit_b", size="tiny").gflops or 0, 0.078, rel_tol=0.05)
+
+
+@pytest.mark.parametrize(
+    ("backbone", "frames", "crop"),
+    [
+        ("x3d_s", 13, 112),
+        ("slowfast_r50", 12, 96),
+        ("timesformer", 6, 96),
+        ("slow_r50", 5, 100),
+        ("r2plus1d_r50", 6, 112),
+        ("csn_r101", 12, 72),
+        ("mvit_b", 10, 100),
+    ],
+)
+def test_pooling_and_embeddings_adapt_to_the_input(backbone: str, frames: int, crop: int) -> None:
+    model = build_model(backbone, variant="learnable", num_classes=3, frames=frames, crop=crop)
+    out = model.eval()(_clip(batch=1, frames=frames + 1, crop=crop))
+    assert out.logits.shape == (1, 3) and torch.isfinite(out.logits).all()
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_full_size_runs_at_its_standard_input(backbone: str) -> None:
+    """Shapes only, on the meta device: no memory, no compute."""
+    info = get_backbone(backbone).info
+    frames, crop = info.defaults["full"]
+    net = build_on_meta(backbone, size="full", num_classes=400, frames=frames, crop=crop)
+    shape = (1, 3, frames, crop, crop) if info.layout == "BCTHW" else (1, frames, 3, crop, crop)
+    assert net.eval()(torch.zeros(shape, device="meta")).shape == (1, 400)

@@ -69,11 +69,17 @@ def mlflow_runs(study: str) -> list[Any]:
 
 def assert_exactly_once(study: optuna.Study, keys: set[str]) -> None:
     """Every cell has exactly one COMPLETE trial (Optuna) and one FINISHED run (MLflow)."""
-    complete = Counter(t.user_attrs[S.ATTR_CELL] for t in study.get_trials()
-                       if t.state.name == "COMPLETE" and S.is_counted(t))
+    complete = Counter(
+        t.user_attrs[S.ATTR_CELL]
+        for t in study.get_trials()
+        if t.state.name == "COMPLETE" and S.is_counted(t)
+    )
     assert complete == Counter(dict.fromkeys(keys, 1))
-    finished = Counter(r.data.tags[T.TAG_CELL] for r in mlflow_runs(study.study_name)
-                       if r.info.status == "FINISHED")
+    finished = Counter(
+        r.data.tags[T.TAG_CELL]
+        for r in mlflow_runs(study.study_name)
+        if r.info.status == "FINISHED"
+    )
     assert finished == Counter(dict.fromkeys(keys, 1))
 
 
@@ -82,6 +88,7 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_uri: str) ->
     monkeypatch.chdir(tmp_path)  # runs/ and MLflow artifacts land in tmp_path
 
 
+@pytest.mark.slow
 def test_four_workers_journal_every_cell_exactly_once(tmp_path: Path) -> None:
     spec = load_study(grid_study(tmp_path, name="once"))
     p = plan(spec, workers=4)
@@ -90,27 +97,53 @@ def test_four_workers_journal_every_cell_exactly_once(tmp_path: Path) -> None:
     assert result.exit_codes == [0, 0, 0, 0]
     assert result.enqueued == 12 and result.summary.cells == {"complete": 12}
     study = optuna.load_study(study_name="once", storage=S.open_storage(p.storage))
-    assert_exactly_once(study, {c.user_attrs[S.ATTR_CELL] for c in study.get_trials()
-                                if S.is_counted(c)})
+    assert_exactly_once(
+        study, {c.user_attrs[S.ATTR_CELL] for c in study.get_trials() if S.is_counted(c)}
+    )
     logs = [r for r in mlflow_runs("once") if r.data.tags[T.TAG_KIND] == "grid"]
     assert len(logs) == 12 and all(r.data.tags[T.TAG_OPTUNA_TRIAL].isdigit() for r in logs)
     again = run_study(spec, p, progress=False)  # a finished study: nothing enqueued or started
     assert again.enqueued == 0 and again.exit_codes == []
-    assert len(study.get_trials()) == len(optuna.load_study(
-        study_name="once", storage=S.open_storage(p.storage)).get_trials())
+    assert len(study.get_trials()) == len(
+        optuna.load_study(study_name="once", storage=S.open_storage(p.storage)).get_trials()
+    )
 
 
 def test_sigkilled_worker_trial_is_retried_and_resumes(tmp_path: Path) -> None:
     spec = load_study(grid_study(tmp_path, name="kill", epochs=4, seeds=1))
     p = plan(spec, workers=1)
-    study, storage, added = prepare(spec, p)
+    study, _, added = prepare(spec, p)
     assert added == 4
-    cmd = [sys.executable, "-m", "mpbench.study.worker", "--storage", p.storage, "--study",
-           "kill", "--heartbeat-interval", "1", "--grace-period", "20"]
-    worker = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    victim = wait_for(lambda: next((t for t in study.get_trials() if t.state.name == "RUNNING"
-                                    and len(t.intermediate_values) >= 1), None), timeout=90)
+    cmd = [
+        sys.executable,
+        "-m",
+        "mpbench.study.worker",
+        "--storage",
+        p.storage,
+        "--study",
+        "kill",
+        "--heartbeat-interval",
+        "1",
+        "--grace-period",
+        "20",
+    ]
+    worker = subprocess.Popen(
+        cmd,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    victim = wait_for(
+        lambda: next(
+            (
+                t
+                for t in study.get_trials()
+                if t.state.name == "RUNNING" and len(t.intermediate_values) >= 1
+            ),
+            None,
+        ),
+        timeout=90,
+    )
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     cell = victim.user_attrs[S.ATTR_CELL]
@@ -129,6 +162,7 @@ def test_sigkilled_worker_trial_is_retried_and_resumes(tmp_path: Path) -> None:
     assert "resumed trial" in log
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_four_workers_postgres_every_cell_exactly_once(tmp_path: Path, postgres_url: str) -> None:
     spec = load_study(grid_study(tmp_path, name="pg_once"))
@@ -232,11 +266,29 @@ def wait_for(fn: Any, *, timeout: float) -> Any:
 
 
 STUDIES = sorted((Path(__file__).parents[1] / "studies").glob("*.toml"))
-TOY = {"size": "tiny", "pretrained": False, "dataset": "synth", "data_root": None,
-       "dataset_options": {"classes": 3, "train_clips": 4, "val_clips": 2, "video_frames": 5,
-                           "size": 32},
-       "frames": 4, "crop": 32, "sampling_rate": 1, "epochs": 1, "batch_size": 2,
-       "device": "cpu", "amp": "none", "workers": 0, "test_clips": 1, "test_crops": 1}
+TOY = {
+    "size": "tiny",
+    "pretrained": False,
+    "dataset": "synth",
+    "data_root": None,
+    "dataset_options": {
+        "classes": 3,
+        "train_clips": 4,
+        "val_clips": 2,
+        "video_frames": 5,
+        "size": 32,
+    },
+    "frames": 4,
+    "crop": 32,
+    "sampling_rate": 1,
+    "epochs": 1,
+    "batch_size": 2,
+    "device": "cpu",
+    "amp": "none",
+    "workers": 0,
+    "test_clips": 1,
+    "test_crops": 1,
+}
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)

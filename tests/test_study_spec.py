@@ -1,4 +1,4 @@
-"""Study files: validation errors (file, key path, value, what is allowed), expansion, CLI exit 2."""
+"""Study files: errors name file, key path, value and the fix; expansion; CLI exit code 2."""
 
 from __future__ import annotations
 
@@ -40,8 +40,12 @@ def test_grid_expands_axes_times_seeds_with_stable_keys(tmp_path: Path) -> None:
     spec = load_study(write(tmp_path, GOOD))
     cells = expand_grid(spec)
     assert [(c.variant, c.seed) for c in cells] == [
-        ("baseline", 0), ("baseline", 1), ("baseline", 2),
-        ("learnable_tav", 0), ("learnable_tav", 1), ("learnable_tav", 2),
+        ("baseline", 0),
+        ("baseline", 1),
+        ("baseline", 2),
+        ("learnable_tav", 0),
+        ("learnable_tav", 1),
+        ("learnable_tav", 2),
     ]
     assert len({c.key() for c in cells}) == 6
     assert [c.key() for c in expand_grid(load_study(write(tmp_path, GOOD)))] == [
@@ -50,17 +54,19 @@ def test_grid_expands_axes_times_seeds_with_stable_keys(tmp_path: Path) -> None:
 
 
 def test_table_axis_sets_several_fields_and_seed_list(tmp_path: Path) -> None:
-    text = GOOD.replace('backbone = ["x3d_xs"]',
-                        'setup = [{backbone = "x3d_xs", frames = 4}, {backbone = "x3d_s", '
-                        'frames = 6}]').replace("seeds = 3", "seeds = [7]")
+    text = GOOD.replace(
+        'backbone = ["x3d_xs"]',
+        'setup = [{backbone = "x3d_xs", frames = 4}, {backbone = "x3d_s", frames = 6}]',
+    ).replace("seeds = 3", "seeds = [7]")
     cells = expand_grid(load_study(write(tmp_path, text)))
     assert {(c.backbone, c.frames, c.seed) for c in cells} == {("x3d_xs", 4, 7), ("x3d_s", 6, 7)}
     assert len(cells) == 4
 
 
 def test_overrides_pin_fields_and_drop_their_axes(tmp_path: Path) -> None:
-    spec = load_study(write(tmp_path, GOOD), overrides=parse_overrides(["variant=fixed",
-                                                                        "epochs=2"]))
+    spec = load_study(
+        write(tmp_path, GOOD), overrides=parse_overrides(["variant=fixed", "epochs=2"])
+    )
     cells = expand_grid(spec)
     assert {c.variant for c in cells} == {"fixed"} and {c.epochs for c in cells} == {2}
     assert len(cells) == 3
@@ -69,30 +75,50 @@ def test_overrides_pin_fields_and_drop_their_axes(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (GOOD.replace('["x3d_xs"]', '["x3d_q"]'),
-         r"study.toml: \[grid -> backbone\] unknown backbone 'x3d_q'; did you mean 'x3d_s'"),
-        (GOOD.replace('"baseline",', '"learnable_tva",'),
-         r"\[grid -> variant\] unknown variant 'learnable_tva'; did you mean 'learnable_tav'"),
-        (GOOD.replace("seeds = 3", "seeds = 3\nbakbone = ['x3d_xs']"),
-         r"\[grid -> bakbone\] unknown trial field 'bakbone'; did you mean 'backbone'"),
-        (GOOD.replace("epochs = 1", "epochs = 0"),
-         r"\[base -> epochs\] Input should be greater than or equal to 1 \(got 0\)"),
-        (GOOD.replace("epochs = 1", "epoch = 1"),
-         r"\[base -> epoch\] unknown key 'epoch'; did you mean 'epochs'"),
-        (GOOD.replace("[grid]", "[grid]\nlr = [0.1, -1.0]"),
-         r"\[grid -> lr -> 1\] Input should be greater than 0 \(got -1.0\)"),
-        (GOOD.replace("[grid]", "[grd]"),
-         r"\[grd\] unknown key 'grd'; did you mean 'grid'"),
-        (GOOD.replace('name = "demo"', 'name = "demo"\n[search]\nn_trials = 2\n'
-                      "[search.space.lr]\ntype = 'float'\nlow = 1.0\nhigh = 0.1"),
-         r"\[search -> space -> lr -> float\] low must be <= high, got low=1.0, high=0.1"),
-        (GOOD.replace("[grid]", "[objective]\nmetric = 'val_top2'\n[grid]"),
-         r"\[objective -> metric\] unknown metric 'val_top2'; did you mean 'val_top5', 'val_top1'"),
+        (
+            GOOD.replace('["x3d_xs"]', '["x3d_q"]'),
+            r"study.toml: \[grid -> backbone\] unknown backbone 'x3d_q'; did you mean 'x3d_s'",
+        ),
+        (
+            GOOD.replace('"baseline",', '"learnable_tva",'),
+            r"\[grid -> variant\] unknown variant 'learnable_tva'; did you mean 'learnable_tav'",
+        ),
+        (
+            GOOD.replace("seeds = 3", "seeds = 3\nbakbone = ['x3d_xs']"),
+            r"\[grid -> bakbone\] unknown trial field 'bakbone'; did you mean 'backbone'",
+        ),
+        (
+            GOOD.replace("epochs = 1", "epochs = 0"),
+            r"\[base -> epochs\] Input should be greater than or equal to 1 \(got 0\)",
+        ),
+        (
+            GOOD.replace("epochs = 1", "epoch = 1"),
+            r"\[base -> epoch\] unknown key 'epoch'; did you mean 'epochs'",
+        ),
+        (
+            GOOD.replace("[grid]", "[grid]\nlr = [0.1, -1.0]"),
+            r"\[grid -> lr -> 1\] Input should be greater than 0 \(got -1.0\)",
+        ),
+        (GOOD.replace("[grid]", "[grd]"), r"\[grd\] unknown key 'grd'; did you mean 'grid'"),
+        (
+            GOOD.replace(
+                'name = "demo"',
+                'name = "demo"\n[search]\nn_trials = 2\n'
+                "[search.space.lr]\ntype = 'float'\nlow = 1.0\nhigh = 0.1",
+            ),
+            r"\[search -> space -> lr -> float\] low must be <= high, got low=1.0, high=0.1",
+        ),
+        (
+            GOOD.replace("[grid]", "[objective]\nmetric = 'val_top2'\n[grid]"),
+            r"\[objective -> metric\] unknown metric 'val_top2'; did you mean 'val_top5', "
+            r"'val_top1'",
+        ),
         ("name = 'x'\n[base]\n", r"a study needs exactly one of \[grid\] and \[search\]"),
     ],
 )
-def test_bad_study_files_name_file_key_value_and_fix(tmp_path: Path, text: str,
-                                                     message: str) -> None:
+def test_bad_study_files_name_file_key_value_and_fix(
+    tmp_path: Path, text: str, message: str
+) -> None:
     with pytest.raises(StudyFileError, match=message):
         load_study(write(tmp_path, text))
 
@@ -112,8 +138,9 @@ def test_cli_bad_study_exits_2_and_starts_nothing(tmp_path: Path) -> None:
 
 def test_cli_refuses_sqlite_for_several_workers(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD)
-    res = CliRunner().invoke(app, ["grid", str(path), "--workers", "2", "--storage",
-                                   f"sqlite:///{tmp_path}/o.db"])
+    res = CliRunner().invoke(
+        app, ["grid", str(path), "--workers", "2", "--storage", f"sqlite:///{tmp_path}/o.db"]
+    )
     assert res.exit_code == 2
     assert "cannot serve 2 workers" in res.output and "double-claim" in res.output
 
@@ -130,15 +157,22 @@ def test_shipped_studies_validate_and_expand(path: Path) -> None:
         cells = expand_grid(spec)
         assert len(cells) == len({c.key() for c in cells}) >= 4
     else:
-        params = {k: (v.choices[0] if v.type == "categorical" else v.low)
-                  for k, v in spec.search.space.items()}
+        params = {
+            k: (v.choices[0] if v.type == "categorical" else v.low)
+            for k, v in spec.search.space.items()
+        }
         assert len(search_configs(spec, params)) == spec.search.seeds_per_trial
 
 
 def test_shipped_study_sizes() -> None:
     sizes = {p.stem: load_study(p) for p in STUDIES}
-    assert set(sizes) == {"quickstart", "paper_ablation", "lambda_sweep", "pn_functions",
-                          "search_tav"}
+    assert set(sizes) == {
+        "quickstart",
+        "paper_ablation",
+        "lambda_sweep",
+        "pn_functions",
+        "search_tav",
+    }
     assert len(expand_grid(sizes["paper_ablation"])) == 7 * 3 * 4 * 3
     lambdas = sorted({c.tav_weight for c in expand_grid(sizes["lambda_sweep"])})
     assert lambdas == [0.0, 0.1, 0.5, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0]

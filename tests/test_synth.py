@@ -158,3 +158,24 @@ def test_cli_data_synth_rejects_bad_values(tmp_path: Path) -> None:
     result = runner.invoke(app, ["data", "synth", str(tmp_path / "y"), "--size", "31"])
     assert result.exit_code == 2
     assert "size must be an even number" in result.output
+
+
+def test_cli_data_probe_prints_accuracy_per_view() -> None:
+    args = [
+        "data",
+        "probe",
+        "--train-clips",
+        "12",
+        "--val-clips",
+        "6",
+        "--epochs",
+        "1",
+        "--views",
+        "frame,diff",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "frame epoch 1:" in result.output and "diff epoch 1:" in result.output
+    assert "chance 0.167" in result.output
+    bad = runner.invoke(app, ["data", "probe", "--views", "frame,optical_flow"])
+    assert bad.exit_code == 2 and "views must be among" in bad.output

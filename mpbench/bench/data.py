@@ -17,6 +17,8 @@ def time_loader(loader: DataLoader, *, batches: int) -> tuple[int, float, int]:
     """(clips, seconds, skipped) over ``batches`` batches after one warm-up batch.
 
     The warm-up batch absorbs worker start-up; the loader must yield ``batches`` + 1 batches.
+    Workers keep producing while the warm-up batch is collated, so with W workers up to W
+    batches are ready when the clock starts: short runs overstate multi-worker rates a little.
     """
     it = iter(loader)
     next(it)

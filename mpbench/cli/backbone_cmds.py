@@ -83,10 +83,10 @@ def backbones_table(summaries: list[BackboneSummary]) -> Table:
 def list_backbones_cmd(
     size: Annotated[SizeOption, typer.Option(help="which size to count")] = SizeOption.full,
     frames: Annotated[
-        int | None, typer.Option(min=1, help="T frames into the backbone [default: the size's]")
+        int | None, typer.Option(min=1, help="T frames into the backbone (default: the size's)")
     ] = None,
     crop: Annotated[
-        int | None, typer.Option(min=1, help="crop (height = width) [default: the size's]")
+        int | None, typer.Option(min=1, help="crop (height = width) (default: the size's)")
     ] = None,
 ) -> None:
     """Print every registered backbone with its parameters and GFLOPs at one input."""
@@ -125,7 +125,7 @@ def bench_step_cmd(
         DeviceOption, typer.Option(help="auto = cuda when present")
     ] = DeviceOption.auto,
     size: Annotated[
-        SizeOption | None, typer.Option(help="[default: full on cuda, tiny on cpu]")
+        SizeOption | None, typer.Option(help="full on cuda, tiny on cpu when not given")
     ] = None,
     batch: Annotated[int, typer.Option(min=1, help="clips per step")] = 8,
     repeats: Annotated[int, typer.Option(min=1, help="timed steps per model (median)")] = 10,

@@ -96,14 +96,13 @@ def probe(
         epochs=epochs,
         on_epoch=lambda v, e, a: console.print(f"{v} epoch {e + 1}: {a:.3f}"),
     )
-    table = Table(
-        title=f"synth {preset}: val accuracy after {epochs} epochs (chance {1 / spec.classes:.3f})"
-    )
+    table = Table(title=f"synth {preset}: val accuracy after {epochs} epochs")
     table.add_column("view")
     table.add_column("accuracy", justify="right")
     for view, value in acc.items():
         table.add_row(view, f"{value:.3f}")
     console.print(table)
+    console.print(f"chance {1 / spec.classes:.3f} ({spec.classes} classes)")
 
 
 @list_app.command("datasets")
@@ -117,10 +116,10 @@ def list_datasets_cmd(
     for info in list_datasets():
         console.print(f"[bold]{info.name}[/]: {info.description}", highlight=False)
         if layout:
-            console.print(info.layout, highlight=False, markup=False)
+            console.print(info.layout, highlight=False, markup=False, soft_wrap=True)
         if info.options:
             opts = ", ".join(f"{k} ({v})" for k, v in info.options.items())
-            console.print(f"  options: {opts}", highlight=False, markup=False)
+            console.print(f"  options: {opts}", highlight=False, markup=False, soft_wrap=True)
         console.print()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -11,54 +11,87 @@ from mpbench.cli._apps import app, console, err_console, user_errors
 
 StudyArg = Annotated[Path, typer.Argument(help="Study file (studies/*.toml).")]
 StorageOpt = Annotated[
-    Optional[str],
-    typer.Option(help="Optuna storage: a journal file path or an RDB URL (postgresql+psycopg2://"
-                 "...). Default: <run folder>/<study>/optuna.journal."),
+    str | None,
+    typer.Option(
+        help="Optuna storage: a journal file path or an RDB URL (postgresql+psycopg2://"
+        "...). Default: <run folder>/<study>/optuna.journal."
+    ),
 ]
-WorkersOpt = Annotated[Optional[int], typer.Option(help="Local worker processes.", min=1)]
-GpusOpt = Annotated[Optional[str], typer.Option(help="GPU ids, e.g. 0,1: one worker per GPU.")]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="List the trials and estimate the "
-                                         "compute they need; run nothing.")]
+WorkersOpt = Annotated[int | None, typer.Option(help="Local worker processes.", min=1)]
+GpusOpt = Annotated[str | None, typer.Option(help="GPU ids, e.g. 0,1: one worker per GPU.")]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run", help="List the trials and estimate the compute they need; run nothing."
+    ),
+]
 RetryOpt = Annotated[bool, typer.Option("--retry-failed", help="Run failed cells again.")]
-ExperimentOpt = Annotated[Optional[str], typer.Option(help="MLflow experiment (default: the "
-                                                      "study file's, else 'mpbench').")]
+ExperimentOpt = Annotated[
+    str | None, typer.Option(help="MLflow experiment (default: the study file's, else 'mpbench').")
+]
 NoMlflowOpt = Annotated[bool, typer.Option("--no-mlflow", help="Do not log to MLflow.")]
-RunFolderOpt = Annotated[Optional[str], typer.Option(help="Root of the study run folders.")]
-SetOpt = Annotated[Optional[list[str]], typer.Option(
-    "--set", help="Pin a trial field, e.g. --set epochs=1 (removes it from the grid axes).")]
-ProbeOpt = Annotated[int, typer.Option(help="Training steps timed by the --dry-run probe "
-                                       "(0: no probe).", min=0)]
+RunFolderOpt = Annotated[str | None, typer.Option(help="Root of the study run folders.")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", help="Pin a trial field, e.g. --set epochs=1 (removes it from the grid axes)."
+    ),
+]
+ProbeOpt = Annotated[
+    int, typer.Option(help="Training steps timed by the --dry-run probe (0: no probe).", min=0)
+]
 
 
 @app.command()
 @user_errors
-def grid(study: StudyArg, storage: StorageOpt = None, workers: WorkersOpt = None,
-         gpus: GpusOpt = None, dry_run: DryRunOpt = False, retry_failed: RetryOpt = False,
-         experiment: ExperimentOpt = None, no_mlflow: NoMlflowOpt = False,
-         run_folder: RunFolderOpt = None, set_: SetOpt = None, probe_steps: ProbeOpt = 2) -> None:
+def grid(
+    study: StudyArg,
+    storage: StorageOpt = None,
+    workers: WorkersOpt = None,
+    gpus: GpusOpt = None,
+    dry_run: DryRunOpt = False,
+    retry_failed: RetryOpt = False,
+    experiment: ExperimentOpt = None,
+    no_mlflow: NoMlflowOpt = False,
+    run_folder: RunFolderOpt = None,
+    set_: SetOpt = None,
+    probe_steps: ProbeOpt = 2,
+) -> None:
     """Run every cell of a grid study exactly once (local worker processes)."""
     _run("grid", **locals())
 
 
 @app.command()
 @user_errors
-def search(study: StudyArg, storage: StorageOpt = None, workers: WorkersOpt = None,
-           gpus: GpusOpt = None, dry_run: DryRunOpt = False, retry_failed: RetryOpt = False,
-           experiment: ExperimentOpt = None, no_mlflow: NoMlflowOpt = False,
-           run_folder: RunFolderOpt = None, set_: SetOpt = None,
-           probe_steps: ProbeOpt = 2) -> None:
+def search(
+    study: StudyArg,
+    storage: StorageOpt = None,
+    workers: WorkersOpt = None,
+    gpus: GpusOpt = None,
+    dry_run: DryRunOpt = False,
+    retry_failed: RetryOpt = False,
+    experiment: ExperimentOpt = None,
+    no_mlflow: NoMlflowOpt = False,
+    run_folder: RunFolderOpt = None,
+    set_: SetOpt = None,
+    probe_steps: ProbeOpt = 2,
+) -> None:
     """Run an Optuna search study (the trial budget is global across workers)."""
     _run("search", **locals())
 
 
 @app.command()
 @user_errors
-def worker(study: Annotated[str, typer.Argument(help="Study file or study name.")],
-           storage: Annotated[str, typer.Option(help="The study's shared storage URL.")],
-           experiment: ExperimentOpt = None, no_mlflow: NoMlflowOpt = False,
-           run_folder: RunFolderOpt = None,
-           max_trials: Annotated[Optional[int], typer.Option(
-               help="Stop after this many trials.", min=1)] = None) -> None:
+def worker(
+    study: Annotated[str, typer.Argument(help="Study file or study name.")],
+    storage: Annotated[str, typer.Option(help="The study's shared storage URL.")],
+    experiment: ExperimentOpt = None,
+    no_mlflow: NoMlflowOpt = False,
+    run_folder: RunFolderOpt = None,
+    max_trials: Annotated[
+        int | None, typer.Option(help="Stop after this many trials.", min=1)
+    ] = None,
+) -> None:
     """Join a study from this machine: claim and run its trials until none are left."""
     from mpbench.study import storage as S
     from mpbench.study.worker import WorkerOptions, interrupt_on_sigterm, run_worker
@@ -69,9 +102,13 @@ def worker(study: Annotated[str, typer.Argument(help="Study file or study name."
     S.check_workers(storage, 2)
     ex = spec.execution
     opts = WorkerOptions(
-        storage=storage, study=name, run_folder=run_folder or ex.run_folder,
-        experiment=None if no_mlflow else (experiment or ex.experiment), retries=ex.retries,
-        heartbeat_interval=ex.heartbeat_interval, grace_period=ex.grace_period,
+        storage=storage,
+        study=name,
+        run_folder=run_folder or ex.run_folder,
+        experiment=None if no_mlflow else (experiment or ex.experiment),
+        retries=ex.retries,
+        heartbeat_interval=ex.heartbeat_interval,
+        grace_period=ex.grace_period,
         max_trials=max_trials,
     )
     _logging()
@@ -86,8 +123,12 @@ def worker(study: Annotated[str, typer.Argument(help="Study file or study name."
 
 @app.command()
 @user_errors
-def status(study: StudyArg, storage: StorageOpt = None, run_folder: RunFolderOpt = None,
-           set_: SetOpt = None) -> None:
+def status(
+    study: StudyArg,
+    storage: StorageOpt = None,
+    run_folder: RunFolderOpt = None,
+    set_: SetOpt = None,
+) -> None:
     """Cells and trials by state, the best trial, time spent and an estimate of the rest."""
     from mpbench.study.runner import plan
     from mpbench.study.status import open_existing, summarize
@@ -101,17 +142,35 @@ def status(study: StudyArg, storage: StorageOpt = None, run_folder: RunFolderOpt
     print_summary(summarize(found, spec))
 
 
-def _run(kind: str, *, study: Path, storage: str | None, workers: int | None, gpus: str | None,
-         dry_run: bool, retry_failed: bool, experiment: str | None, no_mlflow: bool,
-         run_folder: str | None, set_: list[str] | None, probe_steps: int) -> None:
+def _run(
+    kind: str,
+    *,
+    study: Path,
+    storage: str | None,
+    workers: int | None,
+    gpus: str | None,
+    dry_run: bool,
+    retry_failed: bool,
+    experiment: str | None,
+    no_mlflow: bool,
+    run_folder: str | None,
+    set_: list[str] | None,
+    probe_steps: int,
+) -> None:
     """Body of ``grid`` and ``search``."""
     from mpbench.study.runner import plan, run_study
 
     spec = _load(study, set_)
     if spec.kind != kind:
         raise ValueError(f"{study} is a {spec.kind} study: run it with `mpbench {spec.kind}`")
-    p = plan(spec, storage=storage, workers=workers, gpus=_gpus(gpus), run_folder=run_folder,
-             experiment=None if no_mlflow else (experiment or ""))
+    p = plan(
+        spec,
+        storage=storage,
+        workers=workers,
+        gpus=_gpus(gpus),
+        run_folder=run_folder,
+        experiment=None if no_mlflow else (experiment or ""),
+    )
     if dry_run:
         return print_dry_run(spec, p.storage, workers=p.workers, probe_steps=probe_steps)
     _logging()
@@ -178,8 +237,10 @@ def print_summary(s: Any) -> None:
     if s.best is not None:
         b = s.best
         console.print(f"best: trial {b['number']} {b['metric']}={b['value']:.4f} {b['params']}")
-    console.print(f"time spent {format_seconds(s.seconds_spent)}, mean trial "
-                  f"{format_seconds(s.mean_trial_seconds)}, left ~{format_seconds(s.eta_seconds)}")
+    console.print(
+        f"time spent {format_seconds(s.seconds_spent)}, mean trial "
+        f"{format_seconds(s.mean_trial_seconds)}, left ~{format_seconds(s.eta_seconds)}"
+    )
     if s.finished_twice:
         err_console.print(f"cells finished more than once: {s.finished_twice}")
 
@@ -202,7 +263,9 @@ def print_dry_run(spec: Any, url: str, *, workers: int, probe_steps: int) -> Non
     for group, sec in d.seconds_per_step.items():
         console.print(f"probe {group}: {sec:.3f} s/step")
     if d.estimate_seconds is not None:
-        console.print(f"estimated compute: {format_seconds(d.estimate_seconds)} on one device, "
-                      f"~{format_seconds(d.estimate_seconds / workers)} with {workers} worker(s)")
+        console.print(
+            f"estimated compute: {format_seconds(d.estimate_seconds)} on one device, "
+            f"~{format_seconds(d.estimate_seconds / workers)} with {workers} worker(s)"
+        )
     for note in d.notes:
         console.print(f"note: {note}")

@@ -89,7 +89,6 @@ class Trainer:
     num_classes: int
     data: Any = None  # the DataBundle (its .test() builds the multi-view set)
     step: int = 0
-    skipped: int = 0
     last_confusion: torch.Tensor | None = None
 
     @property
@@ -135,6 +134,8 @@ def _setup(config: TrialConfig, dist_ctx: DistContext) -> Trainer:
     from mpbench.data import build_data
 
     device = resolve_device(config.device, dist_ctx)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
     dist_ctx.init(device)
     seed_everything(config.seed)
     if device.type == "cuda":
@@ -196,7 +197,8 @@ def _train_epoch(trainer: Trainer, epoch: int, *, on_step: Any) -> dict[str, flo
     for i, batch in enumerate(trainer.loaders.train):
         if i >= trainer.loaders.steps_per_epoch:
             break
-        trainer.skipped += batch["skipped"]
+        if batch["label"].numel() == 0:  # every clip of the batch failed to decode
+            continue
         x = batch["video"].to(trainer.device, non_blocking=True)  # B x 3 x (T+1) x H x W
         y = batch["label"].to(trainer.device, non_blocking=True)
         if cfg.channels_last:
@@ -252,7 +254,8 @@ def evaluate(trainer: Trainer, loader: Any, *, views: bool = False) -> dict[str,
     model.eval()
     meter = ClassificationMeter(num_classes=trainer.num_classes)
     for batch in loader:
-        trainer.skipped += batch["skipped"]
+        if batch["label"].numel() == 0:
+            continue
         x = batch["video"].to(trainer.device, non_blocking=True)
         y = batch["label"].to(trainer.device, non_blocking=True)
         with trainer.autocast():
@@ -285,7 +288,7 @@ def _epoch_metrics(trainer: Trainer, train: dict[str, float], val: dict[str, flo
         T.M_SHIFT: _as_float(getattr(prompt, "shift", math.nan)),
         T.M_CLIPS_PER_S: train["clips_per_s"],
         T.M_PEAK_MEM_MB: peak_memory_mb(trainer.device),
-        T.M_SKIPPED: float(trainer.skipped),
+        T.M_SKIPPED: float(sum(trainer.data.skipped().values())),  # distinct broken videos
         T.M_LR: trainer.optimizer.param_groups[0]["lr"],
         "epoch_seconds": seconds,
     }
@@ -332,7 +335,6 @@ def _save(trainer: Trainer, epoch: int, history: list[dict[str, float]]) -> None
     payload = {
         "epoch": epoch,
         "step": trainer.step,
-        "skipped": trainer.skipped,
         "model": trainer.module.state_dict(),
         "optimizer": trainer.optimizer.state_dict(),
         "scaler": trainer.scaler.state_dict(),
@@ -357,6 +359,6 @@ def _resume(trainer: Trainer) -> tuple[list[dict[str, float]], int]:
     trainer.optimizer.load_state_dict(ckpt["optimizer"])
     trainer.scaler.load_state_dict(ckpt["scaler"])
     set_rng_state(ckpt["rng"])
-    trainer.step, trainer.skipped = ckpt["step"], ckpt["skipped"]
+    trainer.step = ckpt["step"]
     log.info("resumed trial %s after epoch %d", trainer.config.key(), ckpt["epoch"])
     return list(ckpt["history"]), ckpt["epoch"] + 1

@@ -112,6 +112,7 @@ def build_model(
     normalisation, which the prompt layer undoes to compute frame differences.
     """
     entry = get_backbone(backbone)
+    spec = _variant(variant)
     _check_build_args(entry.info, num_classes=num_classes, frames=frames, crop=crop, size=size)
     _check_backbone_kwargs(entry.info, entry.build, backbone_kwargs)
     if pretrained and weights is None and size != "full":
@@ -126,7 +127,7 @@ def build_model(
     )
     if state is not None:
         load_weights(net, state, info=entry.info)
-    prompt = _variant(variant).build(
+    prompt = spec.build(
         layout="BCTHW", frames=frames, size=(crop, crop), mean=mean, std=std, channel_order="RGB"
     )
     return PromptedVideoModel(

@@ -57,7 +57,7 @@ class BackboneSummary:
         return None if self.flops is None else self.flops / 2e9
 
 
-def _build_uninitialised(name: str, **kwargs: object) -> nn.Module:
+def build_on_meta(name: str, **kwargs: object) -> nn.Module:
     """The backbone on the meta device, or built on CPU and moved there when that fails."""
     build = get_backbone(name).build
     try:
@@ -87,9 +87,7 @@ def summarize(
     frames = frames or info.defaults[size][0]
     crop = crop or info.defaults[size][1]
     try:
-        net = _build_uninitialised(
-            name, size=size, num_classes=num_classes, frames=frames, crop=crop
-        )
+        net = build_on_meta(name, size=size, num_classes=num_classes, frames=frames, crop=crop)
     except ValueError as exc:
         return BackboneSummary(info, size, frames, crop, None, None, error=str(exc))
     shape = (1, 3, frames, crop, crop) if info.layout == "BCTHW" else (1, frames, 3, crop, crop)

@@ -1,1 +1,14 @@
-"""study."""
+"""Studies: declarative grids and Optuna searches run by worker processes exactly once.
+
+- :mod:`mpbench.study.spec`: the study file schema (``load_study``, ``expand_grid``).
+- :mod:`mpbench.study.storage`: Optuna storages, heartbeats, stale-trial retries, cell states.
+- :mod:`mpbench.study.worker`: the worker loop (``python -m mpbench.study.worker``).
+- :mod:`mpbench.study.runner`: ``plan`` and ``run_study`` (local workers, progress, Ctrl-C).
+- :mod:`mpbench.study.status`: ``summarize``, ``dry_run`` and the throughput probe.
+
+Importing this package is cheap; optuna, torch and mlflow are imported where they are used.
+"""
+
+from mpbench.study.spec import StudyFileError, StudySpec, expand_grid, load_study
+
+__all__ = ["StudyFileError", "StudySpec", "expand_grid", "load_study"]

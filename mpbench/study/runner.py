@@ -40,9 +40,16 @@ class RunPlan:
     grace_period: float
 
 
-def plan(spec: StudySpec, *, storage: str | None = None, workers: int | None = None,
-         gpus: list[int] | None = None, run_folder: str | None = None,
-         experiment: str | None = "", retries: int | None = None) -> RunPlan:
+def plan(
+    spec: StudySpec,
+    *,
+    storage: str | None = None,
+    workers: int | None = None,
+    gpus: list[int] | None = None,
+    run_folder: str | None = None,
+    experiment: str | None = "",
+    retries: int | None = None,
+) -> RunPlan:
     """Command-line values over the study file's [execution] over the defaults."""
     ex = spec.execution
     folder = run_folder or ex.run_folder
@@ -52,10 +59,16 @@ def plan(spec: StudySpec, *, storage: str | None = None, workers: int | None = N
         raise ValueError(f"--workers must be >= 1, got {n}")
     url = storage or ex.storage or S.default_storage(spec, run_folder=folder)
     S.check_workers(url, n)
-    return RunPlan(storage=url, workers=n, gpus=tuple(gpus), run_folder=folder,
-                   experiment=ex.experiment if experiment == "" else experiment,
-                   retries=ex.retries if retries is None else retries,
-                   heartbeat_interval=ex.heartbeat_interval, grace_period=ex.grace_period)
+    return RunPlan(
+        storage=url,
+        workers=n,
+        gpus=tuple(gpus),
+        run_folder=folder,
+        experiment=ex.experiment if experiment == "" else experiment,
+        retries=ex.retries if retries is None else retries,
+        heartbeat_interval=ex.heartbeat_interval,
+        grace_period=ex.grace_period,
+    )
 
 
 @dataclass
@@ -79,8 +92,9 @@ def prepare(spec: StudySpec, p: RunPlan, *, retry_failed: bool = False) -> tuple
     return study, storage, added
 
 
-def run_study(spec: StudySpec, p: RunPlan, *, retry_failed: bool = False,
-              progress: bool = True) -> StudyRun:
+def run_study(
+    spec: StudySpec, p: RunPlan, *, retry_failed: bool = False, progress: bool = True
+) -> StudyRun:
     """Prepare the study, run local workers until it is done, and summarise it."""
     from mpbench.study.status import summarize
 
@@ -93,14 +107,15 @@ def run_study(spec: StudySpec, p: RunPlan, *, retry_failed: bool = False,
     procs = start_workers(spec, p)
     interrupted = False
     try:
-        watch(study, spec, procs, progress=progress,
-              logs=spec.run_folder(p.run_folder) / "logs")
+        watch(study, spec, procs, progress=progress, logs=spec.run_folder(p.run_folder) / "logs")
     except KeyboardInterrupt:
         interrupted = True
         stop_workers(procs)
     codes = [proc.wait() for proc in procs]
-    return StudyRun(enqueued=added, exit_codes=codes, summary=summarize(study, spec),
-                    interrupted=interrupted)
+    interrupted = interrupted or any(c in (130, -signal.SIGINT) for c in codes)
+    return StudyRun(
+        enqueued=added, exit_codes=codes, summary=summarize(study, spec), interrupted=interrupted
+    )
 
 
 def has_work(study: Any, spec: StudySpec) -> bool:
@@ -112,11 +127,27 @@ def has_work(study: Any, spec: StudySpec) -> bool:
 
 def worker_command(spec: StudySpec, p: RunPlan, *, index: int) -> list[str]:
     """The command line of local worker ``index``."""
-    cmd = [sys.executable, "-m", "mpbench.study.worker", "--storage", p.storage,
-           "--study", spec.name, "--run-folder", p.run_folder, "--retries", str(p.retries),
-           "--heartbeat-interval", str(p.heartbeat_interval),
-           "--grace-period", str(p.grace_period), "--index", str(index),
-           "--parent-pid", str(os.getpid())]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mpbench.study.worker",
+        "--storage",
+        p.storage,
+        "--study",
+        spec.name,
+        "--run-folder",
+        p.run_folder,
+        "--retries",
+        str(p.retries),
+        "--heartbeat-interval",
+        str(p.heartbeat_interval),
+        "--grace-period",
+        str(p.grace_period),
+        "--index",
+        str(index),
+        "--parent-pid",
+        str(os.getpid()),
+    ]
     if p.experiment is None:
         return [*cmd, "--no-mlflow"]
     return [*cmd, "--experiment", p.experiment]
@@ -137,8 +168,11 @@ def start_workers(spec: StudySpec, p: RunPlan) -> list[subprocess.Popen[bytes]]:
         if p.gpus:
             env["CUDA_VISIBLE_DEVICES"] = str(p.gpus[i % len(p.gpus)])
         with open(logs / f"worker-{i}.log", "ab") as out:
-            procs.append(subprocess.Popen(worker_command(spec, p, index=i), env=env,
-                                          stdout=out, stderr=subprocess.STDOUT))
+            procs.append(
+                subprocess.Popen(
+                    worker_command(spec, p, index=i), env=env, stdout=out, stderr=subprocess.STDOUT
+                )
+            )
     return procs
 
 
@@ -156,27 +190,46 @@ def stop_workers(procs: list[subprocess.Popen[bytes]], *, timeout: float = 60.0)
             proc.wait()
 
 
-def watch(study: Any, spec: StudySpec, procs: list[subprocess.Popen[bytes]], *,
-          progress: bool, logs: Path, poll: float = 1.0) -> None:
+def watch(
+    study: Any,
+    spec: StudySpec,
+    procs: list[subprocess.Popen[bytes]],
+    *,
+    progress: bool,
+    logs: Path,
+    poll: float = 1.0,
+) -> None:
     """Poll the storage and show cells done / total until every worker has exited."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-    from rich.progress import TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from mpbench.study.status import summarize
 
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[detail]}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, disable=not progress, transient=False) as bar:
         task = bar.add_task(spec.name, total=None, detail="")
         while True:
             alive = sum(proc.poll() is None for proc in procs)
             s = summarize(study, spec)
-            bar.update(task, total=s.total, completed=s.finished,
-                       detail=f"{s.running} running, {alive} worker(s)")
+            bar.update(
+                task,
+                total=s.total,
+                completed=s.finished,
+                detail=f"{s.running} running, {alive} worker(s)",
+            )
             if not alive:
                 break
             time.sleep(poll)
     for i, proc in enumerate(procs):
         if proc.returncode not in (0, None):
-            log.warning("worker %d exited with code %s (log: %s)", i, proc.returncode,
-                        logs / f"worker-{i}.log")
+            log.warning(
+                "worker %d exited with code %s (log: %s)",
+                i,
+                proc.returncode,
+                logs / f"worker-{i}.log",
+            )

@@ -182,8 +182,10 @@ class StudySpec(_Strict):
         if grid is not None:
             axes = {}
             for axis, values in grid.axes.items():
-                kept = [{k: v for k, v in axis_updates(axis, x).items() if k not in changes}
-                        for x in values]
+                kept = [
+                    {k: v for k, v in axis_updates(axis, x).items() if k not in changes}
+                    for x in values
+                ]
                 if any(kept):
                     axes[axis] = [k if axis not in k or len(k) > 1 else k[axis] for k in kept]
             grid = GridSpec(axes=axes, seeds=None if "seed" in changes else grid.seeds)

@@ -61,9 +61,14 @@ def summarize(study: Any, spec: StudySpec) -> StudySummary:
     left = states.get("pending", 0) + states.get("waiting", 0) + states.get("running", 0)
     workers = max(1, states.get("running", 0))
     return StudySummary(
-        name=spec.name, kind=spec.kind, total=total, cells=dict(states),
-        trials=dict(Counter(t.state.name.lower() for t in counted)), best=_best(study, spec),
-        seconds_spent=spent, mean_trial_seconds=mean,
+        name=spec.name,
+        kind=spec.kind,
+        total=total,
+        cells=dict(states),
+        trials=dict(Counter(t.state.name.lower() for t in counted)),
+        best=_best(study, spec),
+        seconds_spent=spent,
+        mean_trial_seconds=mean,
         eta_seconds=None if mean is None else left * mean / workers,
         finished_twice=sorted(k for k, c in groups.items() if c.completed > 1),
     )
@@ -84,15 +89,26 @@ def _durations(trials: list[Any]) -> tuple[float, float | None]:
 
 def _best(study: Any, spec: StudySpec) -> dict[str, Any] | None:
     """The best COMPLETE trial: number, value, cell and params."""
-    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"
-                and t.value is not None and math.isfinite(t.value) and S.is_counted(t)]
+    complete = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state.name == "COMPLETE"
+        and t.value is not None
+        and math.isfinite(t.value)
+        and S.is_counted(t)
+    ]
     if not complete:
         return None
     pick = max if spec.objective.direction == "maximize" else min
     t = pick(complete, key=lambda t: t.value)
     cfg = S.config_of(t) if S.ATTR_CONFIG in t.user_attrs else t.params
-    return {"number": t.number, "value": t.value, "metric": spec.objective.metric,
-            "cell": t.user_attrs.get(S.ATTR_CELL), "params": _describe(cfg, spec)}
+    return {
+        "number": t.number,
+        "value": t.value,
+        "metric": spec.objective.metric,
+        "cell": t.user_attrs.get(S.ATTR_CELL),
+        "params": _describe(cfg, spec),
+    }
 
 
 def _describe(cfg: dict[str, Any], spec: StudySpec) -> dict[str, Any]:
@@ -140,11 +156,18 @@ def dry_run(spec: StudySpec, url: str, *, probe: bool = True, probe_steps: int =
     """List the trials (grid cells, or the search's seed configs) and estimate what is left."""
     study = open_existing(spec, url)
     groups = S.cells(study.get_trials(deepcopy=False)) if study is not None else {}
-    configs = expand_grid(spec) if spec.grid else [spec.base.with_updates(seed=s)
-                                                   for s in seeds(spec)]
+    configs = (
+        expand_grid(spec) if spec.grid else [spec.base.with_updates(seed=s) for s in seeds(spec)]
+    )
     fields = _varied_fields(spec) if spec.grid else ["seed"]
-    rows = [{"cell": c.key(), **{f: getattr(c, f) for f in fields},
-             "state": groups[c.key()].state if c.key() in groups else "pending"} for c in configs]
+    rows = [
+        {
+            "cell": c.key(),
+            **{f: getattr(c, f) for f in fields},
+            "state": groups[c.key()].state if c.key() in groups else "pending",
+        }
+        for c in configs
+    ]
     if spec.grid:
         todo = [c for c, r in zip(configs, rows, strict=True) if r["state"] not in FINAL]
         done = len(configs) - len(todo)
@@ -154,8 +177,14 @@ def dry_run(spec: StudySpec, url: str, *, probe: bool = True, probe_steps: int =
     est, per_step, notes = (None, {}, ["throughput probe skipped"])
     if probe and todo:
         est, per_step, notes = estimate(todo, steps=probe_steps)
-    return DryRun(rows=rows, done=done, remaining=len(todo), seconds_per_step=per_step,
-                  estimate_seconds=est, notes=notes)
+    return DryRun(
+        rows=rows,
+        done=done,
+        remaining=len(todo),
+        seconds_per_step=per_step,
+        estimate_seconds=est,
+        notes=notes,
+    )
 
 
 def _probe_group(cfg: TrialConfig) -> str:
@@ -187,9 +216,15 @@ def steps_of(cfg: TrialConfig) -> tuple[int | None, str]:
     try:
         from mpbench.data import build_data
 
-        data = build_data(cfg.dataset, root=cfg.data_root, frames=cfg.frames,
-                          sampling_rate=cfg.sampling_rate, crop=cfg.crop, seed=cfg.seed,
-                          options=dict(cfg.dataset_options))
+        data = build_data(
+            cfg.dataset,
+            root=cfg.data_root,
+            frames=cfg.frames,
+            sampling_rate=cfg.sampling_rate,
+            crop=cfg.crop,
+            seed=cfg.seed,
+            options=dict(cfg.dataset_options),
+        )
     except (ImportError, ValueError, FileNotFoundError, OSError) as exc:
         return None, f"steps per epoch unknown ({exc})"
     return cfg.epochs * max(1, len(data.train) // cfg.batch_size), ""
@@ -204,6 +239,7 @@ def probe_seconds_per_step(cfg: TrialConfig, *, steps: int = 2, batch: int = 2) 
     from mpbench.engine.distributed import DistContext
 
     device = resolve_device(cfg.device, DistContext.from_env())
+    cfg = cfg.with_updates(pretrained=False, weights=None)  # the speed does not need the weights
     model = build_model_for(cfg, num_classes=10).to(device).train()
     opt = build_optimizer(model, cfg)
     b = min(batch, cfg.batch_size)

@@ -61,7 +61,10 @@ def code_version() -> str:
 
         rev = subprocess.run(
             ["git", f"--git-dir={head}", "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=True,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return __version__
@@ -158,8 +161,12 @@ def create_or_load(spec: StudySpec, storage: Any) -> optuna.Study:
     import optuna
 
     study = optuna.create_study(
-        study_name=spec.name, storage=storage, direction=spec.objective.direction,
-        sampler=make_sampler(spec), pruner=make_pruner(spec), load_if_exists=True,
+        study_name=spec.name,
+        storage=storage,
+        direction=spec.objective.direction,
+        sampler=make_sampler(spec),
+        pruner=make_pruner(spec),
+        load_if_exists=True,
     )
     stored = study.user_attrs.get("mpbench.spec")
     if stored is None:
@@ -181,8 +188,9 @@ def load_spec(study: optuna.Study) -> StudySpec:
     return StudySpec.model_validate(data)
 
 
-def load_study(name: str, storage: Any, *, spec: StudySpec | None = None,
-               worker: int = 0) -> optuna.Study:
+def load_study(
+    name: str, storage: Any, *, spec: StudySpec | None = None, worker: int = 0
+) -> optuna.Study:
     """Load an existing study with the spec's sampler and pruner; a missing study is an error."""
     import optuna
 
@@ -194,8 +202,12 @@ def load_study(name: str, storage: Any, *, spec: StudySpec | None = None,
             "`mpbench search` (same --storage)"
         ) from None
     spec = spec or load_spec(study)
-    return optuna.load_study(study_name=name, storage=storage,
-                             sampler=make_sampler(spec, worker=worker), pruner=make_pruner(spec))
+    return optuna.load_study(
+        study_name=name,
+        storage=storage,
+        sampler=make_sampler(spec, worker=worker),
+        pruner=make_pruner(spec),
+    )
 
 
 # --- cells -------------------------------------------------------------------------------------
@@ -226,8 +238,10 @@ class CellState:
 
 def is_counted(trial: FrozenTrial) -> bool:
     """A trial that belongs to a cell (not a spurious or duplicate one)."""
-    return (ATTR_CELL in trial.user_attrs
-            and trial.user_attrs.get(ATTR_STATUS) not in (SPURIOUS, DUPLICATE))
+    return ATTR_CELL in trial.user_attrs and trial.user_attrs.get(ATTR_STATUS) not in (
+        SPURIOUS,
+        DUPLICATE,
+    )
 
 
 def cells(trials: Iterable[FrozenTrial]) -> dict[str, CellState]:
@@ -248,11 +262,17 @@ def enqueue_grid(study: optuna.Study, configs: list[Any], *, retry_failed: bool 
         state = known.get(cfg.key())
         if state is not None and not (retry_failed and state.state == "fail"):
             continue
-        attrs = {ATTR_CELL: cfg.key(), ATTR_CONFIG: cfg.model_dump_json(), ATTR_KIND: "grid",
-                 ATTR_VERSION: version, ATTR_ATTEMPT: 0}
+        attrs = {
+            ATTR_CELL: cfg.key(),
+            ATTR_CONFIG: cfg.model_dump_json(),
+            ATTR_KIND: "grid",
+            ATTR_VERSION: version,
+            ATTR_ATTEMPT: 0,
+        }
         if state is not None:
-            attrs |= {k: state.latest.user_attrs[k] for k in INHERITED
-                      if k in state.latest.user_attrs} | {ATTR_RETRY_OF: state.latest.number}
+            attrs |= {
+                k: state.latest.user_attrs[k] for k in INHERITED if k in state.latest.user_attrs
+            } | {ATTR_RETRY_OF: state.latest.number}
             attrs[ATTR_VERSION] = version
         study.enqueue_trial(params={}, user_attrs=attrs)
         added += 1
@@ -275,10 +295,14 @@ def requeue(study: optuna.Study, trial: FrozenTrial, *, attempt: int) -> None:
 
     attrs = {k: trial.user_attrs[k] for k in INHERITED if k in trial.user_attrs}
     attrs |= {ATTR_ATTEMPT: attempt, ATTR_RETRY_OF: trial.number}
-    study.add_trial(optuna.trial.create_trial(
-        state=optuna.trial.TrialState.WAITING, params=trial.params,
-        distributions=trial.distributions, user_attrs=attrs,
-    ))
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs=attrs,
+        )
+    )
 
 
 # --- heartbeats --------------------------------------------------------------------------------
@@ -314,7 +338,9 @@ def is_stale(trial: FrozenTrial, *, grace_period: float, now: float | None = Non
     return (now or time.time()) - last_beat(trial) > grace_period
 
 
-def reap_stale(study: optuna.Study, storage: Any, *, grace_period: float, retries: int) -> list[int]:
+def reap_stale(
+    study: optuna.Study, storage: Any, *, grace_period: float, retries: int
+) -> list[int]:
     """Fail stale RUNNING trials and re-enqueue each below the retry limit; their numbers."""
     import optuna
 
@@ -323,8 +349,9 @@ def reap_stale(study: optuna.Study, storage: Any, *, grace_period: float, retrie
         if not is_stale(t, grace_period=grace_period):
             continue
         try:
-            if not storage.set_trial_state_values(trial_id(study, storage, t.number),
-                                                  state=optuna.trial.TrialState.FAIL):
+            if not storage.set_trial_state_values(
+                trial_id(study, storage, t.number), state=optuna.trial.TrialState.FAIL
+            ):
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another worker failed it first, or it just finished
@@ -332,8 +359,13 @@ def reap_stale(study: optuna.Study, storage: Any, *, grace_period: float, retrie
         attempt = int(t.user_attrs.get(ATTR_ATTEMPT, 0)) + 1
         if is_counted(t) and attempt <= retries:
             requeue(study, t, attempt=attempt)
-            log.warning("trial %d (cell %s) is stale: retry %d of %d", t.number,
-                        t.user_attrs.get(ATTR_CELL), attempt, retries)
+            log.warning(
+                "trial %d (cell %s) is stale: retry %d of %d",
+                t.number,
+                t.user_attrs.get(ATTR_CELL),
+                attempt,
+                retries,
+            )
         else:
             log.warning("trial %d is stale and has no retries left", t.number)
     return reaped

@@ -130,14 +130,17 @@ def next_action(study: optuna.Study, spec: StudySpec) -> str:
 def budget_used(trials: list[Any], *, before: int | None) -> int:
     """Search trials that use the budget (not retries, spurious or duplicate ones)."""
     return sum(
-        1 for t in trials
-        if (before is None or t.number < before) and S.ATTR_RETRY_OF not in t.user_attrs
+        1
+        for t in trials
+        if (before is None or t.number < before)
+        and S.ATTR_RETRY_OF not in t.user_attrs
         and t.user_attrs.get(S.ATTR_STATUS) not in (S.SPURIOUS, S.DUPLICATE)
     )
 
 
-def run_claimed(study: optuna.Study, storage: Any, spec: StudySpec, trial: optuna.Trial,
-                opts: WorkerOptions) -> str:
+def run_claimed(
+    study: optuna.Study, storage: Any, spec: StudySpec, trial: optuna.Trial, opts: WorkerOptions
+) -> str:
     """Validate a claimed trial (spurious? duplicate?), run it and tell Optuna the outcome."""
     reason = _reject_reason(study, spec, trial)
     if reason is not None:
@@ -178,8 +181,9 @@ def _reject_reason(study: optuna.Study, spec: StudySpec, trial: optuna.Trial) ->
             continue
         if not S.is_counted(other):
             continue
-        if other.state.name == "COMPLETE" or (other.state.name == "RUNNING"
-                                              and other.number < trial.number):
+        if other.state.name == "COMPLETE" or (
+            other.state.name == "RUNNING" and other.number < trial.number
+        ):
             return S.DUPLICATE
     return None
 
@@ -216,10 +220,16 @@ def suggest(trial: optuna.Trial, name: str, param: Any) -> Any:
 class _Report:
     """Engine callback: per-epoch value to Optuna (pruning) and the stale check."""
 
-    def __init__(self, trial: optuna.Trial, *, metric: str, offset: int, prune: bool,
-                 lost: Any) -> None:
+    def __init__(
+        self, trial: optuna.Trial, *, metric: str, offset: int, prune: bool, lost: Any
+    ) -> None:
         self.trial, self.metric, self.offset, self.prune, self.lost = (
-            trial, metric, offset, prune, lost)
+            trial,
+            metric,
+            offset,
+            prune,
+            lost,
+        )
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
         """Report the epoch's value; raise TrialPruned / TrialLost to stop the trial."""
@@ -234,8 +244,14 @@ class _Report:
             raise optuna.TrialPruned(f"pruned after epoch {epoch} ({self.metric}={value})")
 
 
-def _run_seeds(study: optuna.Study, spec: StudySpec, trial: optuna.Trial,
-               configs: list[TrialConfig], beat: S.Heartbeat, opts: WorkerOptions) -> float:
+def _run_seeds(
+    study: optuna.Study,
+    spec: StudySpec,
+    trial: optuna.Trial,
+    configs: list[TrialConfig],
+    beat: S.Heartbeat,
+    opts: WorkerOptions,
+) -> float:
     """Train every seed config of the trial (finished seeds skipped); the mean objective."""
     from mpbench.engine import run_trial
 
@@ -246,15 +262,30 @@ def _run_seeds(study: optuna.Study, spec: StudySpec, trial: optuna.Trial,
         if key in done:
             continue
         cfg = cfg.with_updates(run_dir=str(cell_dir(opts, key)))
-        tags = {T.TAG_STUDY: spec.name, T.TAG_CELL: key, T.TAG_KIND: spec.kind,
-                T.TAG_OPTUNA_TRIAL: str(trial.number)}
+        tags = {
+            T.TAG_STUDY: spec.name,
+            T.TAG_CELL: key,
+            T.TAG_KIND: spec.kind,
+            T.TAG_OPTUNA_TRIAL: str(trial.number),
+        }
         if opts.experiment is not None and key not in runs:
             runs[key] = _new_run(cfg, opts.experiment, tags)
             trial.set_user_attr(S.ATTR_RUNS, runs)
-        report = _Report(trial, metric=spec.objective.intermediate, offset=i * cfg.epochs,
-                         prune=spec.search is not None, lost=beat.lost)
-        result = run_trial(cfg, callbacks=[report], experiment=opts.experiment, tags=tags,
-                           run_id=runs.get(key), progress=False)
+        report = _Report(
+            trial,
+            metric=spec.objective.intermediate,
+            offset=i * cfg.epochs,
+            prune=spec.search is not None,
+            lost=beat.lost,
+        )
+        result = run_trial(
+            cfg,
+            callbacks=[report],
+            experiment=opts.experiment,
+            tags=tags,
+            run_id=runs.get(key),
+            progress=False,
+        )
         done[key] = float(result.metrics.get(spec.objective.metric, math.nan))
         trial.set_user_attr(S.ATTR_SEED_VALUES, done)
     return sum(done[c.key()] for c in configs) / len(configs)
@@ -267,8 +298,11 @@ def cell_dir(opts: WorkerOptions, key: str) -> Path:
 
 def _new_run(cfg: TrialConfig, experiment: str, tags: dict[str, str]) -> str:
     """Create the cell's MLflow run up front, so that a retry can continue it (one run a cell)."""
-    writer = T.RunWriter(experiment=experiment, tags=tags,
-                         run_name=f"{cfg.variant}-{cfg.backbone}-{cfg.dataset}-s{cfg.seed}")
+    writer = T.RunWriter(
+        experiment=experiment,
+        tags=tags,
+        run_name=f"{cfg.variant}-{cfg.backbone}-{cfg.dataset}-s{cfg.seed}",
+    )
     return writer.run_id
 
 
@@ -278,8 +312,15 @@ def _fail() -> Any:
     return TrialState.FAIL
 
 
-def _tell(study: optuna.Study, trial: optuna.Trial, *, state: Any, value: float | None,
-          status: str, error: str | None = None) -> str:
+def _tell(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    *,
+    state: Any,
+    value: float | None,
+    status: str,
+    error: str | None = None,
+) -> str:
     """Record status/error on the trial and tell Optuna; a trial failed as stale meanwhile is
     left as it is (its retry runs the cell)."""
     import optuna
@@ -310,8 +351,9 @@ def _tell_failure(study: optuna.Study, trial: optuna.Trial, exc: Exception) -> s
         return _tell(study, trial, state=TrialState.PRUNED, value=None, status=T.STATUS_PRUNED)
     status = T.STATUS_DIVERGED if isinstance(exc, DivergenceError) else T.STATUS_FAILED
     log.error("trial %d %s:\n%s", trial.number, status, traceback.format_exc())
-    return _tell(study, trial, state=_fail(), value=None, status=status,
-                 error=f"{type(exc).__name__}: {exc}")
+    return _tell(
+        study, trial, state=_fail(), value=None, status=status, error=f"{type(exc).__name__}: {exc}"
+    )
 
 
 def _give_back(study: optuna.Study, trial: optuna.Trial) -> None:
@@ -362,13 +404,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parent-pid", type=int, default=None)
     p.add_argument("--max-trials", type=int, default=None)
     a = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s w{a.index} %(levelname)s "
-                        "%(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format=f"%(asctime)s w{a.index} %(levelname)s %(name)s: %(message)s"
+    )
     opts = WorkerOptions(
-        storage=a.storage, study=a.study, run_folder=a.run_folder,
-        experiment=None if a.no_mlflow else a.experiment, retries=a.retries,
-        heartbeat_interval=a.heartbeat_interval, grace_period=a.grace_period, index=a.index,
-        parent_pid=a.parent_pid, max_trials=a.max_trials,
+        storage=a.storage,
+        study=a.study,
+        run_folder=a.run_folder,
+        experiment=None if a.no_mlflow else a.experiment,
+        retries=a.retries,
+        heartbeat_interval=a.heartbeat_interval,
+        grace_period=a.grace_period,
+        index=a.index,
+        parent_pid=a.parent_pid,
+        max_trials=a.max_trials,
     )
     try:
         with interrupt_on_sigterm():
