@@ -16,17 +16,6 @@ from mpbench.engine.metrics import ClassificationMeter
 from mpbench.engine.schedule import lr_factor
 
 
-@pytest.fixture
-def mlflow_uri(tmp_path, monkeypatch):
-    """A fresh real MLflow store (sqlite) for one test."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)
-    return uri
-
-
 SYNTH = {"classes": 4, "train_clips": 64, "val_clips": 32}
 
 
@@ -137,7 +126,7 @@ def test_divergence_is_detected_with_epoch_and_step(tmp_path, mlflow_uri):
     assert not math.isfinite(info.value.loss)
     from mlflow.tracking import MlflowClient
 
-    run = MlflowClient().search_runs([MlflowClient().get_experiment_by_name("div").experiment_id])[
+    run = MlflowClient(mlflow_uri).search_runs([MlflowClient(mlflow_uri).get_experiment_by_name("div").experiment_id])[
         0
     ]
     assert run.info.status == "FAILED"
@@ -150,7 +139,7 @@ def test_mlflow_run_holds_params_metrics_tags_artifacts(tmp_path, mlflow_uri):
 
     cfg = tiny(tmp_path, epochs=2, max_steps=4)
     result = run_trial(cfg, experiment="demo", tags={T.TAG_STUDY: "s1"}, progress=False)
-    client = MlflowClient()
+    client = MlflowClient(mlflow_uri)
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
     tags = run.data.tags
@@ -224,7 +213,7 @@ def test_train_cli_logs_a_run(tmp_path, mlflow_uri):
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "val top-1" in res.output and "clips/s" in res.output
-    runs = MlflowClient().search_runs([MlflowClient().get_experiment_by_name("cli").experiment_id])
+    runs = MlflowClient(mlflow_uri).search_runs([MlflowClient(mlflow_uri).get_experiment_by_name("cli").experiment_id])
     assert len(runs) == 1 and runs[0].data.tags[T.TAG_VARIANT] == "learnable"
     bad = CliRunner().invoke(app, ["train", "--set", "epochs=-1"])
     assert bad.exit_code == 2 and "[epochs]" in bad.output

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from mpbench.config import TrialConfig
 from mpbench.engine.distributed import DistContext
@@ -40,7 +40,8 @@ def autocast_factory(amp: str, device: torch.device) -> Callable[[], Any]:
     return lambda: torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def build_model_for(config: TrialConfig, *, num_classes: int) -> nn.Module:
+def build_model_for(config: TrialConfig, *, num_classes: int, mean: Any = 0.45,
+                    std: Any = 0.225) -> nn.Module:
     """The prompted model of ``config``, built under the trial's seed.
 
     The backbone is initialised from a generator seeded by ``config.seed`` alone and the prompt's
@@ -64,6 +65,8 @@ def build_model_for(config: TrialConfig, *, num_classes: int) -> nn.Module:
             size=config.size,
             pretrained=config.pretrained,
             weights=config.weights,
+            mean=mean,
+            std=std,
         )
     return model
 
@@ -93,6 +96,30 @@ def build_optimizer(model: nn.Module, config: TrialConfig) -> torch.optim.Optimi
     return torch.optim.AdamW(groups, lr=config.lr)
 
 
+class ShardSampler(Sampler[int]):
+    """Every ``world``-th index from ``rank``, in order, without padding: the shards of all ranks
+    together hold each evaluation clip exactly once, so summed metrics are exact.
+
+    Args:
+        size: dataset length.
+        rank: this process's rank.
+        world: number of processes.
+
+    Example:
+        >>> list(ShardSampler(5, rank=1, world=2))
+        [1, 3]
+    """
+
+    def __init__(self, size: int, *, rank: int, world: int) -> None:
+        self.indices = range(rank, size, world)
+
+    def __iter__(self):  # noqa: ANN204
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
 @dataclass
 class Loaders:
     """Training and validation loaders and the per-epoch step budget."""
@@ -115,10 +142,12 @@ def make_loader(dataset: Dataset, config: TrialConfig, *, train: bool, dist_ctx:
     """A DataLoader over ``dataset`` with mpbench's collate, seeding and sharding."""
     from mpbench.data import collate_clips
 
-    sampler = None
-    if dist_ctx.enabled:
+    sampler: Sampler[int] | None = None
+    if dist_ctx.enabled and train:
         sampler = DistributedSampler(dataset, num_replicas=dist_ctx.world_size,
-                                     rank=dist_ctx.rank, shuffle=train, seed=config.seed)
+                                     rank=dist_ctx.rank, shuffle=True, seed=config.seed)
+    elif dist_ctx.enabled:
+        sampler = ShardSampler(len(dataset), rank=dist_ctx.rank, world=dist_ctx.world_size)
     return DataLoader(
         dataset,
         batch_size=config.batch_size,

@@ -141,7 +141,8 @@ class TrialRecorder:
         self.writer.log_metrics(final, step=self.config.epochs)
         with tempfile.TemporaryDirectory() as tmp:
             for name, path in write_figures(trainer, Path(tmp)).items():
-                self.writer.log_artifact(str(path), str(Path(name).parent) or None)
+                folder = str(Path(name).parent)
+                self.writer.log_artifact(str(path), None if folder == "." else folder)
 
 
 def device_name(device: torch.device) -> str:

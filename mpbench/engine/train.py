@@ -145,7 +145,8 @@ def _setup(config: TrialConfig, dist_ctx: DistContext) -> Trainer:
     data = build_data(config.dataset, root=config.data_root, frames=config.frames,
                       sampling_rate=config.sampling_rate, crop=config.crop, seed=config.seed,
                       options=dict(config.dataset_options))
-    model = build_model_for(config, num_classes=data.num_classes).to(device)
+    model = build_model_for(config, num_classes=data.num_classes, mean=data.mean,
+                            std=data.std).to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
     optimizer = build_optimizer(model, config)

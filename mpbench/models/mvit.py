@@ -21,6 +21,7 @@ _TINY = {
     "atten_head_mul": [[1, 2.0], [3, 2.0]],
     "pool_q_stride_size": [[1, 1, 2, 2], [3, 1, 2, 2]],
     "pool_kv_stride_adaptive": [1, 4, 4],
+    "head_dropout_rate": 0.0,
 }
 
 

@@ -195,13 +195,17 @@ def _probe_group(cfg: TrialConfig) -> str:
 def estimate(todo: list[TrialConfig], *, steps: int = 2) -> tuple[float | None, dict, list[str]]:
     """Seconds the configs need on this device: probe each cost group, times its step count."""
     per_step: dict[str, float] = {}
+    counted: dict[str, tuple[int | None, str]] = {}
     notes: list[str] = []
     total = 0.0
     for cfg in todo:
         group = _probe_group(cfg)
         if group not in per_step:
             per_step[group] = probe_seconds_per_step(cfg, steps=steps)
-        n_steps, why = steps_of(cfg)
+        data_key = cfg.model_copy(update={"seed": 0, "variant": "baseline"}).key()
+        if data_key not in counted:
+            counted[data_key] = steps_of(cfg)
+        n_steps, why = counted[data_key]
         if n_steps is None:
             notes.append(f"{cfg.dataset}: {why}")
             continue
@@ -226,7 +230,7 @@ def steps_of(cfg: TrialConfig) -> tuple[int | None, str]:
             options=dict(cfg.dataset_options),
         )
     except (ImportError, ValueError, FileNotFoundError, OSError) as exc:
-        return None, f"steps per epoch unknown ({exc})"
+        return None, f"steps per epoch unknown ({str(exc).splitlines()[0]})"
     return cfg.epochs * max(1, len(data.train) // cfg.batch_size), ""
 
 
