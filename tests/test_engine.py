@@ -68,17 +68,32 @@ def test_meter_matches_hand_computation():
         ClassificationMeter(num_classes=2).compute()
 
 
-def test_tiny_trial_learns_and_is_deterministic(tmp_path):
-    cfg = tiny(tmp_path, epochs=3)
+def test_tiny_trial_learns(tmp_path):
+    # 480 AdamW steps of the tiny X3D on 4 synthetic motion classes (about 30 s on 2 CPU cores)
+    cfg = tiny(tmp_path, epochs=4, lr=3e-3, weight_decay=0.0,
+               dataset_options={"classes": 4, "train_clips": 960, "val_clips": 48})
+    result = run_trial(cfg, experiment=None, progress=False)
+    chance = 1 / 4
+    assert result.metrics[T.M_VAL_TOP1] >= chance + 0.2, result.history  # measured 0.54
+    assert result.metrics[T.M_TEST_TOP1] >= chance + 0.2
+    assert len(result.history) == 4
+    assert 9.09 <= result.metrics[T.M_SLOPE] <= 50 and -0.6 <= result.metrics[T.M_SHIFT] <= 0.6
+    assert result.metrics[T.M_CLIPS_PER_S] > 0 and result.metrics[T.M_PEAK_MEM_MB] > 0
+
+
+def test_same_seed_gives_identical_metrics(tmp_path):
+    cfg = tiny(tmp_path, epochs=2, max_steps=6)
     a = run_trial(cfg, experiment=None, progress=False)
-    chance = 1 / SYNTH["classes"]
-    assert a.metrics[T.M_VAL_TOP1] >= chance + 0.25, a.history
-    assert len(a.history) == 3
-    assert 9.09 <= a.metrics[T.M_SLOPE] <= 50 and -0.6 <= a.metrics[T.M_SHIFT] <= 0.6
-    b = run_trial(
-        cfg.with_updates(run_dir=str(tmp_path / "again")), experiment=None, progress=False
-    )
-    assert a.history == b.history  # same seed, same numbers, bit for bit
+    b = run_trial(cfg.with_updates(run_dir=str(tmp_path / "again")), experiment=None,
+                  progress=False)
+    strip = [{k: v for k, v in h.items() if k not in ("clips_per_s", "epoch_seconds",
+                                                      "peak_mem_mb")} for h in a.history]
+    again = [{k: v for k, v in h.items() if k not in ("clips_per_s", "epoch_seconds",
+                                                      "peak_mem_mb")} for h in b.history]
+    assert strip == again  # bit for bit
+    c = run_trial(cfg.with_updates(seed=1, run_dir=str(tmp_path / "other")), experiment=None,
+                  progress=False)
+    assert c.history[0][T.M_TRAIN_LOSS] != a.history[0][T.M_TRAIN_LOSS]
 
 
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path):
@@ -96,8 +111,13 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_trial(cut, callbacks=[Interrupt()], experiment=None, progress=False)
     resumed = run_trial(cut, experiment=None, progress=False)
-    assert resumed.history == whole.history
-    assert resumed.metrics == whole.metrics
+    timing = ("clips_per_s", "epoch_seconds", "peak_mem_mb")
+
+    def strip(d):
+        return {k: v for k, v in d.items() if k not in timing}
+
+    assert [strip(h) for h in resumed.history] == [strip(h) for h in whole.history]
+    assert strip(resumed.metrics) == strip(whole.metrics)
     ckpt = torch.load(cut.trial_dir() / "last.pt", weights_only=True)
     assert ckpt["epoch"] == 2 and ckpt["key"] == cut.key()
 

@@ -35,7 +35,8 @@ def train(
 
     flags = dict(backbone=backbone, variant=variant, dataset=dataset, data_root=data_root,
                  size=size, epochs=epochs, seed=seed, device=device, amp=amp, run_dir=run_dir)
-    cfg = load_trial_config(config, **{**parse_assignments(set_ or []), **flags})
+    given = {k: v for k, v in flags.items() if v is not None}
+    cfg = load_trial_config(config, **{**parse_assignments(set_ or []), **given})
     result = run_trial(cfg, experiment=experiment)
     m = result.metrics
     console.print(

@@ -16,11 +16,12 @@ from mpbench.models._registry import PTV_ZOO, Checkpoint, register_backbone
 
 _SPATIAL_STRIDE = 32  # stem 2 x four stages of 2
 # narrow and shallow: ~30k parameters, a training step at 8 x 3 x 8 x 64^2 in ~0.05 s on 2 cores
-# no head dropout: 0.5 on a 64-wide head keeps the tiny net at chance for hundreds of steps
+# Measured on synth (4 classes, 32 px, batch 8, 240-480 AdamW steps): head dropout 0.5 or an
+# 8-channel stem kept the tiny net near chance; a 16-channel stem without dropout reaches ~0.9.
 _TINY = {
     "width_factor": 1.0,
     "depth_factor": 0.5,
-    "stem_dim_in": 8,
+    "stem_dim_in": 16,
     "head_dim_out": 64,
     "dropout_rate": 0.0,
 }
