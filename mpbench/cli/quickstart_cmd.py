@@ -1,1 +1,58 @@
-"""Commands of this group (filled in by its owner)."""
+"""`mpbench quickstart`: the main job on the embedded defaults (synthetic data, CPU)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mpbench.cli._apps import app, console, user_errors
+
+
+@app.command()
+@user_errors
+def quickstart(
+    study: Annotated[Path, typer.Option(help="The grid study to run.")] = Path(
+        "studies/quickstart.toml"
+    ),
+    workers: Annotated[int | None, typer.Option(help="Local worker processes.", min=1)] = None,
+    results: Annotated[Path, typer.Option(help="Where tables and figures go.")] = Path("results"),
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Pin a trial field, e.g. --set epochs=1.")
+    ] = None,
+) -> None:
+    """Synthetic data -> the quickstart ablation grid -> table and figures under results/."""
+    import time
+
+    from rich.progress import Progress
+
+    from mpbench.cli.study_cmds import _logging
+    from mpbench.quickstart import ensure_synth_data, run_quickstart
+    from mpbench.study.spec import load_study, parse_overrides
+
+    if not study.is_file():
+        raise FileNotFoundError(
+            f"study file {study} does not exist: run `mpbench quickstart` from a clone of the "
+            "mpbench repository (it reads studies/quickstart.toml) or pass --study"
+        )
+    _logging()
+    t0 = time.perf_counter()
+    overrides = parse_overrides(set_ or [])
+    root = Path(load_study(study, overrides=overrides).base.data_root or "data/quickstart-synth")
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"writing synthetic clips to {root}", total=None)
+        ensure_synth_data(root, progress=lambda done, total: bar.update(task, completed=done,
+                                                                        total=total))
+    result = run_quickstart(
+        study_file=study, workers=workers, results_dir=results, overrides=overrides,
+        on_stage=lambda s: console.print(f"[bold]>[/] {s}"),
+    )
+    if result.summary is not None:
+        console.print(result.table.read_text())
+    wall = time.perf_counter() - t0
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
+    console.print(f"[bold green]quickstart done[/] in {wall:.0f} s ({stages})")
+    console.print(f"table:   {result.table} (+ .tex, .csv)")
+    console.print(f"figures: {', '.join(str(p) for p in result.figures if p.suffix == '.png')}")
+    console.print("browse every run: `mlflow ui` (then http://127.0.0.1:5000)")
