@@ -121,7 +121,12 @@ def plot_ablation(df: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1) -> Figure:
             [s[3] - m if not math.isnan(s[3]) else 0.0 for m, s in zip(means, stats, strict=True)],
         ]
         colors = [f"C{k % 10}" for k in range(len(labels))]
-        ax.bar(range(len(labels)), means, yerr=err, color=colors, capsize=3)
+        ax.bar(range(len(labels)), means, yerr=err, color=colors, capsize=3, alpha=0.85)
+        for k, lb in enumerate(labels):  # the seeds themselves: with few seeds the CI is wide
+            values = cell.loc[cell["label"] == lb, "value"].to_numpy(float) * scale
+            ax.scatter(np.full(len(values), k), values, color="black", s=12, zorder=3)
+        if metric in FRACTION_METRICS:  # an accuracy lives in [0, 100] %, whatever the CI says
+            ax.set_ylim(0, 100)
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
         ax.set_title(f"{backbone} · {dataset}")
         ax.set_ylabel(ylabel)

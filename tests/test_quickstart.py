@@ -1,0 +1,72 @@
+"""A reduced quickstart end to end: synthetic mp4 files, a 2 x 2 grid, table and figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from mpbench.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+
+STUDY = """
+name = "qs_test"
+[base]
+backbone = "x3d_xs"
+size = "tiny"
+dataset = "synth"
+data_root = "{root}"
+frames = 4
+crop = 32
+epochs = 2
+max_steps = 4
+batch_size = 4
+device = "cpu"
+[grid]
+variant = ["baseline", "learnable_tav"]
+seeds = 2
+[execution]
+workers = 2
+"""
+
+
+def test_reduced_quickstart_writes_table_and_figures(tmp_path, monkeypatch, mlflow_uri):
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "synth"
+    runner = CliRunner()
+    made = runner.invoke(app, ["data", "synth", str(root), "--classes", "3", "--train-clips",
+                               "24", "--val-clips", "12", "--frames", "8", "--size", "32"])
+    assert made.exit_code == 0, made.output
+    study = tmp_path / "qs.toml"
+    study.write_text(STUDY.format(root=root))
+    res = runner.invoke(app, ["quickstart", "--study", str(study), "--results", "out"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "out" / "qs_test"
+    table = (out / "table.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| x3d_xs")]
+    assert [r.split("|")[2].strip() for r in rows] == ["baseline", "learnable_tav"]
+    assert all("±" in r for r in rows)  # mean ± std over the 2 seeds
+    assert (out / "table.tex").read_text().count("\\toprule") == 1
+    for name in ("ablation", "learning_curves", "attention_function", "attention_strip"):
+        for ext in ("png", "pdf"):
+            head = (out / f"{name}.{ext}").read_bytes()[:4]
+            assert head == (b"\x89PNG" if ext == "png" else b"%PDF"), name
+    assert "quickstart done" in res.output and "mlflow ui" in res.output
+    again = runner.invoke(app, ["quickstart", "--study", str(study), "--results", "out"])
+    assert again.exit_code == 0, again.output
+    from mlflow.tracking import MlflowClient
+
+    from mpbench import tracking as T
+
+    client = MlflowClient(mlflow_uri)
+    exp = client.get_experiment_by_name("mpbench")
+    runs = client.search_runs([exp.experiment_id], f"tags.`{T.TAG_STUDY}` = 'qs_test'")
+    assert len(runs) == 4  # 2 variants x 2 seeds, and the second call ran nothing again
+
+
+def test_quickstart_study_file_is_missing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["quickstart"])
+    assert res.exit_code == 2
+    assert "studies/quickstart.toml does not exist" in res.output
