@@ -21,7 +21,16 @@ Size = Literal["tiny", "full"]
 
 # Fields that change how fast a trial runs but not what it measures: left out of the cell key.
 EXECUTION_FIELDS = frozenset(
-    {"device", "workers", "threads", "compile", "channels_last", "cudnn_benchmark", "run_dir", "log_every"}
+    {
+        "device",
+        "workers",
+        "threads",
+        "compile",
+        "channels_last",
+        "cudnn_benchmark",
+        "run_dir",
+        "log_every",
+    }
 )
 
 
@@ -103,8 +112,10 @@ class TrialConfig(BaseModel):
 
     def flat_params(self) -> dict[str, str]:
         """Every field as a string, for MLflow params."""
-        return {k: json.dumps(v) if isinstance(v, dict | list) else str(v)
-                for k, v in self.model_dump(mode="json").items()}
+        return {
+            k: json.dumps(v) if isinstance(v, dict | list) else str(v)
+            for k, v in self.model_dump(mode="json").items()
+        }
 
     def with_updates(self, **changes: Any) -> TrialConfig:
         """A validated copy with ``changes`` applied (unknown fields are an error)."""

@@ -17,7 +17,11 @@ from typing import Any
 # of the easy preset, 64 px, 16 frames. Calibrated so the tiny X3D is well above chance within the
 # study's 480 training steps on 2 CPU cores.
 QUICKSTART_DATA: dict[str, Any] = {
-    "preset": "easy", "classes": 4, "train_clips": 480, "val_clips": 96, "video_frames": 16,
+    "preset": "easy",
+    "classes": 4,
+    "train_clips": 480,
+    "val_clips": 96,
+    "video_frames": 16,
     "size": 64,
 }
 
@@ -33,8 +37,9 @@ class QuickstartResult:
     summary: Any = None
 
 
-def ensure_synth_data(root: Path, *, seed: int = 0,
-                      progress: Callable[[int, int], None] | None = None) -> bool:
+def ensure_synth_data(
+    root: Path, *, seed: int = 0, progress: Callable[[int, int], None] | None = None
+) -> bool:
     """Write the quickstart's synthetic dataset to ``root`` unless it is there; True if written."""
     from mpbench.data.synth import preset_spec, write_synth_dataset
 
@@ -51,8 +56,7 @@ def ensure_synth_data(root: Path, *, seed: int = 0,
         if progress is not None:
             progress(done, total)
 
-    write_synth_dataset(root, spec=spec, seed=seed, preset=QUICKSTART_DATA["preset"],
-                        progress=step)
+    write_synth_dataset(root, spec=spec, seed=seed, preset=QUICKSTART_DATA["preset"], progress=step)
     return True
 
 
@@ -81,8 +85,10 @@ def run_quickstart(
     seconds["data"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     p = plan(spec, workers=workers)
-    on_stage(f"grid {spec.name}: {len(expand_grid(spec))} trials with {p.workers} workers "
-             f"(storage {p.storage})")
+    on_stage(
+        f"grid {spec.name}: {len(expand_grid(spec))} trials with {p.workers} workers "
+        f"(storage {p.storage})"
+    )
     run = run_study(spec, p)
     if run.interrupted:
         raise KeyboardInterrupt
@@ -90,9 +96,9 @@ def run_quickstart(
     t0 = time.perf_counter()
     experiment = p.experiment or "mpbench"
     report = make_report(spec.name, experiment=experiment, results_dir=results_dir)
-    figures = make_figures(spec.name, experiment=experiment, results_dir=results_dir,
-                           note=on_stage)
+    figures = make_figures(spec.name, experiment=experiment, results_dir=results_dir, note=on_stage)
     seconds["report"] = time.perf_counter() - t0
     table = next(path for path in report.paths if path.suffix == ".md")
-    return QuickstartResult(data_root=root, table=table, figures=figures, seconds=seconds,
-                            summary=report)
+    return QuickstartResult(
+        data_root=root, table=table, figures=figures, seconds=seconds, summary=report
+    )

@@ -45,8 +45,18 @@ M_PEAK_MEM_MB: Final = "peak_mem_mb"  # CUDA max allocated, or process max RSS o
 M_SKIPPED: Final = "skipped_videos"  # cumulative count of videos that failed to decode
 M_LR: Final = "lr"
 EPOCH_METRICS: Final = (
-    M_TRAIN_LOSS, M_TAV_LOSS, M_VAL_TOP1, M_VAL_TOP5, M_VAL_MCA, M_VAL_LOSS,
-    M_SLOPE, M_SHIFT, M_CLIPS_PER_S, M_PEAK_MEM_MB, M_SKIPPED, M_LR,
+    M_TRAIN_LOSS,
+    M_TAV_LOSS,
+    M_VAL_TOP1,
+    M_VAL_TOP5,
+    M_VAL_MCA,
+    M_VAL_LOSS,
+    M_SLOPE,
+    M_SHIFT,
+    M_CLIPS_PER_S,
+    M_PEAK_MEM_MB,
+    M_SKIPPED,
+    M_LR,
 )
 
 # --- final metrics (logged once, step = number of epochs) ---------------------------------------
@@ -59,8 +69,14 @@ M_BACKBONE_PARAMS: Final = "backbone_params"
 M_PROMPT_GFLOPS: Final = "prompt_gflops"  # per clip, forward
 M_BACKBONE_GFLOPS: Final = "backbone_gflops"
 FINAL_METRICS: Final = (
-    M_TEST_TOP1, M_TEST_TOP5, M_TEST_MCA, M_TRAIN_SECONDS,
-    M_PROMPT_PARAMS, M_BACKBONE_PARAMS, M_PROMPT_GFLOPS, M_BACKBONE_GFLOPS,
+    M_TEST_TOP1,
+    M_TEST_TOP5,
+    M_TEST_MCA,
+    M_TRAIN_SECONDS,
+    M_PROMPT_PARAMS,
+    M_BACKBONE_PARAMS,
+    M_PROMPT_GFLOPS,
+    M_BACKBONE_GFLOPS,
 )
 
 # --- artifacts -----------------------------------------------------------------------------------
@@ -107,7 +123,7 @@ class RunWriter:
         tags: tags set on the run at start.
 
     Example:
-        >>> w = RunWriter(experiment="mpbench", run_name="demo", tags={TAG_SEED: "0"})  # doctest: +SKIP
+        >>> w = RunWriter(experiment="demo", tags={TAG_SEED: "0"})  # doctest: +SKIP
         >>> w.log_metrics({M_VAL_TOP1: 0.5}, step=0); w.finish(STATUS_FINISHED)  # doctest: +SKIP
     """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,7 +15,6 @@ from mpbench.config import TrialConfig, load_trial_config, parse_assignments
 from mpbench.engine import DivergenceError, run_trial
 from mpbench.engine.metrics import ClassificationMeter
 from mpbench.engine.schedule import lr_factor
-
 
 SYNTH = {"classes": 4, "train_clips": 64, "val_clips": 32}
 
@@ -70,8 +70,13 @@ def test_meter_matches_hand_computation():
 
 def test_tiny_trial_learns(tmp_path):
     # 480 AdamW steps of the tiny X3D on 4 synthetic motion classes (about 30 s on 2 CPU cores)
-    cfg = tiny(tmp_path, epochs=4, lr=3e-3, weight_decay=0.0,
-               dataset_options={"classes": 4, "train_clips": 960, "val_clips": 48})
+    cfg = tiny(
+        tmp_path,
+        epochs=4,
+        lr=3e-3,
+        weight_decay=0.0,
+        dataset_options={"classes": 4, "train_clips": 960, "val_clips": 48},
+    )
     result = run_trial(cfg, experiment=None, progress=False)
     chance = 1 / 4
     assert result.metrics[T.M_VAL_TOP1] >= chance + 0.2, result.history  # measured 0.54
@@ -84,15 +89,21 @@ def test_tiny_trial_learns(tmp_path):
 def test_same_seed_gives_identical_metrics(tmp_path):
     cfg = tiny(tmp_path, epochs=2, max_steps=6)
     a = run_trial(cfg, experiment=None, progress=False)
-    b = run_trial(cfg.with_updates(run_dir=str(tmp_path / "again")), experiment=None,
-                  progress=False)
-    strip = [{k: v for k, v in h.items() if k not in ("clips_per_s", "epoch_seconds",
-                                                      "peak_mem_mb")} for h in a.history]
-    again = [{k: v for k, v in h.items() if k not in ("clips_per_s", "epoch_seconds",
-                                                      "peak_mem_mb")} for h in b.history]
+    b = run_trial(
+        cfg.with_updates(run_dir=str(tmp_path / "again")), experiment=None, progress=False
+    )
+    strip = [
+        {k: v for k, v in h.items() if k not in ("clips_per_s", "epoch_seconds", "peak_mem_mb")}
+        for h in a.history
+    ]
+    again = [
+        {k: v for k, v in h.items() if k not in ("clips_per_s", "epoch_seconds", "peak_mem_mb")}
+        for h in b.history
+    ]
     assert strip == again  # bit for bit
-    c = run_trial(cfg.with_updates(seed=1, run_dir=str(tmp_path / "other")), experiment=None,
-                  progress=False)
+    c = run_trial(
+        cfg.with_updates(seed=1, run_dir=str(tmp_path / "other")), experiment=None, progress=False
+    )
     assert c.history[0][T.M_TRAIN_LOSS] != a.history[0][T.M_TRAIN_LOSS]
 
 
@@ -146,9 +157,9 @@ def test_divergence_is_detected_with_epoch_and_step(tmp_path, mlflow_uri):
     assert not math.isfinite(info.value.loss)
     from mlflow.tracking import MlflowClient
 
-    run = MlflowClient(mlflow_uri).search_runs([MlflowClient(mlflow_uri).get_experiment_by_name("div").experiment_id])[
-        0
-    ]
+    run = MlflowClient(mlflow_uri).search_runs(
+        [MlflowClient(mlflow_uri).get_experiment_by_name("div").experiment_id]
+    )[0]
     assert run.info.status == "FAILED"
     assert run.data.tags[T.TAG_STATUS] == T.STATUS_DIVERGED
     assert "DivergenceError" in run.data.tags[T.TAG_ERROR]
@@ -183,7 +194,7 @@ def test_mlflow_run_holds_params_metrics_tags_artifacts(tmp_path, mlflow_uri):
     arts |= {a.path for a in client.list_artifacts(result.run_id, "figures")}
     assert {T.A_CONFIG, T.A_LOG, T.A_ATTENTION_CLIP, T.A_CONFUSION, T.A_ATTENTION} <= arts
     local = client.download_artifacts(result.run_id, T.A_CONFIG, str(tmp_path))
-    assert json.load(open(local))["variant"] == "learnable_tav"
+    assert json.loads(Path(local).read_text())["variant"] == "learnable_tav"
 
 
 def test_load_trial_config_errors_name_file_field_and_value(tmp_path):
@@ -193,7 +204,7 @@ def test_load_trial_config_errors_name_file_field_and_value(tmp_path):
         ValueError, match=r"t\.toml: \[epochs\] .*greater than or equal to 1.*got 0"
     ):
         load_trial_config(bad)
-    with pytest.raises(FileNotFoundError, match="missing.toml does not exist"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.toml does not exist"):
         load_trial_config(tmp_path / "missing.toml")
     assert parse_assignments(["lr=0.5", "variant=fixed", "dataset_options={classes=3}"]) == {
         "lr": 0.5,
@@ -233,7 +244,70 @@ def test_train_cli_logs_a_run(tmp_path, mlflow_uri):
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "val top-1" in res.output and "clips/s" in res.output
-    runs = MlflowClient(mlflow_uri).search_runs([MlflowClient(mlflow_uri).get_experiment_by_name("cli").experiment_id])
+    runs = MlflowClient(mlflow_uri).search_runs(
+        [MlflowClient(mlflow_uri).get_experiment_by_name("cli").experiment_id]
+    )
     assert len(runs) == 1 and runs[0].data.tags[T.TAG_VARIANT] == "learnable"
     bad = CliRunner().invoke(app, ["train", "--set", "epochs=-1"])
     assert bad.exit_code == 2 and "[epochs]" in bad.output
+
+
+def test_torchrun_two_processes_log_one_run(tmp_path, mlflow_uri):
+    """DDP on CPU (gloo): one trial on 2 processes, one MLflow run, exact evaluation counts."""
+    import os
+    import subprocess
+    import sys
+
+    from mlflow.tracking import MlflowClient
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "mpbench",
+        "train",
+        "--backbone",
+        "x3d_xs",
+        "--size",
+        "tiny",
+        "--variant",
+        "learnable_tav",
+        "--device",
+        "cpu",
+        "--epochs",
+        "1",
+        "--run-dir",
+        str(tmp_path / "r"),
+        "--set",
+        "crop=32",
+        "--set",
+        "max_steps=2",
+        "--set",
+        "threads=1",
+        "--set",
+        "dataset_options={classes=3, train_clips=32, val_clips=9}",
+        "--experiment",
+        "ddp",
+    ]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri}
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    client = MlflowClient(mlflow_uri)
+    runs = client.search_runs([client.get_experiment_by_name("ddp").experiment_id])
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"  # rank 0 logs, rank 1 does not
+    # 9 validation clips over 2 ranks (5 + 4, no padding): accuracy is a multiple of 1/9
+    top1 = runs[0].data.metrics[T.M_VAL_TOP1]
+    assert abs(top1 * 9 - round(top1 * 9)) < 1e-9
+    assert (tmp_path / "r" / "trial.rank1.log").is_file()
+
+
+def test_shard_sampler_covers_each_clip_once():
+    from mpbench.engine.build import ShardSampler
+
+    shards = [list(ShardSampler(11, rank=r, world=3)) for r in range(3)]
+    assert sorted(i for s in shards for i in s) == list(range(11))
+    assert [len(s) for s in shards] == [4, 4, 3]

@@ -35,8 +35,24 @@ def test_reduced_quickstart_writes_table_and_figures(tmp_path, monkeypatch, mlfl
     monkeypatch.chdir(tmp_path)
     root = tmp_path / "synth"
     runner = CliRunner()
-    made = runner.invoke(app, ["data", "synth", str(root), "--classes", "3", "--train-clips",
-                               "24", "--val-clips", "12", "--frames", "8", "--size", "32"])
+    made = runner.invoke(
+        app,
+        [
+            "data",
+            "synth",
+            str(root),
+            "--classes",
+            "3",
+            "--train-clips",
+            "24",
+            "--val-clips",
+            "12",
+            "--frames",
+            "8",
+            "--size",
+            "32",
+        ],
+    )
     assert made.exit_code == 0, made.output
     study = tmp_path / "qs.toml"
     study.write_text(STUDY.format(root=root))

@@ -25,7 +25,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-list_app = typer.Typer(help="List registered variants, backbones and datasets.", no_args_is_help=True)
+list_app = typer.Typer(
+    help="List registered variants, backbones and datasets.", no_args_is_help=True
+)
 bench_app = typer.Typer(help="Benchmarks that print side-by-side ratios.", no_args_is_help=True)
 data_app = typer.Typer(help="Generate and inspect datasets.", no_args_is_help=True)
 app.add_typer(list_app, name="list")
@@ -45,8 +47,9 @@ def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except USER_ERRORS as exc:
             from rich.markup import escape
 
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
-                              soft_wrap=True)
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(code=2) from exc
 
     return wrapper

@@ -42,11 +42,15 @@ def quickstart(
     root = Path(load_study(study, overrides=overrides).base.data_root or "data/quickstart-synth")
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"writing synthetic clips to {root}", total=None)
-        ensure_synth_data(root, progress=lambda done, total: bar.update(task, completed=done,
-                                                                        total=total))
+        ensure_synth_data(
+            root, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
     data_seconds = time.perf_counter() - t0
     result = run_quickstart(
-        study_file=study, workers=workers, results_dir=results, overrides=overrides,
+        study_file=study,
+        workers=workers,
+        results_dir=results,
+        overrides=overrides,
         on_stage=lambda s: console.print(f"[bold]>[/] {s}"),
     )
     if result.summary is not None:

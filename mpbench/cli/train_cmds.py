@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,19 +13,25 @@ from mpbench.cli._apps import app, console, user_errors
 @app.command("train")
 @user_errors
 def train(
-    config: Annotated[Optional[Path], typer.Option(help="TOML file of TrialConfig fields.")] = None,
-    backbone: Annotated[Optional[str], typer.Option(help="Backbone (mpbench list backbones).")] = None,
-    variant: Annotated[Optional[str], typer.Option(help="Prompt variant (mpbench list variants).")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="Dataset (mpbench list datasets).")] = None,
-    data_root: Annotated[Optional[str], typer.Option(help="Dataset folder (synth: in memory if unset).")] = None,
-    size: Annotated[Optional[str], typer.Option(help="Backbone size: tiny or full.")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Training epochs.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed (data order, init, augmentation).")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.")] = None,
-    amp: Annotated[Optional[str], typer.Option(help="none, bf16 or fp16.")] = None,
-    run_dir: Annotated[Optional[str], typer.Option(help="Checkpoint folder (default runs/<key>).")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML file of TrialConfig fields.")] = None,
+    backbone: Annotated[str | None, typer.Option(help="Backbone (mpbench list backbones).")] = None,
+    variant: Annotated[
+        str | None, typer.Option(help="Prompt variant (mpbench list variants).")
+    ] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset (mpbench list datasets).")] = None,
+    data_root: Annotated[
+        str | None, typer.Option(help="Dataset folder (synth: in memory if unset).")
+    ] = None,
+    size: Annotated[str | None, typer.Option(help="Backbone size: tiny or full.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed (data order, init, augmentation).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    amp: Annotated[str | None, typer.Option(help="none, bf16 or fp16.")] = None,
+    run_dir: Annotated[
+        str | None, typer.Option(help="Checkpoint folder (default runs/<key>).")
+    ] = None,
     set_: Annotated[
-        Optional[list[str]], typer.Option("--set", help="Any other field, KEY=VALUE (repeatable).")
+        list[str] | None, typer.Option("--set", help="Any other field, KEY=VALUE (repeatable).")
     ] = None,
     experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "mpbench",
 ) -> None:
@@ -33,8 +39,18 @@ def train(
     from mpbench.config import load_trial_config, parse_assignments
     from mpbench.engine import run_trial
 
-    flags = dict(backbone=backbone, variant=variant, dataset=dataset, data_root=data_root,
-                 size=size, epochs=epochs, seed=seed, device=device, amp=amp, run_dir=run_dir)
+    flags = dict(
+        backbone=backbone,
+        variant=variant,
+        dataset=dataset,
+        data_root=data_root,
+        size=size,
+        epochs=epochs,
+        seed=seed,
+        device=device,
+        amp=amp,
+        run_dir=run_dir,
+    )
     given = {k: v for k, v in flags.items() if v is not None}
     cfg = load_trial_config(config, **{**parse_assignments(set_ or []), **given})
     result = run_trial(cfg, experiment=experiment)

@@ -40,8 +40,24 @@ def autocast_factory(amp: str, device: torch.device) -> Callable[[], Any]:
     return lambda: torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def build_model_for(config: TrialConfig, *, num_classes: int, mean: Any = 0.45,
-                    std: Any = 0.225) -> nn.Module:
+def build_data_for(config: TrialConfig) -> Any:
+    """The DataBundle of ``config`` (dataset, root, clip shape, seed and dataset options)."""
+    from mpbench.data import build_data
+
+    return build_data(
+        config.dataset,
+        root=config.data_root,
+        frames=config.frames,
+        sampling_rate=config.sampling_rate,
+        crop=config.crop,
+        seed=config.seed,
+        options=dict(config.dataset_options),
+    )
+
+
+def build_model_for(
+    config: TrialConfig, *, num_classes: int, mean: Any = 0.45, std: Any = 0.225
+) -> nn.Module:
     """The prompted model of ``config``, built under the trial's seed.
 
     The backbone is initialised from a generator seeded by ``config.seed`` alone and the prompt's
@@ -72,7 +88,7 @@ def build_model_for(config: TrialConfig, *, num_classes: int, mean: Any = 0.45,
 
 
 def param_groups(model: nn.Module, config: TrialConfig) -> list[dict[str, Any]]:
-    """Backbone weights (decayed), backbone norms/biases (not decayed), prompt (own lr, no decay)."""
+    """Backbone weights (decayed), norms and biases (not decayed), prompt (own lr, no decay)."""
     prompt_ids = {id(p) for p in model.prompt.parameters()}
     decay, no_decay = [], []
     for p in model.parameters():
@@ -113,7 +129,7 @@ class ShardSampler(Sampler[int]):
     def __init__(self, size: int, *, rank: int, world: int) -> None:
         self.indices = range(rank, size, world)
 
-    def __iter__(self):  # noqa: ANN204
+    def __iter__(self):
         return iter(self.indices)
 
     def __len__(self) -> int:
@@ -137,15 +153,26 @@ class Loaders:
             self.train.generator.manual_seed(seed * _EPOCH_STRIDE + epoch)  # type: ignore[union-attr]
 
 
-def make_loader(dataset: Dataset, config: TrialConfig, *, train: bool, dist_ctx: DistContext,
-            device: torch.device) -> DataLoader:
+def make_loader(
+    dataset: Dataset,
+    config: TrialConfig,
+    *,
+    train: bool,
+    dist_ctx: DistContext,
+    device: torch.device,
+) -> DataLoader:
     """A DataLoader over ``dataset`` with mpbench's collate, seeding and sharding."""
     from mpbench.data import collate_clips
 
     sampler: Sampler[int] | None = None
     if dist_ctx.enabled and train:
-        sampler = DistributedSampler(dataset, num_replicas=dist_ctx.world_size,
-                                     rank=dist_ctx.rank, shuffle=True, seed=config.seed)
+        sampler = DistributedSampler(
+            dataset,
+            num_replicas=dist_ctx.world_size,
+            rank=dist_ctx.rank,
+            shuffle=True,
+            seed=config.seed,
+        )
     elif dist_ctx.enabled:
         sampler = ShardSampler(len(dataset), rank=dist_ctx.rank, world=dist_ctx.world_size)
     return DataLoader(
@@ -163,8 +190,9 @@ def make_loader(dataset: Dataset, config: TrialConfig, *, train: bool, dist_ctx:
     )
 
 
-def build_loaders(data: Any, config: TrialConfig, *, dist_ctx: DistContext,
-                  device: torch.device) -> Loaders:
+def build_loaders(
+    data: Any, config: TrialConfig, *, dist_ctx: DistContext, device: torch.device
+) -> Loaders:
     """Loaders for ``data`` (a DataBundle) and the steps per epoch under ``max_steps``."""
     train = make_loader(data.train, config, train=True, dist_ctx=dist_ctx, device=device)
     val = make_loader(data.val, config, train=False, dist_ctx=dist_ctx, device=device)

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import subprocess
 import tempfile
 import time
@@ -28,8 +29,14 @@ log = logging.getLogger("mpbench.trial")
 def git_commit() -> str:
     """The commit of the mpbench checkout (``unknown`` outside a git checkout)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).parent, timeout=5, check=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            timeout=5,
+            check=True,
+        )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -73,13 +80,20 @@ class TrialRecorder:
         ...     rec.log_epoch(0, {"val_top1": 0.5})
     """
 
-    def __init__(self, config: TrialConfig, *, experiment: str | None,
-                 tags: dict[str, str] | None = None, run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        config: TrialConfig,
+        *,
+        experiment: str | None,
+        tags: dict[str, str] | None = None,
+        run_id: str | None = None,
+    ) -> None:
         self.config, self.experiment = config, experiment
         self.tags = {**trial_tags(config), T.TAG_KIND: "train", **(tags or {})}
         self.run_id = run_id
         self.writer: T.RunWriter | None = None
-        self.log_path = config.trial_dir() / T.A_LOG
+        rank = int(os.environ.get("RANK", 0))  # torchrun: one log file per process
+        self.log_path = config.trial_dir() / (T.A_LOG if rank == 0 else f"trial.rank{rank}.log")
         self.seconds = 0.0
         self._handler: logging.Handler | None = None
         self._t0 = 0.0
@@ -88,14 +102,20 @@ class TrialRecorder:
         self._t0 = time.perf_counter()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._handler = logging.FileHandler(self.log_path)
-        self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self._handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
         root = logging.getLogger("mpbench")
         root.addHandler(self._handler)
         root.setLevel(logging.INFO)
         if self.experiment is not None:
-            self.writer = T.RunWriter(experiment=self.experiment, run_id=self.run_id,
-                                      run_name=f"{self.config.variant}-{self.config.backbone}-"
-                                      f"{self.config.dataset}-s{self.config.seed}", tags=self.tags)
+            self.writer = T.RunWriter(
+                experiment=self.experiment,
+                run_id=self.run_id,
+                run_name=f"{self.config.variant}-{self.config.backbone}-"
+                f"{self.config.dataset}-s{self.config.seed}",
+                tags=self.tags,
+            )
             self.run_id = self.writer.run_id
         log.info("trial %s: %s", self.config.key(), self.config.model_dump_json())
         return self
@@ -104,13 +124,20 @@ class TrialRecorder:
         self.seconds = time.perf_counter() - self._t0
         status = T.STATUS_FINISHED if exc is None else _status_of(exc)
         if exc is not None:
-            log.error("trial %s %s: %s\n%s", self.config.key(), status, exc,
-                      "".join(traceback.format_exception(exc_type, exc, tb)))
+            log.error(
+                "trial %s %s: %s\n%s",
+                self.config.key(),
+                status,
+                exc,
+                "".join(traceback.format_exception(exc_type, exc, tb)),
+            )
         logging.getLogger("mpbench").removeHandler(self._handler)  # type: ignore[arg-type]
         self._handler.close()  # type: ignore[union-attr]
         if self.writer is not None:
             self.writer.log_artifact(str(self.log_path))
-            self.writer.finish(status, error=None if exc is None else f"{type(exc).__name__}: {exc}")
+            self.writer.finish(
+                status, error=None if exc is None else f"{type(exc).__name__}: {exc}"
+            )
         return False
 
     def log_start(self, trainer: Any) -> None:
@@ -177,10 +204,15 @@ def model_cost(trainer: Any) -> dict[str, float]:
         module(x)
     module.train(was_training)
     has_prompt = prompt_params > 0 or any(True for _ in module.prompt.buffers())
-    p_flops = prompt_flops(frames_in=cfg.frames + 1, height=cfg.crop, width=cfg.crop,
-                           has_prompt=has_prompt)
-    return {T.M_PROMPT_PARAMS: float(prompt_params), T.M_BACKBONE_PARAMS: float(backbone_params),
-            T.M_PROMPT_GFLOPS: p_flops / 1e9, T.M_BACKBONE_GFLOPS: counter.get_total_flops() / 1e9}
+    p_flops = prompt_flops(
+        frames_in=cfg.frames + 1, height=cfg.crop, width=cfg.crop, has_prompt=has_prompt
+    )
+    return {
+        T.M_PROMPT_PARAMS: float(prompt_params),
+        T.M_BACKBONE_PARAMS: float(backbone_params),
+        T.M_PROMPT_GFLOPS: p_flops / 1e9,
+        T.M_BACKBONE_GFLOPS: counter.get_total_flops() / 1e9,
+    }
 
 
 def write_figures(trainer: Any, out: Path) -> dict[str, Path]:
@@ -223,8 +255,9 @@ class _Bar:
     def epoch_done(self, epoch: int, metrics: dict[str, float]) -> None:
         """Advance one epoch and show its validation accuracy."""
         if self.progress is not None:
-            self.progress.update(self.task, advance=1, epoch=epoch + 1,
-                                 acc=f"{100 * metrics[T.M_VAL_TOP1]:.1f}%")
+            self.progress.update(
+                self.task, advance=1, epoch=epoch + 1, acc=f"{100 * metrics[T.M_VAL_TOP1]:.1f}%"
+            )
 
 
 @contextlib.contextmanager
@@ -235,10 +268,20 @@ def epoch_progress(config: TrialConfig, *, enabled: bool, start: int) -> Iterato
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("loss {task.fields[loss]}  val top-1 {task.fields[acc]}"),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}  val top-1 {task.fields[acc]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, transient=False) as progress:
-        task = progress.add_task(f"{config.variant} / {config.backbone}", total=config.epochs,
-                                 completed=start, epoch=start, loss="-", acc="-")
+        task = progress.add_task(
+            f"{config.variant} / {config.backbone}",
+            total=config.epochs,
+            completed=start,
+            epoch=start,
+            loss="-",
+            acc="-",
+        )
         yield _Bar(progress, task)

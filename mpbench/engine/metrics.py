@@ -30,9 +30,7 @@ class ClassificationMeter:
         logits, labels = logits.detach().float().cpu(), labels.cpu()
         pred = logits.argmax(dim=1)
         idx = labels * self.num_classes + pred
-        self.confusion += torch.bincount(idx, minlength=self.num_classes**2).view_as(
-            self.confusion
-        )
+        self.confusion += torch.bincount(idx, minlength=self.num_classes**2).view_as(self.confusion)
         k = min(5, self.num_classes)
         self.top5_hits += int((logits.topk(k, dim=1).indices == labels[:, None]).any(1).sum())
         self.loss_sum += loss_sum

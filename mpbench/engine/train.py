@@ -19,6 +19,7 @@ from mpbench.config import TrialConfig
 from mpbench.engine.build import (
     Loaders,
     autocast_factory,
+    build_data_for,
     build_loaders,
     build_model_for,
     build_optimizer,
@@ -116,8 +117,9 @@ def run_trial(
     from mpbench.engine.logging import TrialRecorder
 
     dist_ctx = DistContext.from_env()
-    recorder = TrialRecorder(config, experiment=experiment if dist_ctx.is_main else None,
-                             tags=tags, run_id=run_id)
+    recorder = TrialRecorder(
+        config, experiment=experiment if dist_ctx.is_main else None, tags=tags, run_id=run_id
+    )
     with recorder:
         trainer = _setup(config, dist_ctx)
         recorder.log_start(trainer)
@@ -125,14 +127,17 @@ def run_trial(
         metrics = _final_evaluation(trainer, history)
         recorder.log_final(trainer, metrics)
     dist_ctx.close()
-    return TrialResult(config=config, metrics=metrics, history=history,
-                       run_id=recorder.run_id, seconds=recorder.seconds)
+    return TrialResult(
+        config=config,
+        metrics=metrics,
+        history=history,
+        run_id=recorder.run_id,
+        seconds=recorder.seconds,
+    )
 
 
 def _setup(config: TrialConfig, dist_ctx: DistContext) -> Trainer:
     """Seed, then build data, model, optimiser and loaders on the trial's device."""
-    from mpbench.data import build_data
-
     device = resolve_device(config.device, dist_ctx)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
@@ -142,11 +147,10 @@ def _setup(config: TrialConfig, dist_ctx: DistContext) -> Trainer:
         torch.backends.cudnn.benchmark = config.cudnn_benchmark
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    data = build_data(config.dataset, root=config.data_root, frames=config.frames,
-                      sampling_rate=config.sampling_rate, crop=config.crop, seed=config.seed,
-                      options=dict(config.dataset_options))
-    model = build_model_for(config, num_classes=data.num_classes, mean=data.mean,
-                            std=data.std).to(device)
+    data = build_data_for(config)
+    model = build_model_for(config, num_classes=data.num_classes, mean=data.mean, std=data.std).to(
+        device
+    )
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
     optimizer = build_optimizer(model, config)
@@ -156,16 +160,22 @@ def _setup(config: TrialConfig, dist_ctx: DistContext) -> Trainer:
     if config.compile:
         model = torch.compile(model)
     return Trainer(
-        config=config, model=model, optimizer=optimizer,
+        config=config,
+        model=model,
+        optimizer=optimizer,
         scaler=torch.amp.GradScaler(device.type, enabled=config.amp == "fp16"),
         loaders=build_loaders(data, config, dist_ctx=dist_ctx, device=device),
-        device=device, autocast=autocast_factory(config.amp, device), dist=dist_ctx,
-        num_classes=data.num_classes, data=data,
+        device=device,
+        autocast=autocast_factory(config.amp, device),
+        dist=dist_ctx,
+        num_classes=data.num_classes,
+        data=data,
     )
 
 
-def _fit(trainer: Trainer, *, callbacks: Sequence[Callback], recorder: Any,
-         progress: bool) -> list[dict[str, float]]:
+def _fit(
+    trainer: Trainer, *, callbacks: Sequence[Callback], recorder: Any, progress: bool
+) -> list[dict[str, float]]:
     """Train epoch by epoch from the last checkpoint; evaluate, log and checkpoint each epoch."""
     from mpbench.engine.logging import epoch_progress
 
@@ -204,8 +214,14 @@ def _train_epoch(trainer: Trainer, epoch: int, *, on_step: Any) -> dict[str, flo
         y = batch["label"].to(trainer.device, non_blocking=True)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
-        factor = lr_factor(trainer.step, total=total_steps, warmup=warmup, schedule=cfg.schedule,
-                           milestones=cfg.step_milestones, gamma=cfg.step_gamma)
+        factor = lr_factor(
+            trainer.step,
+            total=total_steps,
+            warmup=warmup,
+            schedule=cfg.schedule,
+            milestones=cfg.step_milestones,
+            gamma=cfg.step_gamma,
+        )
         for group in opt.param_groups:
             group["lr"] = cfg.lr * factor * group["lr_mult"]
         with trainer.autocast():
@@ -232,8 +248,11 @@ def _train_epoch(trainer: Trainer, epoch: int, *, on_step: Any) -> dict[str, flo
         torch.cuda.synchronize(trainer.device)
     seconds = time.perf_counter() - t0
     n = max(1, min(i + 1, trainer.loaders.steps_per_epoch))
-    return {"train_loss": float(sums[0]) / n, "tav_loss": float(sums[1]) / n,
-            "clips_per_s": clips * trainer.dist.world_size / seconds}
+    return {
+        "train_loss": float(sums[0]) / n,
+        "tav_loss": float(sums[1]) / n,
+        "clips_per_s": clips * trainer.dist.world_size / seconds,
+    }
 
 
 def _check_finite(window: list[torch.Tensor], *, epoch: int, last_step: int) -> torch.Tensor:
@@ -274,8 +293,9 @@ def evaluate(trainer: Trainer, loader: Any, *, views: bool = False) -> dict[str,
     return meter.compute()
 
 
-def _epoch_metrics(trainer: Trainer, train: dict[str, float], val: dict[str, float], *,
-                   seconds: float) -> dict[str, float]:
+def _epoch_metrics(
+    trainer: Trainer, train: dict[str, float], val: dict[str, float], *, seconds: float
+) -> dict[str, float]:
     """The per-epoch metric dict under the keys of mpbench.tracking."""
     prompt = trainer.module.prompt
     return {
@@ -313,10 +333,19 @@ def _final_evaluation(trainer: Trainer, history: list[dict[str, float]]) -> dict
     loader = _test_loader(trainer)
     test = evaluate(trainer, loader, views=True)
     metrics = dict(history[-1]) if history else {}
-    metrics.update({T.M_TEST_TOP1: test["top1"], T.M_TEST_TOP5: test["top5"],
-                    T.M_TEST_MCA: test["mean_class_acc"]})
-    log.info("trial %s finished: test top-1 %.4f over %d views", cfg.key(), test["top1"],
-             cfg.test_clips * cfg.test_crops)
+    metrics.update(
+        {
+            T.M_TEST_TOP1: test["top1"],
+            T.M_TEST_TOP5: test["top5"],
+            T.M_TEST_MCA: test["mean_class_acc"],
+        }
+    )
+    log.info(
+        "trial %s finished: test top-1 %.4f over %d views",
+        cfg.key(),
+        test["top1"],
+        cfg.test_clips * cfg.test_crops,
+    )
     return metrics
 
 

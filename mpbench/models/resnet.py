@@ -15,7 +15,11 @@ from mpbench.models._common import ClipBackbone, check_at_least, strided
 from mpbench.models._registry import PTV_ZOO, Checkpoint, register_backbone
 
 _SPATIAL_STRIDE = 32  # stem conv 2 x stem pool (or first stage) 2 x three stages of 2
-_TINY = {"stem_dim_out": 8, "model_depth": 50, "dropout_rate": 0.0}  # 1/8 width, 16 bottlenecks: ~0.2-0.5M parameters
+_TINY = {
+    "stem_dim_out": 8,
+    "model_depth": 50,
+    "dropout_rate": 0.0,
+}  # 1/8 width, 16 bottlenecks: ~0.2-0.5M parameters
 
 
 def _resnet(

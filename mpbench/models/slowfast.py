@@ -15,7 +15,10 @@ from mpbench.models._common import check_at_least, check_multiple, strided
 from mpbench.models._registry import PTV_ZOO, Checkpoint, register_backbone
 
 _SPATIAL_STRIDE = 32
-_TINY = {"stem_dim_outs": (16, 2), "dropout_rate": 0.0}  # 1/4 of the slow width, fast = slow / 8 as published
+_TINY = {
+    "stem_dim_outs": (16, 2),
+    "dropout_rate": 0.0,
+}  # 1/4 of the slow width, fast = slow / 8 as published
 
 
 class SlowFastBackbone(nn.Module):

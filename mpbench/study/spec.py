@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mpbench.config import TrialConfig
+from mpbench.config import TrialConfig, parse_assignments
 
 Sampler = Literal["tpe", "random", "cmaes", "gp"]
 Pruner = Literal["median", "hyperband", "none"]
@@ -418,13 +418,4 @@ def search_configs(spec: StudySpec, params: dict[str, Any]) -> list[TrialConfig]
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     """``["epochs=1", "dataset=synth"]`` -> ``{"epochs": 1, "dataset": "synth"}`` (TOML values)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set takes FIELD=VALUE, got {item!r}")
-        try:
-            out[key.strip()] = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            out[key.strip()] = raw
-    return out
+    return parse_assignments(list(items))

@@ -218,17 +218,9 @@ def steps_of(cfg: TrialConfig) -> tuple[int | None, str]:
     if cfg.max_steps is not None:
         return cfg.max_steps, ""
     try:
-        from mpbench.data import build_data
+        from mpbench.engine.build import build_data_for
 
-        data = build_data(
-            cfg.dataset,
-            root=cfg.data_root,
-            frames=cfg.frames,
-            sampling_rate=cfg.sampling_rate,
-            crop=cfg.crop,
-            seed=cfg.seed,
-            options=dict(cfg.dataset_options),
-        )
+        data = build_data_for(cfg)
     except (ImportError, ValueError, FileNotFoundError, OSError) as exc:
         return None, f"steps per epoch unknown ({str(exc).splitlines()[0]})"
     return cfg.epochs * max(1, len(data.train) // cfg.batch_size), ""
