@@ -311,3 +311,57 @@ def test_shard_sampler_covers_each_clip_once():
     shards = [list(ShardSampler(11, rank=r, world=3)) for r in range(3)]
     assert sorted(i for s in shards for i in s) == list(range(11))
     assert [len(s) for s in shards] == [4, 4, 3]
+
+
+def test_param_groups_give_the_prompt_its_own_lr_and_no_decay(tmp_path):
+    from mpbench.engine.build import build_model_for, build_optimizer
+
+    cfg = tiny(tmp_path, optimizer="sgd", lr=0.1, prompt_lr_mult=10.0, weight_decay=1e-4)
+    model = build_model_for(cfg, num_classes=4)
+    opt = build_optimizer(model, cfg)
+    prompt_ids = {id(p) for p in model.prompt.parameters()}
+    (prompt_group,) = [g for g in opt.param_groups if {id(p) for p in g["params"]} <= prompt_ids]
+    assert prompt_group["lr_mult"] == 10.0 and prompt_group["weight_decay"] == 0.0
+    assert len(prompt_group["params"]) == 2  # m and n
+    decayed = [g for g in opt.param_groups if g["weight_decay"] > 0]
+    assert all(p.ndim > 1 for g in decayed for p in g["params"])  # no decay on norms and biases
+    n_params = sum(len(g["params"]) for g in opt.param_groups)
+    assert n_params == len([p for p in model.parameters() if p.requires_grad])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"amp": "bf16", "channels_last": True},
+        {
+            "optimizer": "sgd",
+            "schedule": "step",
+            "warmup_epochs": 0.5,
+            "grad_clip": 1.0,
+            "label_smoothing": 0.1,
+        },
+    ],
+    ids=["bf16-channels-last", "sgd-step-clip-smoothing"],
+)
+def test_training_options_run_on_cpu(tmp_path, options):
+    cfg = tiny(tmp_path, epochs=2, max_steps=4, **options)
+    result = run_trial(cfg, experiment=None, progress=False)
+    assert all(math.isfinite(h[T.M_TRAIN_LOSS]) for h in result.history)
+    lrs = [h[T.M_LR] for h in result.history]
+    if options.get("schedule") == "step":  # the lr of each epoch's last step (1 and 3) of 4;
+        assert lrs == pytest.approx([cfg.lr, cfg.lr * 0.1])  # milestones at steps 2.4 and 3.4
+
+
+def test_fp16_on_cpu_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="amp 'fp16' needs CUDA"):
+        run_trial(tiny(tmp_path, amp="fp16"), experiment=None, progress=False)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_cuda_trial_with_amp(tmp_path, amp):
+    cfg = tiny(tmp_path, device="cuda", amp=amp, channels_last=True, epochs=2, max_steps=6)
+    result = run_trial(cfg, experiment=None, progress=False)
+    assert all(math.isfinite(h[T.M_TRAIN_LOSS]) for h in result.history)
+    assert result.metrics[T.M_PEAK_MEM_MB] > 0
