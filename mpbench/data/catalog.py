@@ -1,0 +1,270 @@
+"""The dataset registry, ``list_datasets`` and ``build_data``.
+
+Options (``build_data(..., options={...})``) common to every dataset:
+``flip`` (random horizontal flip in training; off by default for synth and ssv2, whose classes
+name directions), ``scale`` (area range of the training random resized crop, default
+[0.4, 1.0]; [0.7, 1.0] for synth so the actor stays in view) and ``max_failed_fraction``
+(default 0.05). Every other option goes to the dataset's reader (``mpbench list datasets``
+shows them); an unknown option is a ValueError listing the known ones.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mpbench._registry import Registry
+from mpbench.data import readers
+from mpbench.data.datasets import ClipDataset, DataBundle, FileSource, VideoEntry
+from mpbench.data.synth import PRESETS, SynthSource, SynthSpec, preset_spec
+from mpbench.data.video import clip_span
+
+COMMON_OPTIONS: dict[str, str] = {
+    "flip": "random horizontal flip in training (bool)",
+    "scale": "area range [min, max] of the training random resized crop",
+    "max_failed_fraction": "error once more than this fraction of videos failed (0.05)",
+}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A registered dataset: what it is, its directory layout and its options.
+
+    Args:
+        name: registry name.
+        description: one line.
+        layout: the expected directory layout (shown in errors and ``mpbench list datasets``).
+        reader: ``reader(root, **options) -> Splits`` (None for the in-memory synth mode).
+        flip: default of the ``flip`` option.
+        scale: default of the ``scale`` option.
+        options: reader option name -> help text.
+
+    Example:
+        >>> info = next(d for d in list_datasets() if d.name == "ucf101")
+        >>> "classInd.txt" in info.layout
+        True
+    """
+
+    name: str
+    description: str
+    layout: str
+    reader: Callable[..., readers.Splits] | None = None
+    flip: bool = True
+    scale: tuple[float, float] = (0.4, 1.0)
+    options: dict[str, str] = field(default_factory=dict)
+
+
+DATASETS: Registry[DatasetInfo] = Registry("dataset")
+
+SYNTH_LAYOUT = f"""\
+root omitted: clips rendered in memory (options: preset, {
+    ", ".join(k for k in SynthSpec.__dataclass_fields__ if k != "motions")
+})
+root given: the output of `mpbench data synth ROOT`:
+  ROOT/videos/<class>/<split>_<index>.mp4
+  ROOT/train.txt, ROOT/val.txt   "<path> <label>" per line
+  ROOT/classes.txt               class names in label order
+  ROOT/metadata.json             preset, knobs and seed"""
+
+
+def _reader_options(fn: Callable[..., Any]) -> dict[str, str]:
+    """Keyword options of a reader with their defaults, as help text."""
+    params = list(inspect.signature(fn).parameters.values())[1:]
+    return {p.name: f"default {p.default!r}" for p in params}
+
+
+def _register(name: str, description: str, layout: str, reader: Any, **kw: Any) -> None:
+    """Add one dataset to the registry."""
+    DATASETS.add(
+        name,
+        DatasetInfo(
+            name,
+            description,
+            layout,
+            reader,
+            options=_reader_options(reader) if reader else {},
+            **kw,
+        ),
+    )
+
+
+_register(
+    "synth",
+    "synthetic motion benchmark: classes differ only by motion (default)",
+    SYNTH_LAYOUT,
+    None,
+    flip=False,
+    scale=(0.7, 1.0),
+)
+_register(
+    "folder", "any folder-per-class video collection", readers.FOLDER_LAYOUT, readers.read_folder
+)
+_register(
+    "list",
+    "'<path> <label>' split lists (PySlowFast / reference-code format)",
+    readers.LIST_LAYOUT,
+    readers.read_list,
+)
+_register("ucf101", "UCF-101, official splits 1-3", readers.UCF101_LAYOUT, readers.read_ucf101)
+_register(
+    "hmdb51", "HMDB-51, official 70/30 splits 1-3", readers.HMDB51_LAYOUT, readers.read_hmdb51
+)
+_register(
+    "kinetics",
+    "Kinetics-400/600/700 from the official CSVs",
+    readers.KINETICS_LAYOUT,
+    readers.read_kinetics,
+)
+_register(
+    "ssv2",
+    "Something-Something v2 (JSON labels, webm videos)",
+    readers.SSV2_LAYOUT,
+    readers.read_ssv2,
+    flip=False,
+)
+_register(
+    "finegym",
+    "FineGym element clips, Gym99 or Gym288",
+    readers.FINEGYM_LAYOUT,
+    readers.read_finegym,
+)
+_register(
+    "mpii_cooking2",
+    "MPII Cooking 2 clips from the reference code's split CSVs",
+    readers.MPII_LAYOUT,
+    readers.read_mpii_cooking2,
+)
+
+
+def list_datasets() -> list[DatasetInfo]:
+    """Every registered dataset, in registration order."""
+    return [DATASETS.get(n) for n in DATASETS.names()]
+
+
+def _split_options(info: DatasetInfo, options: Mapping[str, Any]) -> tuple[dict, dict]:
+    """(common clip options with the dataset's defaults, reader options); unknown -> error."""
+    known = set(COMMON_OPTIONS) | set(info.options)
+    if info.name == "synth":
+        known |= {"preset", *SynthSpec.__dataclass_fields__}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {unknown} for dataset {info.name!r}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    scale = tuple(float(v) for v in options.get("scale", info.scale))
+    if len(scale) != 2 or not 0.0 < scale[0] <= scale[1] <= 1.0:
+        raise ValueError(f"scale must be [min, max] with 0 < min <= max <= 1, got {scale}")
+    common = {
+        "flip": bool(options.get("flip", info.flip)),
+        "scale": scale,
+        "max_failed_fraction": float(options.get("max_failed_fraction", 0.05)),
+    }
+    return common, {k: v for k, v in options.items() if k not in COMMON_OPTIONS}
+
+
+def _synth_spec(opts: dict[str, Any], *, frames: int, sampling_rate: int) -> tuple[str, SynthSpec]:
+    """The in-memory synth spec; videos are at least one clip span long."""
+    preset = opts.pop("preset", "easy")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown synth preset {preset!r}; expected one of {', '.join(PRESETS)}")
+    span = clip_span(frames, sampling_rate)
+    opts.setdefault("video_frames", max(PRESETS[preset].video_frames, span))
+    return preset, preset_spec(preset, **opts)
+
+
+def build_data(
+    name: str,
+    *,
+    root: str | Path | None = None,
+    frames: int,
+    sampling_rate: int,
+    crop: int,
+    seed: int,
+    options: Mapping[str, Any] | None = None,
+) -> DataBundle:
+    """Train/val/test datasets of clips with ``frames`` + 1 frames and ``crop`` x ``crop`` pixels.
+
+    ``seed`` fixes the synthetic clips (in-memory mode); temporal and spatial augmentation
+    draw from torch's RNG (seed it, and DataLoader seeds its workers from it).
+    """
+    info = DATASETS.get(name)
+    common, opts = _split_options(info, dict(options or {}))
+    clip_kw = {
+        "frames": frames,
+        "sampling_rate": sampling_rate,
+        "crop": crop,
+        "max_failed_fraction": common["max_failed_fraction"],
+        "name": name,
+    }
+    if name == "synth" and root is None:
+        preset, spec = _synth_spec(opts, frames=frames, sampling_rate=sampling_rate)
+        sources = {s: SynthSource(spec, seed=seed, split=s) for s in ("train", "val", "test")}
+        names, meta = spec.class_names, {"preset": preset, "in_memory": True, **spec.to_dict()}
+    else:
+        splits, meta = _read_splits(info, root, opts)
+        test = splits.test if splits.test is not None else splits.val
+        sources = {
+            "train": FileSource(splits.train),
+            "val": FileSource(splits.val),
+            "test": FileSource(test),
+        }
+        names = splits.class_names
+    train = ClipDataset(
+        sources["train"], mode="train", flip=common["flip"], scale=common["scale"], **clip_kw
+    )
+    val = ClipDataset(sources["val"], mode="val", **clip_kw)
+
+    def make_test(num_clips: int, num_crops: int) -> ClipDataset:
+        return ClipDataset(
+            sources["test"], mode="test", num_clips=num_clips, num_crops=num_crops, **clip_kw
+        )
+
+    info_dict = {
+        "root": None if root is None else str(root),
+        "num_train": len(train),
+        "num_val": len(val),
+        **meta,
+    }
+    return DataBundle(train, val, make_test, names, name=name, info=info_dict)
+
+
+def _read_splits(
+    info: DatasetInfo, root: str | Path | None, opts: dict[str, Any]
+) -> tuple[readers.Splits, dict[str, Any]]:
+    """Run the dataset's reader on ``root`` (synth with a root reads the written lists)."""
+    if root is None:
+        raise ValueError(
+            f"dataset {info.name!r} needs a root directory (--root / data_root) "
+            f"laid out as:\n{info.layout}"
+        )
+    root = Path(root).expanduser()
+    if info.name != "synth":
+        splits = info.reader(root, **opts)  # type: ignore[misc]
+        _check_nonempty(splits, root, info)
+        return splits, {}
+    if opts:
+        raise ValueError(
+            f"synth options {sorted(opts)} apply only to the in-memory mode "
+            f"(no root); {root} holds files written with fixed knobs"
+        )
+    meta_file = readers.require(root / "metadata.json", info.layout)
+    splits = readers.read_list(root, video_dir=".")
+    _check_nonempty(splits, root, info)
+    return splits, json.loads(meta_file.read_text(encoding="utf-8"))
+
+
+def _check_nonempty(splits: readers.Splits, root: Path, info: DatasetInfo) -> None:
+    """A split without a single video is a layout error."""
+    for split, entries in (("train", splits.train), ("val", splits.val)):
+        if not entries:
+            raise readers.LayoutError(
+                f"no {split} videos found under {root}\nExpected layout:\n{info.layout}"
+            )
+
+
+__all__ = ["DATASETS", "DatasetInfo", "VideoEntry", "build_data", "list_datasets"]
