@@ -305,3 +305,35 @@ def test_shipped_study_smoke_run(path: Path) -> None:
     assert len(done) == 1
     seeds = spec.search.seeds_per_trial if spec.search else 1
     assert len(done[0].user_attrs[S.ATTR_RUNS]) == seeds
+
+
+def test_ctrl_c_stops_cleanly_and_the_rerun_finishes_each_cell_once(tmp_path: Path) -> None:
+    """SIGINT to the whole process group (what Ctrl-C in a terminal sends): exit 130, no process
+    left behind, interrupted cells back in the queue; the next run completes every cell once."""
+    path = grid_study(tmp_path, name="ctrlc", epochs=4, seeds=1)
+    spec = load_study(path)
+    cmd = [sys.executable, "-m", "mpbench", "grid", str(path), "--workers", "2"]
+    proc = subprocess.Popen(
+        cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    storage = str(Path("runs") / "ctrlc" / "optuna.journal")
+    wait_for(lambda: Path(storage).is_file(), timeout=60)
+    wait_for(
+        lambda: any(
+            t.state.name == "RUNNING" and t.intermediate_values
+            for t in optuna.load_study(
+                study_name="ctrlc", storage=S.open_storage(storage)
+            ).get_trials()
+        ),
+        timeout=120,
+    )
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=120) == 130
+    time.sleep(1)
+    with pytest.raises(ProcessLookupError):  # no worker outlived the interrupted command
+        os.killpg(proc.pid, 0)
+    study = optuna.load_study(study_name="ctrlc", storage=S.open_storage(storage))
+    assert not [t for t in study.get_trials() if t.state.name == "RUNNING"]
+    result = run_study(spec, plan(spec, workers=2), progress=False)
+    assert result.exit_codes == [0, 0]
+    assert_exactly_once(study, {c.key() for c in _cells(spec)})
