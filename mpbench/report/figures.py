@@ -92,6 +92,14 @@ def _finished(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     return add_labels(rows) if len(rows) else rows.assign(label=pd.Series(dtype=object))
 
 
+def _color(label: str, k: int) -> str:
+    """One colour per variant across every figure (its registry position); ``k`` otherwise."""
+    from mpbench.variants import VARIANTS
+
+    names = VARIANTS.names()
+    return f"C{names.index(label) % 10}" if label in names else f"C{k % 10}"
+
+
 def _label_order(labels: pd.Series) -> list[str]:
     """Labels sorted with the baseline first."""
     return sorted(set(labels), key=lambda s: (s != BASELINE, s))
@@ -120,7 +128,7 @@ def plot_ablation(df: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1) -> Figure:
             [m - s[2] if not math.isnan(s[2]) else 0.0 for m, s in zip(means, stats, strict=True)],
             [s[3] - m if not math.isnan(s[3]) else 0.0 for m, s in zip(means, stats, strict=True)],
         ]
-        colors = [f"C{k % 10}" for k in range(len(labels))]
+        colors = [_color(lb, k) for k, lb in enumerate(labels)]
         ax.bar(range(len(labels)), means, yerr=err, color=colors, capsize=3, alpha=0.85)
         for k, lb in enumerate(labels):  # the seeds themselves: with few seeds the CI is wide
             values = cell.loc[cell["label"] == lb, "value"].to_numpy(float) * scale
@@ -198,8 +206,10 @@ def plot_learning_curves(history: pd.DataFrame, *, metric: str = tk.M_VAL_TOP1) 
             steps, means, _, lows, highs = (
                 np.array(v, dtype=float) for v in zip(*stats, strict=True)
             )
-            ax.plot(steps, means, marker="o", color=f"C{k % 10}", label=label)
-            ax.fill_between(steps, lows, highs, color=f"C{k % 10}", alpha=0.2)
+            ax.plot(steps, means, marker="o", color=_color(label, k), label=label)
+            ax.fill_between(steps, lows, highs, color=_color(label, k), alpha=0.2)
+        if metric in FRACTION_METRICS:  # CIs of few seeds overshoot; accuracy is in [0, 100] %
+            ax.set_ylim(0, 100)
         ax.set_title(f"{backbone} · {dataset}")
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
@@ -229,11 +239,12 @@ def plot_attention_functions(df: pd.DataFrame) -> Figure:
     fig, axes = _grid(1, len(datasets))
     d = np.linspace(-1.0, 1.0, 401)
     for ax, dataset in zip(axes[0], datasets, strict=True):
-        for (backbone, label), row in ab.loc[dataset].iterrows():
+        for k, ((backbone, label), row) in enumerate(ab.loc[dataset].iterrows()):
             a, b = float(row[tk.M_SLOPE]), float(row[tk.M_SHIFT])
             ax.plot(
                 d,
                 attention_function(d, slope=a, shift=b),
+                color=_color(label, k),
                 label=f"{backbone} / {label} (a={a:.2f}, b={b:.2f})",
             )
         ax.set_title(dataset)
