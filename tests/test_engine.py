@@ -79,8 +79,8 @@ def test_tiny_trial_learns(tmp_path):
     )
     result = run_trial(cfg, experiment=None, progress=False)
     chance = 1 / 4
-    assert result.metrics[T.M_VAL_TOP1] >= chance + 0.2, result.history  # measured 0.54
-    assert result.metrics[T.M_TEST_TOP1] >= chance + 0.2
+    assert result.metrics[T.M_VAL_TOP1] >= chance + 0.15, result.history  # measured 0.54
+    assert result.metrics[T.M_TEST_TOP1] >= chance + 0.15
     assert len(result.history) == 4
     assert 9.09 <= result.metrics[T.M_SLOPE] <= 50 and -0.6 <= result.metrics[T.M_SHIFT] <= 0.6
     assert result.metrics[T.M_CLIPS_PER_S] > 0 and result.metrics[T.M_PEAK_MEM_MB] > 0
