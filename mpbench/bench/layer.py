@@ -11,7 +11,6 @@ with the input not requiring grad and m, n learnable.
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -19,6 +18,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from mpbench.bench._common import resolve_device, timed
 from mpbench.prompt import MotionPrompt, PromptOutput
 
 DeviceChoice = Literal["auto", "cpu", "cuda"]
@@ -108,33 +108,11 @@ class LayerBenchResult:
         ]
 
 
-def resolve_device(device: DeviceChoice) -> torch.device:
-    """``auto`` -> cuda when available else cpu; ``cuda`` without a GPU is a ValueError."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda; got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but torch.cuda.is_available() is False")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def _step(layer: nn.Module | Callable[[Tensor], PromptOutput], x: Tensor) -> PromptOutput:
     """One forward+backward; returns the forward's output."""
     out = layer(x)
     (out.prompts.sum() + out.reg_loss).backward()
     return out
-
-
-def _timed(fn: Callable[[], object], device: torch.device) -> float:
-    """Milliseconds one call of ``fn`` takes (synchronising CUDA)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return (time.perf_counter() - start) * 1e3
 
 
 def _check_sizes(batch: int, frames: int, size: int, repeats: int, warmup: int) -> None:
@@ -197,8 +175,8 @@ def bench_layer(
     diff, grad_rel = _agreement(run_ours, ours, ref, x)
     ours_ms, ref_ms = [], []
     for _ in range(repeats):  # interleaved so drift on a shared machine hits both alike
-        ours_ms.append(_timed(lambda: _step(run_ours, x), dev))
-        ref_ms.append(_timed(lambda: _step(ref, x), dev))
+        ours_ms.append(1e3 * timed(lambda: _step(run_ours, x), dev))
+        ref_ms.append(1e3 * timed(lambda: _step(ref, x), dev))
         if on_repeat is not None:
             on_repeat()
     return LayerBenchResult(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mpbench.bench._common import resolve_device, timed
 from mpbench.config import Amp, Device, Size
 from mpbench.models import PromptedVideoModel, build_model, get_backbone
 
@@ -68,17 +68,6 @@ class StepTiming:
         return self.prompt_s / self.baseline_s - 1.0
 
 
-def resolve_device(device: Device) -> torch.device:
-    """ "auto" -> CUDA when present, else CPU; asking for CUDA without one is a ValueError."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device={device!r} is not one of 'auto', 'cpu', 'cuda'")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was asked for but torch sees no CUDA device")
-    return torch.device(device)
-
-
 def make_step(model: PromptedVideoModel, x: Tensor, y: Tensor, *, amp: Amp) -> Callable[[], None]:
     """One SGD training step (forward, cross-entropy + reg_loss, backward, update) as a closure."""
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
@@ -95,16 +84,6 @@ def make_step(model: PromptedVideoModel, x: Tensor, y: Tensor, *, amp: Amp) -> C
         scaler.update()
 
     return step
-
-
-def _timed(step: Callable[[], None], device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
 
 
 def _build_pair(
@@ -162,7 +141,7 @@ def time_training_step(
             step()
     for r in range(repeats):
         for name in ("p", "b") if r % 2 == 0 else ("b", "p"):  # ABBA: drift hits both
-            times[name].append(_timed(steps[name], dev))
+            times[name].append(timed(steps[name], dev))
         if on_repeat is not None:
             on_repeat()
     return StepTiming(
