@@ -42,42 +42,31 @@ ProbeOpt = Annotated[
 ]
 
 
-@app.command()
-@user_errors
-def grid(
-    study: StudyArg,
-    storage: StorageOpt = None,
-    workers: WorkersOpt = None,
-    gpus: GpusOpt = None,
-    dry_run: DryRunOpt = False,
-    retry_failed: RetryOpt = False,
-    experiment: ExperimentOpt = None,
-    no_mlflow: NoMlflowOpt = False,
-    run_folder: RunFolderOpt = None,
-    set_: SetOpt = None,
-    probe_steps: ProbeOpt = 2,
-) -> None:
-    """Run every cell of a grid study exactly once (local worker processes)."""
-    _run("grid", **locals())
+def _study_command(kind: str, doc: str) -> None:
+    """Register ``mpbench grid`` or ``mpbench search``: the same options, another study kind."""
+
+    def command(
+        study: StudyArg,
+        storage: StorageOpt = None,
+        workers: WorkersOpt = None,
+        gpus: GpusOpt = None,
+        dry_run: DryRunOpt = False,
+        retry_failed: RetryOpt = False,
+        experiment: ExperimentOpt = None,
+        no_mlflow: NoMlflowOpt = False,
+        run_folder: RunFolderOpt = None,
+        set_: SetOpt = None,
+        probe_steps: ProbeOpt = 2,
+    ) -> None:
+        _run(kind, **{k: v for k, v in locals().items() if k != "kind"})
+
+    command.__doc__ = doc
+    command.__name__ = kind
+    app.command(kind)(user_errors(command))
 
 
-@app.command()
-@user_errors
-def search(
-    study: StudyArg,
-    storage: StorageOpt = None,
-    workers: WorkersOpt = None,
-    gpus: GpusOpt = None,
-    dry_run: DryRunOpt = False,
-    retry_failed: RetryOpt = False,
-    experiment: ExperimentOpt = None,
-    no_mlflow: NoMlflowOpt = False,
-    run_folder: RunFolderOpt = None,
-    set_: SetOpt = None,
-    probe_steps: ProbeOpt = 2,
-) -> None:
-    """Run an Optuna search study (the trial budget is global across workers)."""
-    _run("search", **locals())
+_study_command("grid", "Run every cell of a grid study exactly once (local worker processes).")
+_study_command("search", "Run an Optuna search study (the trial budget is global across workers).")
 
 
 @app.command()
