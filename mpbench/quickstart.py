@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mpbench import tracking as T
+
 # The synthetic dataset the quickstart study reads (its base config's data_root): 4 motion classes
 # of the easy preset, 64 px, 16 frames. Calibrated so the tiny X3D is well above chance within the
 # study's 480 training steps on 2 CPU cores.
@@ -34,7 +36,6 @@ class QuickstartResult:
     table: Path
     figures: list[Path]
     seconds: dict[str, float] = field(default_factory=dict)
-    summary: Any = None
 
 
 def ensure_synth_data(
@@ -94,11 +95,9 @@ def run_quickstart(
         raise KeyboardInterrupt
     seconds["grid"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    experiment = p.experiment or "mpbench"
+    experiment = p.experiment or T.DEFAULT_EXPERIMENT
     report = make_report(spec.name, experiment=experiment, results_dir=results_dir)
     figures = make_figures(spec.name, experiment=experiment, results_dir=results_dir, note=on_stage)
     seconds["report"] = time.perf_counter() - t0
     table = next(path for path in report.paths if path.suffix == ".md")
-    return QuickstartResult(
-        data_root=root, table=table, figures=figures, seconds=seconds, summary=report
-    )
+    return QuickstartResult(data_root=root, table=table, figures=figures, seconds=seconds)

@@ -44,6 +44,7 @@ M_CLIPS_PER_S: Final = "clips_per_s"  # training throughput of the epoch
 M_PEAK_MEM_MB: Final = "peak_mem_mb"  # CUDA max allocated, or process max RSS on CPU
 M_SKIPPED: Final = "skipped_videos"  # cumulative count of videos that failed to decode
 M_LR: Final = "lr"
+M_EPOCH_SECONDS: Final = "epoch_seconds"  # wall time of the epoch (training + validation)
 EPOCH_METRICS: Final = (
     M_TRAIN_LOSS,
     M_TAV_LOSS,
@@ -85,6 +86,12 @@ A_LOG: Final = "trial.log"  # the trial's log output
 A_CONFUSION: Final = "figures/confusion_matrix.png"
 A_ATTENTION: Final = "figures/attention.png"
 A_ATTENTION_CLIP: Final = "attention_clip.npz"  # frames, diffs, attention, prompts of one val clip
+
+
+def run_name(config: object) -> str:
+    """The display name of a trial's run: ``<variant>-<backbone>-<dataset>-s<seed>``."""
+    c = config
+    return f"{c.variant}-{c.backbone}-{c.dataset}-s{c.seed}"  # type: ignore[attr-defined]
 
 
 def tracking_uri() -> str | None:

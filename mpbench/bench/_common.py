@@ -7,16 +7,9 @@ from collections.abc import Callable
 
 import torch
 
+from mpbench._device import resolve_device
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> cuda when available else cpu; ``cuda`` without a GPU is a ValueError."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda; got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but torch.cuda.is_available() is False")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+__all__ = ["resolve_device", "timed"]
 
 
 def timed(fn: Callable[[], object], device: torch.device) -> float:

@@ -53,8 +53,7 @@ def quickstart(
         overrides=overrides,
         on_stage=lambda s: console.print(f"[bold]>[/] {s}"),
     )
-    if result.summary is not None:
-        console.print(result.table.read_text())
+    console.print(result.table.read_text())
     wall = time.perf_counter() - t0
     result.seconds["data"] += data_seconds
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from mpbench._device import resolve_device as _resolve
 from mpbench.config import TrialConfig
 from mpbench.engine.distributed import DistContext
 from mpbench.engine.state import worker_init
@@ -23,11 +24,7 @@ _EPOCH_STRIDE = 1_000_003
 
 def resolve_device(name: str, dist_ctx: DistContext) -> torch.device:
     """'auto' -> CUDA when present (this process's local rank under torchrun), else CPU."""
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device")
-    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    return torch.device("cuda", dist_ctx.local_rank)
+    return _resolve(name, index=dist_ctx.local_rank)
 
 
 def autocast_factory(amp: str, device: torch.device) -> Callable[[], Any]:

@@ -61,14 +61,11 @@ def attention_clip(trainer: Any, index: int = 0) -> dict[str, np.ndarray] | None
     }
 
 
-def save_attention_clip(clip: dict[str, np.ndarray], path: Path) -> Path:
-    """Draw the attention strip of ``clip`` and save it as PNG."""
+def save_figure(fig: Any, path: Path, *, dpi: int = 120) -> Path:
+    """Save a matplotlib figure as PNG at ``path`` (folders created) and close it."""
     import matplotlib.pyplot as plt
 
-    from mpbench.report.figures import plot_attention_strip
-
-    fig = plot_attention_strip(clip)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 import math
-import os
 import subprocess
 import tempfile
 import time
@@ -22,6 +21,7 @@ import torch
 from mpbench import __version__
 from mpbench import tracking as T
 from mpbench.config import TrialConfig
+from mpbench.engine.distributed import DistContext
 
 log = logging.getLogger("mpbench.trial")
 
@@ -92,7 +92,7 @@ class TrialRecorder:
         self.tags = {**trial_tags(config), T.TAG_KIND: "train", **(tags or {})}
         self.run_id = run_id
         self.writer: T.RunWriter | None = None
-        rank = int(os.environ.get("RANK", 0))  # torchrun: one log file per process
+        rank = DistContext.from_env().rank  # torchrun: one log file per process
         self.log_path = config.trial_dir() / (T.A_LOG if rank == 0 else f"trial.rank{rank}.log")
         self.seconds = 0.0
         self._handler: logging.Handler | None = None
@@ -112,8 +112,7 @@ class TrialRecorder:
             self.writer = T.RunWriter(
                 experiment=self.experiment,
                 run_id=self.run_id,
-                run_name=f"{self.config.variant}-{self.config.backbone}-"
-                f"{self.config.dataset}-s{self.config.seed}",
+                run_name=T.run_name(self.config),
                 tags=self.tags,
             )
             self.run_id = self.writer.run_id
@@ -203,9 +202,13 @@ def model_cost(trainer: Any) -> dict[str, float]:
     with torch.no_grad(), counter:
         module(x)
     module.train(was_training)
-    has_prompt = prompt_params > 0 or any(True for _ in module.prompt.buffers())
+    from mpbench.prompt import NoPrompt
+
     p_flops = prompt_flops(
-        frames_in=cfg.frames + 1, height=cfg.crop, width=cfg.crop, has_prompt=has_prompt
+        frames_in=cfg.frames + 1,
+        height=cfg.crop,
+        width=cfg.crop,
+        has_prompt=not isinstance(module.prompt, NoPrompt),
     )
     return {
         T.M_PROMPT_PARAMS: float(prompt_params),
@@ -217,28 +220,19 @@ def model_cost(trainer: Any) -> dict[str, float]:
 
 def write_figures(trainer: Any, out: Path) -> dict[str, Path]:
     """Confusion matrix of the last evaluation and the attention maps of one validation clip."""
-    from mpbench.engine.figures import attention_clip, plot_confusion, save_attention_clip
+    from mpbench.engine.figures import attention_clip, plot_confusion, save_figure
+    from mpbench.report.figures import plot_attention_strip
 
     files: dict[str, Path] = {}
-    if getattr(trainer, "last_confusion", None) is not None:
+    if trainer.last_confusion is not None:
         fig = plot_confusion(trainer.last_confusion.numpy(), trainer.data.class_names)
-        files[T.A_CONFUSION] = _save_fig(fig, out / T.A_CONFUSION)
+        files[T.A_CONFUSION] = save_figure(fig, out / T.A_CONFUSION)
     clip = attention_clip(trainer)
     if clip is not None:
         files[T.A_ATTENTION_CLIP] = out / T.A_ATTENTION_CLIP
         np.savez_compressed(files[T.A_ATTENTION_CLIP], **clip)
-        files[T.A_ATTENTION] = save_attention_clip(clip, out / T.A_ATTENTION)
+        files[T.A_ATTENTION] = save_figure(plot_attention_strip(clip), out / T.A_ATTENTION)
     return files
-
-
-def _save_fig(fig: Any, path: Path) -> Path:
-    """Save a matplotlib figure as PNG and close it."""
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path
 
 
 class _Bar:

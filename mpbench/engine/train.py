@@ -87,8 +87,7 @@ class Trainer:
     device: torch.device
     autocast: Any
     dist: DistContext
-    num_classes: int
-    data: Any = None  # the DataBundle (its .test() builds the multi-view set)
+    data: Any  # the DataBundle (its .test() builds the multi-view set)
     step: int = 0
     last_confusion: torch.Tensor | None = None
 
@@ -168,7 +167,6 @@ def _setup(config: TrialConfig, dist_ctx: DistContext) -> Trainer:
         device=device,
         autocast=autocast_factory(config.amp, device),
         dist=dist_ctx,
-        num_classes=data.num_classes,
         data=data,
     )
 
@@ -204,7 +202,8 @@ def _train_epoch(trainer: Trainer, epoch: int, *, on_step: Any) -> dict[str, flo
     trainer.loaders.set_epoch(epoch, cfg.seed)
     model.train()
     window: list[torch.Tensor] = []  # per-step (ce, reg) on device: checked every log_every steps
-    sums, clips, t0 = torch.zeros(2, device=trainer.device), 0, time.perf_counter()
+    sums, steps, clips = torch.zeros(2, device=trainer.device), 0, 0
+    t0 = time.perf_counter()
     for i, batch in enumerate(trainer.loaders.train):
         if i >= trainer.loaders.steps_per_epoch:
             break
@@ -236,18 +235,18 @@ def _train_epoch(trainer: Trainer, epoch: int, *, on_step: Any) -> dict[str, flo
         trainer.scaler.step(opt)
         trainer.scaler.update()
         window.append(torch.stack([ce.detach(), reg.detach()]))
-        trainer.step += 1
-        clips += len(y)
-        if len(window) == cfg.log_every or i + 1 == trainer.loaders.steps_per_epoch:
+        trainer.step, steps, clips = trainer.step + 1, steps + 1, clips + len(y)
+        if len(window) == cfg.log_every:
             sums += _check_finite(window, epoch=epoch, last_step=trainer.step - 1)
             on_step(float(window[-1][0]))
             window = []
     if window:
         sums += _check_finite(window, epoch=epoch, last_step=trainer.step - 1)
+        on_step(float(window[-1][0]))
     if trainer.device.type == "cuda":
         torch.cuda.synchronize(trainer.device)
     seconds = time.perf_counter() - t0
-    n = max(1, min(i + 1, trainer.loaders.steps_per_epoch))
+    n = max(1, steps)
     return {
         "train_loss": float(sums[0]) / n,
         "tav_loss": float(sums[1]) / n,
@@ -272,7 +271,7 @@ def evaluate(trainer: Trainer, loader: Any, *, views: bool = False) -> dict[str,
     mean softmax over the V views of each clip (B x V x 3 x (T+1) x H x W batches)."""
     model = trainer.model
     model.eval()
-    meter = ClassificationMeter(num_classes=trainer.num_classes)
+    meter = ClassificationMeter(num_classes=trainer.data.num_classes)
     for batch in loader:
         if batch["label"].numel() == 0:
             continue
@@ -305,19 +304,14 @@ def _epoch_metrics(
         T.M_VAL_TOP5: val["top5"],
         T.M_VAL_MCA: val["mean_class_acc"],
         T.M_VAL_LOSS: val["loss"],
-        T.M_SLOPE: _as_float(getattr(prompt, "slope", math.nan)),
-        T.M_SHIFT: _as_float(getattr(prompt, "shift", math.nan)),
+        T.M_SLOPE: getattr(prompt, "slope", math.nan),  # nan for the baseline (no prompt)
+        T.M_SHIFT: getattr(prompt, "shift", math.nan),
         T.M_CLIPS_PER_S: train["clips_per_s"],
         T.M_PEAK_MEM_MB: peak_memory_mb(trainer.device),
         T.M_SKIPPED: float(sum(trainer.data.skipped().values())),  # distinct broken videos
         T.M_LR: trainer.optimizer.param_groups[0]["lr"],
-        "epoch_seconds": seconds,
+        T.M_EPOCH_SECONDS: seconds,
     }
-
-
-def _as_float(v: Any) -> float:
-    """A logged float (nan when the prompt has no slope/shift, e.g. the baseline)."""
-    return math.nan if v is None else float(v)
 
 
 def peak_memory_mb(device: torch.device) -> float:

@@ -301,7 +301,7 @@ def _new_run(cfg: TrialConfig, experiment: str, tags: dict[str, str]) -> str:
     writer = T.RunWriter(
         experiment=experiment,
         tags=tags,
-        run_name=f"{cfg.variant}-{cfg.backbone}-{cfg.dataset}-s{cfg.seed}",
+        run_name=T.run_name(cfg),
     )
     return writer.run_id
 
