@@ -29,14 +29,28 @@ name       f(x)                            learnable strength from m    fixed st
 =========  ==============================  ===========================  ====================
 sigmoid    sigmoid(a x)                    a = 5 / (0.45|tanh m| + 0.1)  [9.0909, 50]
 gamma      |x|^gamma                       gamma = sigmoid(m)           (0, 1]
-maxexp     1 - (1 - |x|)^eta               eta = 10 softplus(m)         (0, inf)
+maxexp     1 - (1 - |x|)^eta               eta = 1 + 10 softplus(m)     [1, inf)
 sigme      2 / (1 + exp(-eta |x|)) - 1     eta = 10 softplus(m)         (0, inf)
-asinhe     arcsinh(eta x)                  eta = 10 softplus(m)         (0, inf)
+asinhe     asinh(eta |x|) / asinh(eta)     eta = 10 softplus(m)         (0, inf)
 =========  ==============================  ===========================  ====================
 
-The factor 10 puts eta at about 3-13 for ``m ~ N(0, 1)``, the scale of ``a |D|`` in the paper's
-sigmoid. ``|x|`` is clamped to ``>= 1e-6`` in gamma and ``1 - |x|`` to ``>= 1e-6`` in maxexp so
-that the gradient with respect to the strength stays finite where ``D = 0`` (static pixels).
+All but the sigmoid act on ``|x|`` and map ``|x|`` in [0, 1] into [0, 1] (D is in [-1, 1], so
+with ``shift = 0`` so is x), rising with ``|x|`` whatever the sign: a static pixel gets 0
+(Gamma: ``1e-6^gamma``, from its clamp), a full change 1 (SigmE: ``2 sigmoid(eta) - 1``). AsinhE is
+``arcsinh(eta |x|)`` of Koniusz et al. divided by its value at ``|x| = 1``, which makes it such
+a map (without the division its range, up to ``asinh(eta)``, grows with eta, and with the sign
+kept it would flip darkening pixels); ``|x|`` is clamped to ``<= 1`` there so that a
+learnt shift cannot push it past 1. MaxExp needs ``eta >= 1``: below 1, ``1 - (1 - |x|)^eta`` is
+convex and shrinks small differences instead of boosting them, so its learnt eta is
+``1 + 10 softplus(m)`` and a fixed one must be at least 1 (eta = 1 is the identity ``|x|``).
+
+The factor 10 puts eta at about 3-13 for ``m ~ N(0, 1)`` (4-14 for MaxExp), the scale of
+``a |D|`` in the paper's sigmoid. ``|x|`` is clamped to ``>= 1e-6`` in gamma and ``1 - |x|`` to
+``>= 1e-6`` in maxexp so that the gradient with respect to the strength stays finite where
+``D = 0`` (static pixels: ``d/dgamma |x|^gamma = |x|^gamma log|x|``). AsinhE needs no clamp at
+``D = 0``: ``asinh`` is smooth, ``|x|`` has subgradient 0 at 0 (torch's convention), and
+``d/deta`` of ``asinh(eta |x|) / asinh(eta)`` is 0 there; eta is clamped to ``>= 1e-6`` so that
+an underflowing softplus cannot give 0 / 0.
 """
 
 from __future__ import annotations
@@ -152,7 +166,19 @@ def paper_shift(n: Tensor) -> Tensor:
 
 
 def _eta(m: Tensor) -> Tensor:
+    """Strength ``eta = 10 softplus(m)`` of SigmE and AsinhE, in (0, inf)."""
     return ETA_SCALE * F.softplus(m)
+
+
+def _eta_at_least_one(m: Tensor) -> Tensor:
+    """Strength ``eta = 1 + 10 softplus(m)`` of MaxExp, in [1, inf) where it normalises."""
+    return 1.0 + ETA_SCALE * F.softplus(m)
+
+
+def _asinhe(x: Tensor, eta: Tensor) -> Tensor:
+    """AsinhE normalised to [0, 1]: ``asinh(eta min(|x|, 1)) / asinh(eta)``."""
+    eta = eta.clamp_min(_EPS)
+    return torch.asinh(eta * x.abs().clamp_max(1.0)) / torch.asinh(eta)
 
 
 POWER_NORMS.add(
@@ -186,11 +212,10 @@ POWER_NORMS.add(
         name="maxexp",
         formula="1 - (1 - |x|)^eta",
         symbol="eta",
-        strength_from_m=_eta,
+        strength_from_m=_eta_at_least_one,
         apply=lambda x, eta: 1.0 - (1.0 - x.abs()).clamp_min(_EPS).pow(eta),
-        low=0.0,
+        low=1.0,
         high=math.inf,
-        low_open=True,
         high_open=True,
     ),
 )
@@ -212,10 +237,10 @@ POWER_NORMS.add(
     "asinhe",
     PowerNorm(
         name="asinhe",
-        formula="arcsinh(eta x)",
+        formula="asinh(eta |x|) / asinh(eta)",
         symbol="eta",
         strength_from_m=_eta,
-        apply=lambda x, eta: torch.asinh(eta * x),
+        apply=_asinhe,
         low=0.0,
         high=math.inf,
         low_open=True,
@@ -318,7 +343,7 @@ class MotionPrompt(nn.Module):
     Args:
         pn: power normalisation, a name in ``POWER_NORMS`` ("sigmoid" is the paper's).
         slope: "learnable" or a fixed strength in natural units (the sigmoid's ``a`` in
-            [9.0909, 50]; gamma's exponent in (0, 1]; eta > 0 for the others).
+            [9.0909, 50]; gamma's exponent in (0, 1]; MaxExp's eta >= 1; eta > 0 for the others).
         shift: "learnable" or a fixed ``b`` in [-0.6, 0.6], subtracted from D.
         init: "paper" (m, n ~ N(1e-5, 1) from torch's global RNG, m drawn first) or an explicit
             ``(m, n)`` pair, used for the learnable ones.

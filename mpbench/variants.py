@@ -3,9 +3,22 @@
 This module does not import torch (``build`` imports :mod:`mpbench.prompt` when called), so
 study schemas can validate variant names cheaply.
 
-The fixed values are the slope and shift that the layer learnt on FineGym (m = 1.05, n = -2.67 on
-the authors' project page): ``a = 5 / (0.45 |tanh 1.05| + 0.1) = 11.0665`` and
-``b = 0.6 tanh(-2.67) = -0.5943``.
+``fixed`` is a sigmoid that attends: a = 30, b = 0.1 centre it at D = 0.1 (a grey change of about
+25/255 between frames), so a static pixel gets A(D=0) = sigmoid(-3) = 0.047, a change of 0.02
+(sensor and compression noise) 0.083 and a moderate change of 0.2 passes with
+A(D=0.2) = sigmoid(3) = 0.953; darkening pixels (D < 0) are suppressed, as the paper's signed
+sigmoid does with any b > 0. ``slope_only`` and ``shift_only`` start from the same point and learn
+one of the two.
+
+``fixed_finegym``, ``fixed_hmdb51``, ``fixed_mpii`` and ``fixed_ucfcrime`` freeze the (m, n) that
+the layer learnt on each dataset (the authors' project page), mapped to (a, b) by
+:func:`paper_slope_shift`. Most of them let static pixels through (FineGym: A(D=0) = 0.9986,
+so a static pixel's prompt is within 0.14 % of the raw frame); ``mpbench list variants`` prints
+each one's A(D=0).
+
+No variant may weight a TAV term that has no gradient: with slope and shift both fixed the
+attention does not depend on any parameter, so ``tav_weight > 0`` would only add a constant to the
+loss and train exactly like ``tav_weight = 0`` (the former ``fixed_tav``).
 """
 
 from __future__ import annotations
@@ -23,20 +36,48 @@ if TYPE_CHECKING:
     from torch import nn
 
 PowerNormName = Literal["sigmoid", "gamma", "maxexp", "sigme", "asinhe"]
-FIXED_SLOPE = 11.0665  # FineGym m = 1.05
-FIXED_SHIFT = -0.5943  # FineGym n = -2.67
+# the ``fixed`` variant's sigmoid (see the module docstring for the choice)
+FIXED_SLOPE = 30.0
+FIXED_SHIFT = 0.1
+# (m, n) the layer learnt per dataset, published on the authors' project page
+PUBLISHED_MN: dict[str, tuple[float, float]] = {
+    "finegym": (1.05, -2.67),
+    "hmdb51": (0.2646, -0.6615),
+    "mpii": (0.257, 0.053),
+    "ucfcrime": (0.8916, -0.2543),
+}
+PUBLISHED_NAMES = {
+    "finegym": "FineGym",
+    "hmdb51": "HMDB-51",
+    "mpii": "MPII Cooking 2",
+    "ucfcrime": "UCF-Crime",
+}
 # fixed-strength ranges per power normalisation: (low, high, low_open, high_open); they mirror
 # mpbench.prompt.POWER_NORMS (a test keeps the two equal) so that this module needs no torch
 _STRENGTH_RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "sigmoid": (9.0909, 50.0, False, False),
     "gamma": (0.0, 1.0, True, False),
-    "maxexp": (0.0, math.inf, True, True),
+    "maxexp": (1.0, math.inf, False, True),
     "sigme": (0.0, math.inf, True, True),
     "asinhe": (0.0, math.inf, True, True),
 }
 SHIFT_RANGE = (-0.6, 0.6)
 
 Setting = Literal["learnable"] | Annotated[float, Field(allow_inf_nan=False)]
+
+
+def paper_slope_shift(m: float, n: float) -> tuple[float, float]:
+    """The paper's ``(a, b) = (5 / (0.45 |tanh m| + 0.1), 0.6 tanh n)`` of unconstrained (m, n)."""
+    return 5.0 / (0.45 * abs(math.tanh(m)) + 0.1), 0.6 * math.tanh(n)
+
+
+def sigmoid_attention(diff: float, *, slope: float, shift: float) -> float:
+    """The paper's attention ``1 / (1 + exp(-a (D - b)))`` of one frame difference D."""
+    z = slope * (diff - shift)
+    if z < 0:  # the two forms avoid overflow of exp for large |z|
+        e = math.exp(z)
+        return e / (1.0 + e)
+    return 1.0 / (1.0 + math.exp(-z))
 
 
 def _in_range(value: float, low: float, high: float, low_open: bool, high_open: bool) -> bool:
@@ -58,7 +99,8 @@ class VariantSpec(BaseModel):
         pn: power normalisation ("sigmoid" is the paper's).
         slope: "learnable" or a fixed strength in natural units (the sigmoid's a).
         shift: "learnable" or a fixed b in [-0.6, 0.6].
-        tav_weight: lambda of the temporal attention variation regulariser (>= 0).
+        tav_weight: lambda of the temporal attention variation regulariser (>= 0; > 0 needs a
+            learnable slope or shift, else the term is a constant).
         granularity: "scalar", "frame" (needs ``frames`` at build) or "pixel" (needs ``size``).
         init: "paper" (m, n ~ N(1e-5, 1)) or an explicit (m, n).
         description: one line for tables.
@@ -89,6 +131,13 @@ class VariantSpec(BaseModel):
                 f"variant {self.name!r} has no prompt, so tav_weight must be 0; "
                 f"got {self.tav_weight}"
             )
+        if self.prompt and self.tav_weight > 0 and not self.learns_attention:
+            raise ValueError(
+                f"variant {self.name!r}: tav_weight={self.tav_weight} needs a learnable slope or "
+                "shift: with both fixed the attention depends on no parameter, so the TAV term is "
+                "a constant without gradient and the variant trains exactly like tav_weight=0; "
+                "set tav_weight=0 or make slope or shift 'learnable'"
+            )
         if self.slope != "learnable":
             bounds = _STRENGTH_RANGES[self.pn]
             if not _in_range(float(self.slope), *bounds):
@@ -105,6 +154,17 @@ class VariantSpec(BaseModel):
         if isinstance(self.init, tuple) and not all(math.isfinite(v) for v in self.init):
             raise ValueError(f"variant {self.name!r}: init must be finite; got {self.init}")
         return self
+
+    @property
+    def learns_attention(self) -> bool:
+        """Whether the attention has learnable parameters (a learnable slope or shift)."""
+        return self.prompt and "learnable" in (self.slope, self.shift)
+
+    def static_attention(self) -> float | None:
+        """A(D=0), the attention of a static pixel, for a fixed sigmoid; else None."""
+        if not self.prompt or self.pn != "sigmoid" or self.learns_attention:
+            return None
+        return sigmoid_attention(0.0, slope=float(self.slope), shift=float(self.shift))
 
     def build(
         self,
@@ -172,9 +232,10 @@ class VariantSpec(BaseModel):
         return 0.0
 
     def settings_text(self) -> dict[str, str]:
-        """The settings as short strings, for tables and logs."""
+        """The settings as short strings, for tables and logs (``A(D=0)``: static attention)."""
+        keys = ("pn", "slope", "shift", "tav_weight", "granularity", "init", "A(D=0)")
         if not self.prompt:
-            return dict.fromkeys(("pn", "slope", "shift", "tav_weight", "granularity", "init"), "-")
+            return dict.fromkeys(keys, "-")
 
         def fmt(v: object) -> str:
             return v if isinstance(v, str) else f"{v:g}"  # type: ignore[str-format]
@@ -182,6 +243,9 @@ class VariantSpec(BaseModel):
         init = (
             self.init if isinstance(self.init, str) else f"m={self.init[0]:g}, n={self.init[1]:g}"
         )
+        init = init if self.learns_attention else "-"  # nothing to initialise
+        static = self.static_attention()
+        learnt = "learnt" if self.learns_attention else "-"
         return {
             "pn": self.pn,
             "slope": fmt(self.slope),
@@ -189,6 +253,7 @@ class VariantSpec(BaseModel):
             "tav_weight": f"{self.tav_weight:g}",
             "granularity": self.granularity,
             "init": init,
+            "A(D=0)": learnt if static is None else f"{static:.4g}",
         }
 
 
@@ -209,9 +274,21 @@ _add(
         name="fixed",
         slope=FIXED_SLOPE,
         shift=FIXED_SHIFT,
-        description="paper sigmoid, slope and shift fixed at the FineGym-learnt a, b",
+        description="paper sigmoid fixed at a = 30, b = 0.1: static pixels off, motion passes",
     )
 )
+for _key, (_m, _n) in PUBLISHED_MN.items():
+    _a, _b = paper_slope_shift(_m, _n)
+    _add(
+        VariantSpec(
+            name=f"fixed_{_key}",
+            slope=_a,
+            shift=_b,
+            description=(
+                f"paper sigmoid fixed at the {PUBLISHED_NAMES[_key]}-learnt m = {_m:g}, n = {_n:g}"
+            ),
+        )
+    )
 _add(VariantSpec(name="learnable", description="paper sigmoid, slope and shift learnt, no TAV"))
 _add(
     VariantSpec(
@@ -222,15 +299,18 @@ _add(
 )
 _add(
     VariantSpec(
-        name="fixed_tav",
-        slope=FIXED_SLOPE,
+        name="slope_only",
         shift=FIXED_SHIFT,
-        tav_weight=1.0,
-        description="slope and shift fixed, TAV lambda = 1",
+        description="slope learnt, shift fixed at the fixed variant's b = 0.1",
     )
 )
-_add(VariantSpec(name="slope_only", shift=FIXED_SHIFT, description="slope learnt, shift fixed"))
-_add(VariantSpec(name="shift_only", slope=FIXED_SLOPE, description="shift learnt, slope fixed"))
+_add(
+    VariantSpec(
+        name="shift_only",
+        slope=FIXED_SLOPE,
+        description="shift learnt, slope fixed at the fixed variant's a = 30",
+    )
+)
 _add(
     VariantSpec(
         name="learnable_frame",
@@ -247,9 +327,9 @@ _add(
 )
 for _pn, _text in (
     ("gamma", "|D|^gamma, gamma learnt"),
-    ("maxexp", "1 - (1 - |D|)^eta, eta learnt"),
+    ("maxexp", "1 - (1 - |D|)^eta, eta >= 1 learnt"),
     ("sigme", "2 / (1 + exp(-eta |D|)) - 1, eta learnt"),
-    ("asinhe", "arcsinh(eta D), eta learnt"),
+    ("asinhe", "arcsinh(eta |D|) / arcsinh(eta), eta learnt"),
 ):
     _add(VariantSpec(name=f"pn_{_pn}", pn=_pn, shift=0.0, description=f"power norm {_text}"))
 
@@ -264,4 +344,13 @@ def list_variants() -> list[VariantSpec]:
     return [VARIANTS.get(n) for n in VARIANTS.names()]
 
 
-__all__ = ["VARIANTS", "PowerNormName", "VariantSpec", "get_variant", "list_variants"]
+__all__ = [
+    "PUBLISHED_MN",
+    "VARIANTS",
+    "PowerNormName",
+    "VariantSpec",
+    "get_variant",
+    "list_variants",
+    "paper_slope_shift",
+    "sigmoid_attention",
+]

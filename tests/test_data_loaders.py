@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,17 +12,25 @@ import torch
 from torch.utils.data import DataLoader
 
 from mpbench.data import (
+    ClipDataset,
     TooManyBrokenVideos,
     build_data,
     collate_clips,
     preset_spec,
     write_synth_dataset,
 )
-from mpbench.data.synth import render_clip, write_mp4
+from mpbench.data.synth import SynthSource, render_clip, write_mp4
 from mpbench.data.transforms import crop_boxes
 from mpbench.data.video import clip_indices, uniform_starts
 
-TINY = {"classes": 3, "train_clips": 6, "val_clips": 3, "video_frames": 10, "size": 48}
+TINY = {
+    "classes": 3,
+    "train_clips": 6,
+    "val_clips": 3,
+    "test_clips": 3,
+    "video_frames": 10,
+    "size": 48,
+}
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +71,43 @@ def test_file_mode_decodes_mp4_to_t_plus_one_frames_of_crop_size(synth_root: Pat
     assert bundle.class_names == ["right", "left", "up"]
     assert bundle.info["preset"] == "easy"
     video, label = bundle.train[2]
-    assert video.shape == (3, 9, 40, 40) and label == 2
+    assert video.shape == (3, 9, 40, 40) and label == bundle.train.labels[2]
     # decoded files match the in-memory clips up to H.264 loss
-    mem = build_data("synth", frames=8, sampling_rate=1, crop=40, seed=0, options=TINY)
-    assert (bundle.val[1][0] - mem.val[1][0]).abs().mean() < 0.1
+    split, index = Path(bundle.val.source.describe(1)).stem.split("_")
+    mem = ClipDataset(
+        SynthSource(preset_spec("easy", **TINY), seed=0, split=split),
+        mode="val",
+        frames=8,
+        sampling_rate=1,
+        crop=40,
+    )
+    assert (bundle.val[1][0] - mem[int(index)][0]).abs().mean() < 0.1
+
+
+def _list_file(path: Path) -> list[str]:
+    """The video paths of a "<path> <label>" list, in order."""
+    return [str(path.parent / line.rsplit(None, 1)[0]) for line in path.read_text().splitlines()]
+
+
+def test_synth_root_reads_test_txt_and_carves_val_without_it(
+    synth_root: Path, tmp_path: Path
+) -> None:
+    root = Path(shutil.copytree(synth_root, tmp_path / "with_test"))
+    if not (root / "test.txt").exists():  # written by older versions of `mpbench data synth`
+        val_lines = (root / "val.txt").read_text().splitlines()
+        (root / "val.txt").write_text("".join(f"{x}\n" for x in val_lines[::2]))
+        (root / "test.txt").write_text("".join(f"{x}\n" for x in val_lines[1::2]))
+    bundle = build_data("synth", root=root, frames=2, sampling_rate=1, crop=16, seed=0)
+    assert [e.path for e in bundle.test(1, 1).source.entries] == _list_file(root / "test.txt")
+    assert [e.path for e in bundle.val.source.entries] == _list_file(root / "val.txt")
+    assert bundle.info["splits"] == "train, val, test = train.txt, val.txt, test.txt as given"
+    (root / "test.txt").unlink()
+    carved = build_data("synth", root=root, frames=2, sampling_rate=1, crop=16, seed=0)
+    assert [e.path for e in carved.test(1, 1).source.entries] == _list_file(root / "val.txt")
+    train_files, val_files = _list_file(root / "train.txt"), carved.val.source.entries
+    assert val_files and {e.path for e in val_files} < set(train_files)
+    assert len(carved.train) + len(carved.val) == len(train_files)
+    assert carved.info["splits"].startswith("test = val.txt; val = 0.1 of each class's groups")
 
 
 def test_test_views_stack_clips_times_crops(synth_root: Path) -> None:
@@ -112,7 +154,9 @@ def _dataset_with_broken(tmp_path: Path, *, good: int, broken: int) -> Path:
         (tmp_path / f"bad{i}.mp4").write_bytes(data)
         lines.append(f"bad{i}.mp4 {i % 2}")
     (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
-    (tmp_path / "val.txt").write_text("ok0.mp4 0\n")
+    for split in ("val", "test"):  # their own files: the three splits must be disjoint
+        (tmp_path / f"{split}0.mp4").write_bytes(whole)
+        (tmp_path / f"{split}.txt").write_text(f"{split}0.mp4 0\n")
     return tmp_path
 
 

@@ -12,6 +12,7 @@ from mpbench import tracking as tk
 from mpbench.report import figures as fg
 from mpbench.report.build import make_figures
 from mpbench.report.load import load_history, load_runs, long_form
+from mpbench.report.stats import aggregate
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -40,12 +41,33 @@ def test_ablation_panels(store: tuple) -> None:
     assert fg.figure_titles(fig) == ["x3d_xs · synth", "x3d_xs · synth_b"]
     bars = [p.get_height() for p in fig.axes[0].patches]
     assert bars == pytest.approx([50.25, 50.5, 55.5])  # baseline, gamma, learnable_tav (%)
+    assert fig.axes[0].get_ylabel() == "test top-1 (%)"  # the axis names the split
+
+
+def test_aggregate_panels(store: tuple) -> None:
+    uri, _ = store
+    agg = aggregate(load_runs("demo", tracking_uri=uri), resamples=200)
+    fig = fg.plot_aggregate(agg)
+    assert fg.figure_titles(fig) == ["IQM over tasks and seeds", "probability of improvement"]
+    left, right = fig.axes
+    assert left.get_xlabel() == "IQM of test top-1 (%)"
+    assert right.get_xlabel() == "P(variant > baseline), test split"
+    labels = [t.get_text() for t in left.get_yticklabels()]
+    assert labels == ["baseline", "gamma", "learnable_tav"]
+    assert list(left.get_yticks()) == [2, 1, 0]  # baseline on top
+    points = left.collections[-1].get_offsets()[:, 0]
+    assert list(points) == pytest.approx([42.4, 50.0, 47.0])  # IQMs (%) of the hand computation
+    assert list(right.collections[-1].get_offsets()[:, 0]) == pytest.approx([0.5, 1.0])
+    val = fg.plot_aggregate(agg, metric=tk.M_VAL_TOP1)
+    assert val.axes[0].get_xlabel() == "IQM of val top-1 (%)"
+    with pytest.raises(fg.NoData, match="no aggregate of 'test_top5'"):
+        fg.plot_aggregate(agg, metric=tk.M_TEST_TOP5)
 
 
 def test_lambda_sweep_panels(store: tuple) -> None:
     uri, _ = store
     fig = fg.plot_lambda_sweep(long_form(load_runs("sweep", tracking_uri=uri)))
-    assert fg.figure_titles(fig) == [f"{tk.M_TEST_TOP1} (%)", "slope a", "shift b"]
+    assert fg.figure_titles(fig) == ["test top-1 (%)", "slope a", "shift b"]
     x, y = fig.axes[1].lines[0].get_data()
     assert list(x) == [0.0, 0.5, 1.0] and list(y) == [10.0, 11.0, 12.0]
     with pytest.raises(fg.NoData, match="two or more tav_weight"):
@@ -59,6 +81,7 @@ def test_learning_curves_and_attention_function(store: tuple) -> None:
     fig = fg.plot_learning_curves(hist)
     assert fg.figure_titles(fig) == ["x3d_xs · synth", "x3d_xs · synth_b"]
     assert len(fig.axes[0].lines) == 3
+    assert fig.axes[0].get_ylabel() == "val top-1 (%)"
     fig = fg.plot_attention_functions(long_form(runs))
     assert fg.figure_titles(fig) == ["synth", "synth_b"]
     d, a = fig.axes[0].lines[1].get_data()  # learnable_tav: a=12, b=-0.1
@@ -91,7 +114,7 @@ def test_make_figures_writes_png_and_pdf(store: tuple, tmp_path: Path) -> None:
     notes: list[str] = []
     paths = make_figures("demo", tracking_uri=uri, results_dir=tmp_path, note=notes.append)
     names = sorted(p.name for p in paths)
-    expected = ["ablation", "attention_function", "attention_strip", "learning_curves"]
+    expected = ["ablation", "aggregate", "attention_function", "attention_strip", "learning_curves"]
     assert names == sorted(f"{n}.{ext}" for n in expected for ext in ("pdf", "png"))
     for path in paths:
         if path.suffix == ".png":

@@ -258,13 +258,21 @@ def test_power_norm_registry_names() -> None:
     ("pn", "strength", "formula"),
     [
         ("gamma", lambda m: torch.sigmoid(m), lambda x, g: x.abs() ** g),
-        ("maxexp", lambda m: 10 * torch.log1p(torch.exp(m)), lambda x, e: 1 - (1 - x.abs()) ** e),
+        (
+            "maxexp",
+            lambda m: 1 + 10 * torch.log1p(torch.exp(m)),
+            lambda x, e: 1 - (1 - x.abs()) ** e,
+        ),
         (
             "sigme",
             lambda m: 10 * torch.log1p(torch.exp(m)),
             lambda x, e: 2 / (1 + torch.exp(-e * x.abs())) - 1,
         ),
-        ("asinhe", lambda m: 10 * torch.log1p(torch.exp(m)), lambda x, e: torch.asinh(e * x)),
+        (
+            "asinhe",
+            lambda m: 10 * torch.log1p(torch.exp(m)),
+            lambda x, e: torch.asinh(e * x.abs()) / torch.asinh(e),
+        ),
     ],
 )
 def test_other_power_norms_match_their_formulas(
@@ -288,6 +296,68 @@ def test_other_power_norms_have_finite_gradients_on_a_still_video(pn: str) -> No
     out = layer(x)
     (out.prompts.sum() + out.reg_loss).backward()
     assert torch.isfinite(layer.m.grad).all()
+
+
+@pytest.mark.parametrize("pn", ["gamma", "maxexp", "sigme", "asinhe"])
+def test_gradcheck_float64_on_a_still_video(pn: str) -> None:
+    # D = 0 everywhere: the |x| kink (and gamma's log|x|) must give exact, finite gradients
+    torch.manual_seed(14)
+    layer = MotionPrompt(pn=pn, shift=0.0, init=(0.4, 0.0), tav_weight=0.5).double()
+    frame = torch.randn(1, 3, 1, 2, 2, dtype=torch.float64)
+    x = frame.expand(1, 3, 3, 2, 2).clone().requires_grad_(True)
+    m = layer.m.detach().clone().requires_grad_(True)
+
+    def fn(x: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = functional_call(layer, {"m": m}, (x,))
+        return out.prompts, out.attention
+
+    assert torch.autograd.gradcheck(fn, (x, m))
+
+
+@pytest.mark.parametrize("pn", ["maxexp", "sigme", "asinhe"])
+def test_static_pixels_get_zero_attention_whatever_the_strength(pn: str) -> None:
+    x = torch.randn(1, 3, 1, 4, 4).expand(1, 3, 4, 4, 4).clone()  # D = 0 everywhere
+    layer = MotionPrompt(pn=pn, shift=0.0, init=(0.7, 0.0))
+    out = layer(x)
+    assert float(out.attention.detach().abs().max()) == 0.0
+    out.prompts.sum().backward()
+    assert float(layer.m.grad) == 0.0  # f(0) = 0 for every eta: no gradient, but a finite one
+
+
+@pytest.mark.parametrize("pn", ["gamma", "maxexp", "sigme", "asinhe"])
+@pytest.mark.parametrize("m", [-3.0, 0.0, 3.0])
+def test_other_power_norms_map_abs_diff_into_unit_interval(pn: str, m: float) -> None:
+    diff = torch.arange(-100, 101) / 100.0  # -1 to 1 with an exact 0 in the middle
+    layer = MotionPrompt(pn=pn, shift=0.0, init=(m, 0.0))
+    att = layer.pn.apply(diff, layer.slope_tensor().detach().flatten())
+    assert float(att.min()) >= 0.0 and float(att.max()) <= 1.0
+    torch.testing.assert_close(att, att.flip(0), atol=1e-6, rtol=0)  # sign-free: f(-x) = f(x)
+    half = att[100:]  # |x| from 0 to 1
+    assert bool((half[1:] >= half[:-1]).all())  # monotone in |x|
+    if pn != "gamma":  # gamma clamps |x| >= 1e-6
+        assert float(half[0]) == 0.0
+    if pn != "sigme":  # concave with f(1) = 1 (SigmE tops out at 2 sigmoid(eta) - 1 < 1)
+        assert bool((half >= diff[100:] - 1e-6).all())  # boosts small differences
+
+
+def test_asinhe_is_normalised_and_clamped_at_one() -> None:
+    eta = torch.tensor(17.0)
+    x = torch.tensor([0.0, 0.5, -0.5, 1.0, -1.0, 1.4, -1.6])
+    att = POWER_NORMS.get("asinhe").apply(x, eta)
+    half = math.asinh(8.5) / math.asinh(17.0)  # 0.80, the same for both signs
+    assert att[:3].tolist() == pytest.approx([0.0, half, half], abs=1e-6)
+    assert att[3:].tolist() == pytest.approx([1.0] * 4, abs=1e-6)
+
+
+def test_maxexp_eta_is_at_least_one() -> None:
+    for m in (-30.0, -5.0, 0.0, 2.0):
+        eta = MotionPrompt(pn="maxexp", shift=0.0, init=(m, 0.0)).slope
+        assert eta >= 1.0 and eta == pytest.approx(1.0 + 10.0 * math.log1p(math.exp(m)))
+    assert MotionPrompt(pn="maxexp", slope=1.0, shift=0.0).slope == 1.0  # identity |x|
+    with pytest.raises(
+        ValueError, match=r"fixed slope 0.5 for pn='maxexp' \(eta\) is outside \[1, inf\)"
+    ):
+        MotionPrompt(pn="maxexp", slope=0.5)
 
 
 def test_fixed_strength_of_other_power_norms() -> None:

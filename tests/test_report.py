@@ -6,6 +6,7 @@ import math
 import statistics
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from report_fixtures import ABLATION, log_ablation, log_run, make_client
@@ -23,7 +24,19 @@ from mpbench.report.load import (
     load_runs,
     load_study,
 )
-from mpbench.report.stats import holm, paired_power, seeds_needed, summarize
+from mpbench.report.stats import (
+    aggregate,
+    boot_mean_ci,
+    boot_rng,
+    holm,
+    iqm,
+    paired_power,
+    prob_greater,
+    seeds_needed,
+    stratified_iqm,
+    stratified_prob_greater,
+    summarize,
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +48,18 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, str, Path]:
     return client, uri, tmp
 
 
-def _row(summary: pd.DataFrame, dataset: str, label: str) -> pd.Series:
-    """The stats row of one setting."""
-    hit = summary[(summary["dataset"] == dataset) & (summary["label"] == label)]
+def _row(summary: pd.DataFrame, dataset: str, label: str, split: str = "test") -> pd.Series:
+    """The stats row of one setting and split."""
+    hit = summary[
+        (summary["dataset"] == dataset) & (summary["label"] == label) & (summary["split"] == split)
+    ]
     assert len(hit) == 1
     return hit.iloc[0]
+
+
+def _val(seed: int) -> float:
+    """The last-epoch val_top1 the fixture logs for ``seed`` (every variant alike)."""
+    return 0.2 + 0.1 * 2 + 0.01 * seed
 
 
 def _hand_t(diffs: list[float]) -> float:
@@ -129,17 +149,146 @@ def test_holm_keeps_nan() -> None:
 
 def test_report_files_and_byte_identical(store: tuple, tmp_path: Path) -> None:
     _, uri, _ = store
-    first = make_report("demo", tracking_uri=uri, results_dir=tmp_path / "a")
-    second = make_report("demo", tracking_uri=uri, results_dir=tmp_path / "b")
+    first = make_report("demo", tracking_uri=uri, results_dir=tmp_path / "a", resamples=300)
+    second = make_report("demo", tracking_uri=uri, results_dir=tmp_path / "b", resamples=300)
+    names = [p.name for p in first.paths]
+    assert names == ["table.md", "table.tex", "table.csv", "aggregate.md", "aggregate.csv"]
     for a, b in zip(first.paths, second.paths, strict=True):
         assert a.read_bytes() == b.read_bytes(), a.name
-    md = first.paths[0].read_text()
-    assert "| x3d_xs | learnable_tav | **55.50 ± 2.08*** | **34.67 ± 1.53** | 1 |" in md
-    assert "x3d_xs / gamma / synth: 1 pruned" in md
+    md = first.paths[0].read_text().splitlines()
+    assert "val top-1 % (val split: early stopping" in md[0]
+    assert "test top-1 % (test split, reported only)" in md[0]
+    head = "| backbone | variant | synth (val) | synth (test) | synth_b (val) | synth_b (test) |"
+    assert md[2] == head + " excluded |"
+    row = "| x3d_xs | learnable_tav | **41.50 ± 1.29** | **55.50 ± 2.08*** | **41.00 ± 1.00** |"
+    assert row + " **34.67 ± 1.53** | 1 |" in md
+    assert "x3d_xs / gamma / synth: 1 pruned" in md  # once, not once per split
+    assert sum("1 pruned" in line for line in md) == 1
     tex = first.paths[1].read_text()
-    assert r"\toprule" in tex and r"\bfseries 55.50 $\pm$ 2.08$^{*}$" in tex
+    assert tex.count(r"\toprule") == 1 and r"\multicolumn{2}{c}{synth}" in tex
+    assert r"\bfseries 55.50 $\pm$ 2.08$^{*}$" in tex and "& val & test & val & test &" in tex
+    assert tex.startswith("% Columns per dataset: val top-1 %")
     csv = pd.read_csv(first.paths[2])
-    assert len(csv) == 5 and {"p_holm", "seeds_needed", "compute_hours"} <= set(csv.columns)
+    assert len(csv) == 10 and csv["split"].tolist() == ["val", "test"] * 5
+    assert {"p_holm", "seeds_needed", "compute_hours", "boot_low", "boot_high"} <= set(csv.columns)
+    assert (csv.loc[csv["split"] == "val", "metric"] == tk.M_VAL_TOP1).all()
+
+
+def test_val_and_test_are_separate_rows(store: tuple) -> None:
+    _, uri, _ = store
+    summary = summarize(load_runs("demo", tracking_uri=uri))
+    val = _row(summary, "synth", "learnable_tav", "val")
+    assert val["metric"] == tk.M_VAL_TOP1 and val["n"] == 4
+    assert val["mean"] == pytest.approx(statistics.mean(_val(s) for s in range(4)))
+    assert val["delta"] == pytest.approx(0.0) and math.isnan(val["p_holm"])
+    test = _row(summary, "synth", "learnable_tav", "test")
+    assert test["metric"] == tk.M_TEST_TOP1
+    assert test["mean"] == pytest.approx(statistics.mean(ABLATION[("synth", "learnable_tav")]))
+
+
+def test_metric_val_gives_the_same_report(store: tuple, tmp_path: Path) -> None:
+    _, uri, _ = store
+    test = make_report("demo", tracking_uri=uri, results_dir=tmp_path / "t", resamples=200)
+    val = make_report(
+        "demo", metric=tk.M_VAL_TOP1, tracking_uri=uri, results_dir=tmp_path / "v", resamples=200
+    )
+    for a, b in zip(test.paths, val.paths, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    loss = summarize(load_runs("demo", tracking_uri=uri), metric=tk.M_TRAIN_LOSS, resamples=10)
+    assert set(loss["split"]) == {"train"} and len(loss) == 5
+
+
+def test_cell_bootstrap_ci(store: tuple) -> None:
+    _, uri, _ = store
+    summary = summarize(load_runs("demo", tracking_uri=uri), resamples=500)
+    for (dataset, variant), values in ABLATION.items():
+        row = _row(summary, dataset, variant)
+        # resampled means lie between the smallest and the largest seed (up to rounding)
+        low, high = min(values) - 1e-12, max(values) + 1e-12
+        assert low <= row["boot_low"] <= row["mean"] <= row["boot_high"] <= high
+    again = summarize(load_runs("demo", tracking_uri=uri), resamples=500)
+    assert again[["boot_low", "boot_high"]].equals(summary[["boot_low", "boot_high"]])
+
+
+def test_aggregate_equals_hand_computation(store: tuple) -> None:
+    _, uri, _ = store
+    agg = aggregate(load_runs("demo", tracking_uri=uri), resamples=500)
+    test = agg[agg["split"] == "test"].set_index("label")
+    assert test.index.tolist() == ["baseline", "gamma", "learnable_tav"]
+    # learnable_tav pooled: 0.33 0.35 0.36 0.53 0.55 0.56 0.58; n = 7 cuts one at each end
+    assert test.loc["learnable_tav", "iqm"] == pytest.approx((0.35 + 0.36 + 0.53 + 0.55 + 0.56) / 5)
+    assert test.loc["baseline", "iqm"] == pytest.approx((0.31 + 0.32 + 0.48 + 0.50 + 0.51) / 5)
+    assert test.loc["gamma", "iqm"] == pytest.approx(0.50)  # 0.49 [0.50 0.50] 0.53
+    assert test.loc["learnable_tav", ["n_tasks", "n_runs", "p_tasks"]].tolist() == [2, 7, 2]
+    # every learnable_tav run beats every baseline run of its task, in every resample too
+    assert test.loc["learnable_tav", ["p_improve", "p_low", "p_high"]].tolist() == [1.0] * 3
+    # gamma vs baseline on synth: 1 + 4 + 1.5 + 1.5 wins out of 16 pairs
+    assert test.loc["gamma", "p_improve"] == pytest.approx(8 / 16)
+    assert math.isnan(test.loc["baseline", "p_improve"])
+    for label, row in test.iterrows():
+        assert row["iqm_low"] <= row["iqm"] <= row["iqm_high"], label
+    val = agg[agg["split"] == "val"].set_index("label")
+    assert (val["metric"] == tk.M_VAL_TOP1).all()
+    assert val.loc["learnable_tav", "p_improve"] == pytest.approx(0.5)  # identical val values
+
+
+def test_iqm_trims_floor_of_a_quarter() -> None:
+    x = np.array([10.0, 1.0, 2.0, 3.0, 4.0, 100.0, 5.0])  # n = 7: one cut at each end
+    assert iqm(x) == pytest.approx((2 + 3 + 4 + 5 + 10) / 5)
+    assert iqm(x) == pytest.approx(st.trim_mean(x, 0.25))
+    y = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 100.0])  # n = 8: two cut at each end
+    assert iqm(y) == pytest.approx((3 + 4 + 5 + 6) / 4)
+    assert iqm(np.array([1.0, 2.0, 9.0])) == pytest.approx(4.0)  # n < 4: plain mean
+    assert iqm(np.stack([x, x + 1])) == pytest.approx([4.8, 5.8])  # along the last axis
+
+
+def test_prob_greater_counts_ties_half() -> None:
+    # 0.5 vs (0.5, 0.6, 0.8): 0.5 win; 0.7 vs (0.5, 0.6, 0.8): 2 wins -> 2.5 / 6
+    assert prob_greater(np.array([0.5, 0.7]), np.array([0.5, 0.6, 0.8])) == pytest.approx(5 / 12)
+    assert prob_greater(np.array([1.0]), np.array([1.0])) == 0.5
+
+
+def test_bootstrap_cis_by_hand() -> None:
+    rng = boot_rng(0, "x")
+    low, high = boot_mean_ci(np.full(5, 0.25), resamples=200, rng=rng)
+    assert low == high == pytest.approx(0.25)  # a constant sample: the constant
+    # resampled means of (0, 1) are 0, 0.5, 1 with probabilities 1/4, 1/2, 1/4
+    assert boot_mean_ci(np.array([0.0, 1.0]), resamples=2000, rng=rng) == (0.0, 1.0)
+    # P(X > Y) of x = (0, 1) resampled against y = (0.5): 0, 0.5 or 1
+    p = stratified_prob_greater([(np.array([0.0, 1.0]), np.array([0.5]))], rng=rng)
+    assert p == (0.5, 0.0, 1.0)
+    a = boot_mean_ci(np.arange(6.0), resamples=300, rng=boot_rng(0, "cell"))
+    assert a == boot_mean_ci(np.arange(6.0), resamples=300, rng=boot_rng(0, "cell"))
+
+
+def test_stratified_bootstrap_never_mixes_tasks() -> None:
+    tasks = [np.zeros(4), np.ones(4)]
+    # each resample keeps four 0s and four 1s: IQM of 0 0 [0 0 1 1] 1 1 is always 0.5
+    assert stratified_iqm(tasks, resamples=500, rng=boot_rng(0, "a")) == (0.5, 0.5, 0.5)
+    # resampling the pooled runs instead would move the IQM
+    pooled = np.concatenate(tasks)
+    low, high = boot_mean_ci(pooled, resamples=500, rng=boot_rng(0, "a"))
+    assert low < 0.5 < high
+    # P = 1 on one task and 0 on the other: 0.5 in every stratified resample
+    pairs = [(np.ones(2), np.zeros(2)), (np.zeros(2), np.ones(2))]
+    assert stratified_prob_greater(pairs, resamples=500, rng=boot_rng(0, "b")) == (0.5, 0.5, 0.5)
+
+
+def test_aggregate_of_a_loss_counts_lower_as_better() -> None:
+    rows = [
+        {"variant": v, "seed": s, "metric.val_loss": loss}
+        for v, losses in (("baseline", [2.0, 3.0]), ("learnable_tav", [1.0, 1.5]))
+        for s, loss in enumerate(losses)
+    ]
+    runs = pd.DataFrame(rows).assign(
+        backbone="b", dataset="d", tav_weight=1.0, status=tk.STATUS_FINISHED, end_time=0, run_id="r"
+    )
+    agg = aggregate(runs, metric=tk.M_VAL_LOSS, resamples=200).set_index("label")
+    assert agg.loc["learnable_tav", "p_improve"] == 1.0
+    assert agg.loc["learnable_tav", "iqm"] == pytest.approx(1.25)
+    assert agg.loc["learnable_tav", "iqm_low"] <= 1.25 <= agg.loc["learnable_tav", "iqm_high"]
+    with pytest.raises(ValueError, match=r"resamples must be a positive int .* got 0"):
+        aggregate(runs, metric=tk.M_VAL_LOSS, resamples=0)
 
 
 def test_cache_is_refreshed_incrementally(tmp_path: Path) -> None:
@@ -180,9 +329,15 @@ def test_cli_report_and_unknown_study(
     _, uri, _ = store
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     runner = CliRunner()
-    res = runner.invoke(app, ["report", "demo", "--results-dir", str(tmp_path)])
+    res = runner.invoke(
+        app, ["report", "demo", "--results-dir", str(tmp_path), "--resamples", "100"]
+    )
     assert res.exit_code == 0, res.output
     assert "learnable_tav" in res.output and (tmp_path / "demo" / "table.tex").exists()
+    assert "val top-1 % | test top-1 %" in res.output and "aggregate.md" in res.output
+    assert "100 resamples" in (tmp_path / "demo" / "aggregate.md").read_text()
+    res = runner.invoke(app, ["report", "demo", "--metric", tk.M_VAL_TOP1, "--resamples", "0"])
+    assert res.exit_code == 2 and "--resamples" in res.output
     res = runner.invoke(app, ["report", "nosuch", "--results-dir", str(tmp_path)])
     assert res.exit_code == 2
     assert "no runs of study 'nosuch'" in res.output and "demo" in res.output

@@ -30,6 +30,22 @@ seeds = 3
 """
 
 
+SEARCH = """
+name = "demo_search"
+[base]
+dataset = "synth"
+[search]
+n_trials = 2
+[search.space.lr]
+type = "float"
+low = 0.001
+high = 0.1
+[objective]
+metric = "val_top1"
+intermediate = "val_top1"
+"""
+
+
 def write(tmp_path: Path, text: str, name: str = "study.toml") -> Path:
     path = tmp_path / name
     path.write_text(text)
@@ -123,6 +139,27 @@ def test_bad_study_files_name_file_key_value_and_fix(
         load_study(write(tmp_path, text))
 
 
+@pytest.mark.parametrize(
+    ("field", "metric"),
+    [("metric", "test_top1"), ("metric", "test_mean_class_acc"), ("intermediate", "test_top5")],
+)
+def test_search_refuses_to_optimise_a_test_metric(tmp_path: Path, field: str, metric: str) -> None:
+    text = SEARCH.replace(f'{field} = "val_top1"', f'{field} = "{metric}"')
+    message = (
+        f"study.toml: [objective -> {field}] '{metric}' is computed on the test split, which is "
+        "reported only; a search must optimise a validation metric such as 'val_top1'"
+    )
+    with pytest.raises(StudyFileError, match=re.escape(message)):
+        load_study(write(tmp_path, text))
+
+
+def test_grid_may_report_a_test_metric_and_search_a_val_one(tmp_path: Path) -> None:
+    grid = GOOD.replace("[grid]", "[objective]\nmetric = 'test_top1'\n[grid]")
+    assert load_study(write(tmp_path, grid, "grid.toml")).objective.metric == "test_top1"
+    search = SEARCH.replace('metric = "val_top1"', 'metric = "val_mean_class_acc"')
+    assert load_study(write(tmp_path, search)).objective.metric == "val_mean_class_acc"
+
+
 def test_bad_toml_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(StudyFileError, match=r"study.toml: invalid TOML: .*line 3"):
         load_study(write(tmp_path, 'name = "x"\n[base]\nepochs = = 1\n'))
@@ -173,7 +210,7 @@ def test_shipped_study_sizes() -> None:
         "pn_functions",
         "search_tav",
     }
-    assert len(expand_grid(sizes["paper_ablation"])) == 7 * 3 * 4 * 3
+    assert len(expand_grid(sizes["paper_ablation"])) == 6 * 3 * 4 * 3
     lambdas = sorted({c.tav_weight for c in expand_grid(sizes["lambda_sweep"])})
     assert lambdas == [0.0, 0.1, 0.5, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0]
     quick = expand_grid(sizes["quickstart"])

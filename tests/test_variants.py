@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import math
+import functools
+import itertools
 import subprocess
 import sys
+from typing import NamedTuple
 
 import pydantic
 import pytest
@@ -12,8 +14,16 @@ import torch
 from typer.testing import CliRunner
 
 from mpbench.cli import app
-from mpbench.prompt import POWER_NORMS, MotionPrompt, NoPrompt
-from mpbench.variants import _STRENGTH_RANGES, VariantSpec, get_variant, list_variants
+from mpbench.prompt import POWER_NORMS, MotionPrompt, NoPrompt, paper_shift, paper_slope
+from mpbench.variants import (
+    _STRENGTH_RANGES,
+    PUBLISHED_MN,
+    VariantSpec,
+    get_variant,
+    list_variants,
+    paper_slope_shift,
+    sigmoid_attention,
+)
 
 VARIANT_NAMES = [v.name for v in list_variants()]
 
@@ -40,10 +50,12 @@ def test_every_variant_builds_and_runs(name: str, layout: str) -> None:
 
 def test_registry_contents() -> None:
     expected = {
-        "baseline", "fixed", "learnable", "learnable_tav", "fixed_tav", "slope_only",
-        "shift_only", "pn_gamma", "pn_maxexp", "pn_sigme", "pn_asinhe",
+        "baseline", "fixed", "fixed_finegym", "fixed_hmdb51", "fixed_mpii", "fixed_ucfcrime",
+        "learnable", "learnable_tav", "slope_only", "shift_only", "pn_gamma", "pn_maxexp",
+        "pn_sigme", "pn_asinhe",
     }  # fmt: skip
     assert expected <= set(VARIANT_NAMES)
+    assert "fixed_tav" not in VARIANT_NAMES  # its TAV term was a constant: it trained as `fixed`
     assert VARIANT_NAMES[0] == "baseline"
 
 
@@ -52,13 +64,175 @@ def test_variant_settings() -> None:
     assert get_variant("learnable_tav").tav_weight == 1.0
     fixed = get_variant("fixed").build()
     assert list(fixed.parameters()) == []
-    assert fixed.slope == pytest.approx(5 / (0.45 * math.tanh(1.05) + 0.1), abs=1e-4)
-    assert fixed.shift == pytest.approx(0.6 * math.tanh(-2.67), abs=1e-4)
-    assert {n for n, _ in get_variant("slope_only").build().named_parameters()} == {"m"}
-    assert {n for n, _ in get_variant("shift_only").build().named_parameters()} == {"n"}
-    assert get_variant("fixed_tav").build().tav_weight == 1.0
+    assert (fixed.slope, fixed.shift) == pytest.approx((30.0, 0.1))
+    slope_only, shift_only = get_variant("slope_only").build(), get_variant("shift_only").build()
+    assert {n for n, _ in slope_only.named_parameters()} == {"m"}
+    assert {n for n, _ in shift_only.named_parameters()} == {"n"}
+    assert slope_only.shift == pytest.approx(0.1) and shift_only.slope == pytest.approx(30.0)
     gamma = get_variant("pn_gamma").build()
     assert gamma.pn.name == "gamma" and gamma.shift == 0.0
+
+
+def test_paper_slope_shift_matches_the_layer() -> None:
+    for m, n in [(1.05, -2.67), (0.257, 0.053), (-0.3, 4.0), (0.0, 0.0)]:
+        a, b = paper_slope_shift(m, n)
+        assert a == pytest.approx(float(paper_slope(torch.tensor(m, dtype=torch.float64))))
+        assert b == pytest.approx(float(paper_shift(torch.tensor(n, dtype=torch.float64))))
+    assert paper_slope_shift(1.05, -2.67) == pytest.approx((11.066529, -0.594272), abs=1e-6)
+
+
+@pytest.mark.parametrize("key", sorted(PUBLISHED_MN))
+def test_published_fixed_variants_use_the_learnt_m_n(key: str) -> None:
+    m, n = PUBLISHED_MN[key]
+    spec = get_variant(f"fixed_{key}")
+    assert (spec.slope, spec.shift) == paper_slope_shift(m, n)  # computed, not typed in
+    learnt = MotionPrompt(init=(m, n)).double()  # the layer that ended at (m, n)
+    frozen = spec.build().double()
+    x = torch.randn(1, 3, 4, 5, 5, dtype=torch.float64)
+    torch.testing.assert_close(frozen(x).prompts, learnt(x).prompts, atol=1e-6, rtol=0)
+
+
+def test_published_values_on_the_project_page() -> None:
+    assert PUBLISHED_MN == {
+        "finegym": (1.05, -2.67),
+        "hmdb51": (0.2646, -0.6615),
+        "mpii": (0.257, 0.053),
+        "ucfcrime": (0.8916, -0.2543),
+    }
+
+
+def _attention_of_a_grey_step(layer: torch.nn.Module, step: float) -> float:
+    """Attention of a 1-pixel grey video whose grey level rises by ``step`` between frames."""
+    grey = torch.tensor([0.4, 0.4 + step])
+    x = ((grey - 0.45) / 0.225).view(1, 1, 2, 1, 1).expand(1, 3, 2, 1, 1)
+    with torch.no_grad():
+        return float(layer(x).attention.flatten()[0])
+
+
+@pytest.mark.parametrize("name", VARIANT_NAMES)
+def test_static_attention_matches_the_layer(name: str) -> None:
+    spec = get_variant(name)
+    static = spec.static_attention()
+    if spec.prompt and spec.pn == "sigmoid" and not spec.learns_attention:
+        assert static == pytest.approx(_attention_of_a_grey_step(spec.build(), 0.0), abs=1e-6)
+    else:
+        assert static is None
+
+
+def test_fixed_attends_static_pixels_off_motion_on() -> None:
+    layer = get_variant("fixed").build()
+    assert get_variant("fixed").static_attention() == pytest.approx(0.047426, abs=1e-6)
+    assert _attention_of_a_grey_step(layer, 0.0) < 0.1  # static pixels suppressed
+    assert _attention_of_a_grey_step(layer, 0.02) == pytest.approx(0.0832, abs=1e-4)  # noise
+    assert _attention_of_a_grey_step(layer, 0.2) == pytest.approx(0.9526, abs=1e-4)  # passes
+    assert _attention_of_a_grey_step(layer, -0.2) < 0.01  # darkening: the signed sigmoid
+
+
+def test_published_static_attention() -> None:
+    static = {k: get_variant(f"fixed_{k}").static_attention() for k in PUBLISHED_MN}
+    assert static == pytest.approx(
+        {"finegym": 0.998609, "hmdb51": 0.999676, "mpii": 0.321871, "ucfcrime": 0.855230},
+        abs=1e-6,
+    )
+    assert sigmoid_attention(0.1, slope=30.0, shift=0.1) == 0.5
+    assert sigmoid_attention(-1000.0, slope=50.0, shift=0.6) == 0.0  # no overflow
+    assert sigmoid_attention(1000.0, slope=50.0, shift=-0.6) == 1.0
+
+
+# --------------------------------------------------------------------------- no two alike
+
+
+class TrainingSignature(NamedTuple):
+    """What decides how a variant trains: its parameters, its output, whether its TAV pulls."""
+
+    params: dict[str, tuple[int, ...]]
+    prompts: torch.Tensor
+    reg_has_gradient: bool
+
+
+def _reg_gradients(layer: torch.nn.Module, reg_loss: torch.Tensor) -> list[torch.Tensor]:
+    """Gradients of ``reg_loss`` w.r.t. the layer's parameters (zeros where it has none)."""
+    params = list(layer.parameters())
+    if not params or not reg_loss.requires_grad:
+        return [torch.zeros_like(p) for p in params]
+    grads = torch.autograd.grad(reg_loss, params, allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
+
+
+def _moving_video() -> torch.Tensor:
+    """A normalised B x 3 x T+1 x H x W clip of random pixels (it moves everywhere)."""
+    generator = torch.Generator().manual_seed(0)
+    return (torch.rand(2, 3, 5, 5, 6, generator=generator) - 0.45) / 0.225
+
+
+@functools.cache
+def training_signature(name: str) -> TrainingSignature:
+    """The signature of the registered variant ``name``, built with init seed 0."""
+    torch.manual_seed(0)
+    layer = get_variant(name).build(frames=4, size=(5, 6))
+    out = layer(_moving_video())
+    grads = _reg_gradients(layer, out.reg_loss)
+    return TrainingSignature(
+        params={n: tuple(p.shape) for n, p in layer.named_parameters()},
+        prompts=out.prompts.detach(),
+        reg_has_gradient=any(bool(g.abs().max() > 0) for g in grads),
+    )
+
+
+@pytest.mark.parametrize(("one", "two"), list(itertools.combinations(VARIANT_NAMES, 2)))
+def test_no_two_variants_train_identically(one: str, two: str) -> None:
+    a, b = training_signature(one), training_signature(two)
+    params_differ = a.params != b.params
+    output_differs = a.prompts.shape != b.prompts.shape or not torch.allclose(
+        a.prompts, b.prompts, atol=1e-4, rtol=0
+    )
+    tav_differs = a.reg_has_gradient != b.reg_has_gradient
+    assert params_differ or output_differs or tav_differs, (
+        f"{one!r} and {two!r} have the same parameters {a.params}, the same prompts on the same "
+        f"input and init seed, and the same TAV pull ({a.reg_has_gradient}): they train alike"
+    )
+
+
+@pytest.mark.parametrize("name", [v.name for v in list_variants() if v.tav_weight > 0])
+def test_tav_variants_have_a_tav_gradient(name: str) -> None:
+    torch.manual_seed(0)
+    layer = get_variant(name).build(frames=4, size=(5, 6))
+    out = layer(_moving_video())
+    assert float(out.reg_loss.detach()) > 0
+    grads = _reg_gradients(layer, out.reg_loss)
+    assert grads and all(bool(g.abs().max() > 0) for g in grads)
+
+
+@pytest.mark.parametrize("name", VARIANT_NAMES)
+def test_no_variant_weights_a_constant_tav(name: str) -> None:
+    spec = get_variant(name)
+    assert spec.tav_weight == 0 or training_signature(name).reg_has_gradient
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"slope": 20.0, "shift": 0.1}, {"slope": 20.0, "shift": 0.1, "granularity": "pixel"}],
+)
+def test_fixed_attention_refuses_a_tav_weight(settings: dict) -> None:
+    match = (
+        r"variant 'x': tav_weight=1.0 needs a learnable slope or shift: with both fixed the "
+        r"attention depends on no parameter, so the TAV term is a constant without gradient"
+    )
+    with pytest.raises(ValueError, match=match):
+        VariantSpec(name="x", tav_weight=1.0, **settings)
+    with pytest.raises(ValueError, match=r"variant 'fixed': tav_weight=0.5 needs a learnable"):
+        get_variant("fixed").with_overrides(tav_weight=0.5)
+    assert VariantSpec(name="x", slope=20.0, tav_weight=1.0).tav_weight == 1.0  # shift learnt
+
+
+def test_removed_fixed_tav_gets_the_unknown_name_error() -> None:
+    with pytest.raises(
+        ValueError, match=r"unknown variant 'fixed_tav'. Did you mean 'fixed', .*Known: baseline"
+    ):
+        get_variant("fixed_tav")
+
+
+# --------------------------------------------------------------------------- build, overrides
 
 
 def test_build_passes_layer_options() -> None:
@@ -107,6 +281,11 @@ def test_spec_validation_errors() -> None:
         ValueError, match=r"'x': fixed slope 2.0 for pn='gamma' is outside \(0, 1\]"
     ):
         VariantSpec(name="x", pn="gamma", slope=2.0)
+    with pytest.raises(
+        ValueError, match=r"'x': fixed slope 0.9 for pn='maxexp' is outside \[1, inf\)"
+    ):
+        VariantSpec(name="x", pn="maxexp", slope=0.9, shift=0.0)
+    assert VariantSpec(name="x", pn="maxexp", slope=1.0, shift=0.0).slope == 1.0
     with pytest.raises(ValueError, match=r"'x': fixed shift -0.7 is outside \[-0.6, 0.6\]"):
         VariantSpec(name="x", shift=-0.7)
     with pytest.raises(ValueError, match=r"Input should be 'sigmoid'"):
@@ -135,9 +314,19 @@ def test_variants_module_does_not_import_torch() -> None:
 
 
 def test_list_variants_command() -> None:
-    result = CliRunner().invoke(app, ["list", "variants"])
+    result = CliRunner().invoke(app, ["list", "variants"], env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
     for name in VARIANT_NAMES:
         assert name in result.output
-    assert "11.0665" in result.output and "-0.5943" in result.output
     assert "learnable_tav: the paper's layer" in result.output
+    rows = {line.split()[0]: line.split() for line in result.output.splitlines() if line.strip()}
+    assert "A(D=0)" in rows["name"]
+    # name pn slope shift lambda granularity init A(D=0)
+    assert rows["fixed"][2:4] + rows["fixed"][-1:] == ["30", "0.1", "0.04743"]
+    assert rows["fixed_finegym"][2:4] + rows["fixed_finegym"][-1:] == [
+        "11.0665", "-0.594272", "0.9986"
+    ]  # fmt: skip
+    assert rows["fixed_mpii"][-1] == "0.3219"
+    for name in ("learnable", "learnable_tav", "slope_only", "shift_only", "pn_asinhe"):
+        assert rows[name][-1] == "learnt"
+    assert rows["baseline"][-1] == "-"

@@ -40,11 +40,11 @@ class ReportBench:
         log_s: time to log them.
         cold_s: ``make_report`` without a cache.
         warm_s: ``make_report`` again, with the cache and no new runs.
-        rows: rows of the stats table.
+        rows: rows of the stats table (one per setting and split).
 
     Example:
         >>> bench_report(runs=200).rows  # doctest: +SKIP
-        100
+        200
     """
 
     runs: int

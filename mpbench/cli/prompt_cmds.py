@@ -20,12 +20,12 @@ class DeviceOption(StrEnum):
 
 
 def variants_table() -> Table:
-    """A rich table of every registered variant: its settings, then its description."""
+    """A rich table of every registered variant: its settings and A(D=0), then its description."""
     from rich import box
 
     from mpbench.variants import list_variants
 
-    columns = ("pn", "slope", "shift", "tav_weight", "granularity", "init")
+    columns = ("pn", "slope", "shift", "tav_weight", "granularity", "init", "A(D=0)")
     table = Table(
         title="prompt variants",
         box=box.SIMPLE_HEAD,
@@ -40,14 +40,19 @@ def variants_table() -> Table:
     for spec in list_variants():
         cells = spec.settings_text()
         table.add_row(spec.name, *(cells[c] for c in columns))
-    table.caption = "\n".join(f"{s.name}: {s.description}" for s in list_variants())
+    notes = [
+        "slope: the sigmoid's a (eta or gamma for other pn); shift: b. A(D=0): attention of a "
+        "static pixel, sigmoid(-a b), for fixed sigmoids; 'learnt' where it trains."
+    ]
+    notes += [f"{s.name}: {s.description}" for s in list_variants()]
+    table.caption = "\n".join(notes)
     return table
 
 
 @list_app.command("variants")
 @user_errors
 def list_variants_cmd() -> None:
-    """Print the named prompt variants with their settings."""
+    """Print the named prompt variants with their settings and static-pixel attention."""
     console.print(variants_table())
 
 

@@ -16,7 +16,27 @@ from mpbench.tracking import DEFAULT_EXPERIMENT, M_TEST_TOP1
 StudyArg = Annotated[str, typer.Argument(help="Study name (the mpbench.study tag of its runs).")]
 ExperimentOpt = Annotated[str, typer.Option(help="MLflow experiment holding the runs.")]
 ResultsOpt = Annotated[Path, typer.Option(help="Folder that gets <study>/ with the outputs.")]
-MetricOpt = Annotated[str, typer.Option(help="Final metric to report (an MLflow metric key).")]
+MetricOpt = Annotated[
+    str,
+    typer.Option(
+        help="Final metric to report (an MLflow metric key); a val/test metric is shown with its "
+        "counterpart on the other split."
+    ),
+]
+ResamplesOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        show_default=False,
+        help="Bootstrap resamples of the CIs; seeded, so the same runs give the same CIs "
+        "(default: mpbench.report.stats.RESAMPLES).",
+    ),
+]
+
+
+def _boot(resamples: int | None) -> dict[str, int]:
+    """The bootstrap keyword arguments given on the command line (library defaults otherwise)."""
+    return {} if resamples is None else {"resamples": resamples}
 
 
 @app.command()
@@ -27,8 +47,9 @@ def report(
     experiment: ExperimentOpt = DEFAULT_EXPERIMENT,
     results_dir: ResultsOpt = Path("results"),
     refresh: Annotated[bool, typer.Option(help="Rebuild the run cache from MLflow.")] = False,
+    resamples: ResamplesOpt = None,
 ) -> None:
-    """Write table.md, table.tex and table.csv of a study and print its table."""
+    """Write table.md/.tex/.csv and aggregate.md/.csv of a study and print its table."""
     from mpbench.report.build import make_report
     from mpbench.report.table import rich_table
 
@@ -39,6 +60,7 @@ def report(
             experiment=experiment,
             results_dir=results_dir,
             refresh=refresh,
+            **_boot(resamples),
         )
     console.print(rich_table(result.table))
     for path in result.paths:
@@ -70,6 +92,7 @@ def figures(
     metric: MetricOpt = M_TEST_TOP1,
     experiment: ExperimentOpt = DEFAULT_EXPERIMENT,
     results_dir: ResultsOpt = Path("results"),
+    resamples: ResamplesOpt = None,
 ) -> None:
     """Draw a study's figures (PNG and PDF) into results/<study>/."""
     from mpbench.report.build import make_figures
@@ -81,6 +104,7 @@ def figures(
             experiment=experiment,
             results_dir=results_dir,
             note=lambda text: console.print(f"note: {text}", highlight=False),
+            **_boot(resamples),
         )
     for path in paths:
         console.print(f"wrote {path}", highlight=False)
@@ -93,11 +117,21 @@ def viz(
     run: Annotated[str | None, typer.Option(help="MLflow run id to take slope/shift from.")] = None,
     slope: Annotated[float | None, typer.Option(help="Sigmoid slope a in [9.09, 50].")] = None,
     shift: Annotated[float | None, typer.Option(help="Sigmoid shift b in [-0.6, 0.6].")] = None,
-    frames: Annotated[int, typer.Option(help="Frames decoded (T+1).")] = 9,
+    frames: Annotated[int, typer.Option(help="Frames in the clip (T+1 give T maps).")] = 9,
+    rate: Annotated[
+        int, typer.Option(help="Sampling rate: every RATE-th frame (training's sampling_rate).")
+    ] = 2,
+    start: Annotated[
+        float | None,
+        typer.Option(help="Clip start in seconds (default: centred, like the validation clip)."),
+    ] = None,
     size: Annotated[int, typer.Option(help="Square frame size in pixels.")] = 112,
     out: Annotated[Path | None, typer.Option(help="PNG to write [VIDEO.attention.png]")] = None,
 ) -> None:
-    """Draw the attention strip (frames, differences, attention, prompts) of a video."""
+    """Draw the attention strip (frames, differences, attention, prompts) of one clip of a video.
+
+    The clip: FRAMES samples, every RATE-th frame from START; only that window is decoded.
+    """
     from mpbench.report.viz import run_slope_shift, visualize_video
 
     if run is not None and (slope is not None or shift is not None):
@@ -106,7 +140,9 @@ def viz(
         slope, shift = run_slope_shift(run)
     if slope is None or shift is None:
         raise ValueError("give --run RUN_ID, or both --slope A and --shift B")
-    path = visualize_video(video, slope=slope, shift=shift, frames=frames, size=size, out=out)
+    path = visualize_video(
+        video, slope=slope, shift=shift, frames=frames, rate=rate, start=start, size=size, out=out
+    )
     console.print(f"wrote {path}", highlight=False)
 
 

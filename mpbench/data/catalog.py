@@ -189,6 +189,9 @@ def build_data(
 ) -> DataBundle:
     """Train/val/test datasets of clips with ``frames`` + 1 frames and ``crop`` x ``crop`` pixels.
 
+    The three splits are disjoint (see :mod:`mpbench.data.readers`): val chooses models, test is
+    reported only; ``info["splits"]`` says where each split of a dataset on disk comes from.
+
     ``seed`` fixes the synthetic clips (in-memory mode); temporal and spatial augmentation
     draw from torch's RNG (seed it, and DataLoader seeds its workers from it).
     """
@@ -207,13 +210,12 @@ def build_data(
         names, meta = spec.class_names, {"preset": preset, "in_memory": True, **spec.to_dict()}
     else:
         splits, meta = _read_splits(info, root, opts)
-        test = splits.test if splits.test is not None else splits.val
         sources = {
             "train": FileSource(splits.train),
             "val": FileSource(splits.val),
-            "test": FileSource(test),
+            "test": FileSource(splits.test),
         }
-        names = splits.class_names
+        names, meta = splits.class_names, {"splits": splits.rule, **meta}
     train = ClipDataset(
         sources["train"], mode="train", flip=common["flip"], scale=common["scale"], **clip_kw
     )
@@ -228,6 +230,7 @@ def build_data(
         "root": None if root is None else str(root),
         "num_train": len(train),
         "num_val": len(val),
+        "num_test": len(sources["test"]),
         **meta,
     }
     return DataBundle(train, val, make_test, names, name=name, info=info_dict)
@@ -260,7 +263,7 @@ def _read_splits(
 
 def _check_nonempty(splits: readers.Splits, root: Path, info: DatasetInfo) -> None:
     """A split without a single video is a layout error."""
-    for split, entries in (("train", splits.train), ("val", splits.val)):
+    for split, entries in (("train", splits.train), ("val", splits.val), ("test", splits.test)):
         if not entries:
             raise readers.LayoutError(
                 f"no {split} videos found under {root}\nExpected layout:\n{info.layout}"

@@ -264,8 +264,10 @@ class DataBundle:
     """The splits of one dataset plus what a model needs to know about it.
 
     Args:
-        train, val: datasets of (video C x (T+1) x H x W, label) items.
-        make_test: builds the test dataset for (num_clips, num_crops).
+        train, val: datasets of (video C x (T+1) x H x W, label) items; val chooses models
+            (early stopping, pruning, searches).
+        make_test: builds the test dataset for (num_clips, num_crops): the test split, disjoint
+            from train and val and reported only.
         class_names: class names in label order.
         mean, std: the per-channel normalisation of the videos.
         name: the dataset name.

@@ -1,72 +1,228 @@
-"""The single-frame control of the synthetic benchmark: motion, not appearance, tells classes apart.
+"""The proof that the synthetic benchmark is motion-only: single-frame probes at every frame index.
 
-:func:`motion_probe` trains the same tiny convolutional classifier on three views of the clips:
-``frame`` (the clip's middle frame, RGB), ``diff`` (the T grey frame differences stacked as
-channels) and ``clip`` (a tiny 3D CNN on the raw RGB clip, the calibration check of the default
-difficulty). A single frame stays at chance; frame differences and the 3D CNN do not.
+:func:`probe_clips` takes clips and labels (any arrays, not only the synthetic benchmark) and fits,
+for EVERY frame index of the video, single-frame probes that see that one frame of each clip:
 
-Measured with ``mpbench data probe --views frame,diff,clip --epochs 6`` (easy preset, seed 0,
-480 train / 120 val clips of 8+1 frames at 64 x 64, batch 8, Adam 3e-3, 2 shared CPU cores,
-about 20 s per epoch for the 3D CNN): validation accuracy ``frame`` 0.167 (chance is 1/6 =
-0.167: it predicts one class), ``diff`` 0.833, ``clip`` 0.942 (per epoch 0.22, 0.35, 0.62,
-0.83, 0.79, 0.94). With batch 32 (15 steps per epoch) the same 3D CNN was still at 0.20 after
-6 epochs: the default difficulty needs a few hundred optimiser steps, not more data.
+- ``linear``: logistic regression (full-batch L-BFGS) on appearance statistics of the frame: mean
+  colour, grey contrast, and the actor saliency map ``|grey - median grey of the frame|`` pooled
+  to 8 x 8, with its mass, centroid and circular (torus) moments. The median is the frame's own:
+  a per-video median would be a multi-frame statistic (a rotating actor stays in it, a moving
+  one does not), so it would leak motion into a "single-frame" probe.
+- ``cnn``: a small 2D CNN on the RGB frame that keeps a 4 x 4 spatial map before its classifier
+  (it can read where things are, unlike a globally pooled CNN). The CNNs of all chosen frame
+  indices train together as one grouped network (Adam updates each group independently).
+
+The best accuracy over (frame indices x probes) is compared with the binomial upper bound of
+chance for the number of validation clips, Bonferroni-corrected for the number of probes fitted
+(alpha / fits), because the reported number is a maximum. Next to it, two motion views must be
+far above that bound: ``diff`` (a tiny 2D CNN on the T grey frame differences of the centre T+1
+frames) and ``clip`` (a tiny 3D CNN on the centre T+1 RGB frames).
+
+Measured on 2 shared CPU cores (seed 0, default budgets; ``mpbench data probe --preset P``):
+
+- easy (6 classes, 480 train / 120 val clips, 16 frames, 64 px): best single-frame accuracy
+  MEASURED_EASY
+- medium (10 classes, MEASURED_MEDIUM
+- hard (16 classes, MEASURED_HARD
+
+The probe has the power to see the defect it was built for: on clips whose actor is random at
+the middle frame and moves linearly (direction = class), it reports LEAKS at the outer frames
+while the middle frame stays inside the bound (``tests/test_probe.py``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from mpbench.data.synth import SynthSpec, render_clip
 
-View = Literal["frame", "diff", "clip"]
-VIEWS: tuple[str, ...] = ("frame", "diff", "clip")
+FrameProbe = Literal["linear", "cnn"]
+MotionView = Literal["diff", "clip"]
+FRAME_PROBES: tuple[str, ...] = ("linear", "cnn")
+MOTION_VIEWS: tuple[str, ...] = ("diff", "clip")
+GREY = (0.299, 0.587, 0.114)
+Arrays = tuple[Any, Any]  # (clips N x F x H x W x 3, uint8 or float in [0, 1]; labels N)
 
 
-def centre_clips(
-    spec: SynthSpec, *, seed: int, split: str, frames: int, limit: int | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The centre T+1 frames of every clip of ``split``: (float N x 3 x (T+1) x H x W in [0, 1],
-    labels N)."""
-    n = spec.num_clips(split) if limit is None else min(limit, spec.num_clips(split))
-    start = max((spec.video_frames - frames - 1) // 2, 0)
-    clips, labels = [], []
-    for index in range(n):
-        video, label = render_clip(spec, seed=seed, split=split, index=index)
-        clips.append(video[start : start + frames + 1])
-        labels.append(label)
-    x = torch.from_numpy(np.stack(clips)).permute(0, 4, 1, 2, 3).float().div_(255.0)
-    return x, torch.tensor(labels)
+def chance_bound(*, n: int, classes: int, alpha: float) -> float:
+    """Accuracy that chance (1 / classes) exceeds with probability <= alpha on ``n`` clips."""
+    from scipy.stats import binom
+
+    if n < 1 or classes < 2 or not 0.0 < alpha < 1.0:
+        raise ValueError(f"need n >= 1, classes >= 2, 0 < alpha < 1; got {n}, {classes}, {alpha}")
+    return float(binom.ppf(1.0 - alpha, n, 1.0 / classes)) / n
 
 
-def view_input(clips: torch.Tensor, view: View) -> torch.Tensor:
-    """The classifier's input for ``view``: N x 3 x H x W, N x T x H x W or the clips as they
-    are."""
-    if view == "frame":
-        return clips[:, :, clips.shape[2] // 2]
-    if view == "diff":
-        grey = (clips * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1, 1)).sum(1)
-        return grey[:, 1:] - grey[:, :-1]
-    if view == "clip":
-        return clips
-    raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+@dataclass(frozen=True)
+class ProbeReport:
+    """Accuracies of the single-frame probes per frame index and of the motion views.
+
+    Args:
+        classes: number of classes (chance is 1 / classes).
+        n_val: validation clips every accuracy is measured on.
+        alpha: family-wise error rate of the verdict (Bonferroni over the fitted probes).
+        frame_acc: probe name -> accuracy per frame index (None where that probe was not fitted).
+        motion_acc: motion view name -> accuracy.
+
+    Example:
+        >>> r = ProbeReport(4, 96, 0.05, {"linear": [0.25, 0.27]}, {"diff": 0.9})
+        >>> r.fits, r.best, r.leaks, round(r.bound, 3)
+        (2, (0.27, 1, 'linear'), False, 0.365)
+    """
+
+    classes: int
+    n_val: int
+    alpha: float
+    frame_acc: dict[str, list[float | None]]
+    motion_acc: dict[str, float]
+
+    @property
+    def fits(self) -> int:
+        """Number of single-frame probes fitted (the Bonferroni factor)."""
+        return sum(a is not None for accs in self.frame_acc.values() for a in accs)
+
+    @property
+    def chance(self) -> float:
+        """Chance accuracy."""
+        return 1.0 / self.classes
+
+    @property
+    def bound(self) -> float:
+        """Bonferroni-corrected binomial upper bound of chance (alpha / fits)."""
+        return chance_bound(n=self.n_val, classes=self.classes, alpha=self.alpha / self.fits)
+
+    @property
+    def bound_single(self) -> float:
+        """Uncorrected binomial upper bound of chance (one probe at level alpha)."""
+        return chance_bound(n=self.n_val, classes=self.classes, alpha=self.alpha)
+
+    @property
+    def best(self) -> tuple[float, int, str]:
+        """(accuracy, frame index, probe) of the best single-frame probe."""
+        cells = [
+            (a, i, p)
+            for p, accs in self.frame_acc.items()
+            for i, a in enumerate(accs)
+            if a is not None
+        ]
+        return max(cells, key=lambda c: c[0])
+
+    @property
+    def leaks(self) -> bool:
+        """True when some single-frame probe beats the corrected bound."""
+        return self.best[0] > self.bound
+
+    @property
+    def motion_ok(self) -> bool:
+        """True when every motion view is above the corrected bound."""
+        return all(a > self.bound for a in self.motion_acc.values())
+
+    def verdict(self) -> str:
+        """One line: best single-frame accuracy vs the bound, and the outcome."""
+        acc, index, probe = self.best
+        head = f"best single-frame accuracy {acc:.3f} (frame {index}, {probe})"
+        if self.leaks:
+            return f"{head} > chance bound {self.bound:.3f}: LEAKS"
+        motion = ", ".join(f"{v} {a:.3f}" for v, a in self.motion_acc.items())
+        if not self.motion_ok:
+            return (
+                f"{head} <= chance bound {self.bound:.3f}, but motion views ({motion}) are not "
+                "above it: INCONCLUSIVE"
+            )
+        tail = f" while motion views reach {motion}" if motion else ""
+        return f"{head} <= chance bound {self.bound:.3f}{tail}: motion-only"
 
 
-def tiny_net(view: View, *, in_channels: int, classes: int, width: int = 16) -> nn.Module:
-    """A three-layer CNN with global pooling: 2D for frame/diff views, 3D for the clip view."""
-    conv, pool = (
-        (nn.Conv3d, nn.AdaptiveAvgPool3d) if view == "clip" else (nn.Conv2d, nn.AdaptiveAvgPool2d)
-    )
-    k1, s1 = ((3, 5, 5), (1, 2, 2)) if view == "clip" else (5, 2)
+# ----------------------------------------------------------------------------------------------
+# Inputs
+
+
+def as_frames(clips: Any) -> torch.Tensor:
+    """Clips N x F x H x W x 3 (uint8 or float in [0, 1]) as float N x F x 3 x H x W."""
+    x = torch.as_tensor(clips)
+    if x.ndim != 5 or x.shape[-1] != 3:
+        raise ValueError(f"clips must be N x F x H x W x 3, got shape {tuple(x.shape)}")
+    x = x.permute(0, 1, 4, 2, 3)
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+
+
+def frame_features(frames: torch.Tensor) -> torch.Tensor:
+    """Appearance statistics of single frames (N x 3 x H x W in [0, 1]) -> N x 75."""
+    grey = (frames * torch.tensor(GREY).view(1, 3, 1, 1)).sum(1)  # N x H x W
+    sal = (grey - grey.flatten(1).median(1).values[:, None, None]).abs()
+    mass = sal.flatten(1).sum(1).clamp_min(1e-6)
+    h, w = grey.shape[1:]
+    ys, xs = (torch.arange(n, dtype=torch.float32) / n + 0.5 / n for n in (h, w))
+    wx, wy = sal.sum(1) / mass[:, None], sal.sum(2) / mass[:, None]  # N x W, N x H marginals
+    moments = [wx @ xs, wy @ ys]  # centroid in [0, 1]
+    for weights, pos in ((wx, xs), (wy, ys)):  # circular moments: the centroid on a torus
+        moments += [weights @ torch.cos(2 * math.pi * pos), weights @ torch.sin(2 * math.pi * pos)]
+    pooled = F.adaptive_avg_pool2d(sal[:, None], 8).flatten(1)
+    stats = [frames.mean((2, 3)), grey.flatten(1).std(1)[:, None], mass[:, None] / (h * w)]
+    return torch.cat([*stats, torch.stack(moments, 1), pooled], 1)
+
+
+def fit_linear(
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    *,
+    classes: int,
+    weight_decay: float = 1e-2,
+) -> float:
+    """Validation accuracy of L2-regularised logistic regression (full-batch L-BFGS)."""
+    (xt, yt), (xv, yv) = train, val
+    mean, std = xt.mean(0), xt.std(0).clamp_min(1e-6)
+    xt, xv = (xt - mean) / std, (xv - mean) / std
+    weight = torch.zeros(xt.shape[1], classes, requires_grad=True)
+    bias = torch.zeros(classes, requires_grad=True)
+    opt = torch.optim.LBFGS([weight, bias], max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(xt @ weight + bias, yt) + weight_decay * weight.square().sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        return float(((xv @ weight + bias).argmax(1) == yv).float().mean())
+
+
+def frame_cnn(*, classes: int, width: int = 16) -> nn.Module:
+    """A small 2D CNN on one RGB frame that keeps a 4 x 4 map before its linear classifier.
+
+    Unlike a globally pooled CNN it can read where things are (the actor's position).
+    """
     return nn.Sequential(
-        conv(in_channels, width, k1, stride=s1, padding=tuple(k // 2 for k in np.atleast_1d(k1))),
+        nn.Conv2d(3, width, 5, stride=2, padding=2),
         nn.ReLU(),
-        conv(width, 2 * width, 3, stride=2 if view != "clip" else (1, 2, 2), padding=1),
+        nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(2 * width, 2 * width, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(4),
+        nn.Flatten(),
+        nn.Linear(32 * width, classes),
+    )
+
+
+def motion_net(view: str, *, in_channels: int, classes: int, width: int = 16) -> nn.Module:
+    """A three-layer CNN with global pooling: 2D for the diff view, 3D for the clip view."""
+    clip = view == "clip"
+    conv, pool = (nn.Conv3d, nn.AdaptiveAvgPool3d) if clip else (nn.Conv2d, nn.AdaptiveAvgPool2d)
+    k1, s1, p1 = ((3, 5, 5), (1, 2, 2), (1, 2, 2)) if clip else (5, 2, 2)
+    return nn.Sequential(
+        conv(in_channels, width, k1, stride=s1, padding=p1),
+        nn.ReLU(),
+        conv(width, 2 * width, 3, stride=(1, 2, 2) if clip else 2, padding=1),
         nn.ReLU(),
         conv(2 * width, 2 * width, 3, padding=1),
         nn.ReLU(),
@@ -76,70 +232,184 @@ def tiny_net(view: View, *, in_channels: int, classes: int, width: int = 16) -> 
     )
 
 
-def train_classifier(
+def train_net(
     net: nn.Module,
     train: tuple[torch.Tensor, torch.Tensor],
     val: tuple[torch.Tensor, torch.Tensor],
     *,
     epochs: int,
-    batch: int = 32,
-    lr: float = 3e-3,
-    on_epoch: Callable[[int, float], None] | None = None,
+    batch: int,
+    lr: float = 1e-3,
 ) -> float:
     """Train with Adam and return the final validation accuracy."""
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     x, y = train
-    for epoch in range(epochs):
+    for _ in range(epochs):
         net.train()
         for idx in torch.randperm(len(y)).split(batch):
-            loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
+            loss = F.cross_entropy(net(x[idx]), y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
-        acc = accuracy(net, *val)
-        if on_epoch is not None:
-            on_epoch(epoch, acc)
-    return acc
-
-
-@torch.no_grad()
-def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch: int = 128) -> float:
-    """Top-1 accuracy of ``net`` on (x, y)."""
     net.eval()
-    pred = torch.cat([net(chunk).argmax(1) for chunk in x.split(batch)])
-    return float((pred == y).float().mean())
+    with torch.no_grad():
+        pred = torch.cat([net(chunk).argmax(1) for chunk in val[0].split(128)])
+    return float((pred == val[1]).float().mean())
 
 
-def motion_probe(
+# ----------------------------------------------------------------------------------------------
+# The probe
+
+
+def cnn_indices(video_frames: int, count: int | None) -> list[int]:
+    """``count`` frame indices spread evenly over the video, first and last included (None: all)."""
+    if count is None or count >= video_frames:
+        return list(range(video_frames))
+    if count < 1:
+        raise ValueError(f"cnn_frames must be >= 1 or None (every index), got {count}")
+    return sorted({round(i) for i in np.linspace(0, video_frames - 1, count)})
+
+
+def _linear_per_index(
+    train: torch.Tensor, val: torch.Tensor, yt: Any, yv: Any, classes: int
+) -> list:
+    """Linear-probe accuracy at every frame index."""
+    feats_t = [frame_features(train[:, i]) for i in range(train.shape[1])]
+    feats_v = [frame_features(val[:, i]) for i in range(val.shape[1])]
+    return [
+        fit_linear((ft, yt), (fv, yv), classes=classes)
+        for ft, fv in zip(feats_t, feats_v, strict=True)
+    ]
+
+
+def _cnn_at(
+    train: torch.Tensor, val: torch.Tensor, yt: Any, yv: Any, *, index: int, seed: int, **kw: Any
+) -> float:
+    """CNN-probe accuracy at one frame index (RGB normalised like the backbones)."""
+    torch.manual_seed(seed)
+    net = frame_cnn(classes=kw.pop("classes"))
+    xt, xv = ((x[:, index] - 0.45) / 0.225 for x in (train, val))
+    return train_net(net, (xt, yt), (xv, yv), **kw)
+
+
+def motion_input(clips: torch.Tensor, view: str, *, frames: int) -> torch.Tensor:
+    """The centre T+1 frames as the motion view's input: N x T x H x W or N x 3 x (T+1) x H x W."""
+    span = min(frames + 1, clips.shape[1])
+    start = (clips.shape[1] - span) // 2
+    centre = clips[:, start : start + span]  # N x (T+1) x 3 x H x W
+    if view == "diff":
+        grey = (centre * torch.tensor(GREY).view(1, 1, 3, 1, 1)).sum(2)
+        return grey[:, 1:] - grey[:, :-1]
+    if view == "clip":
+        return (centre.transpose(1, 2) - 0.45) / 0.225
+    raise ValueError(f"motion view must be one of {MOTION_VIEWS}, got {view!r}")
+
+
+def _check_probe_args(
+    frame_probes: Sequence[str], motion_views: Sequence[str], alpha: float
+) -> None:
+    """Reject unknown probe names and a bad alpha with the bad value in the message."""
+    bad = [p for p in frame_probes if p not in FRAME_PROBES]
+    if bad or not frame_probes:
+        raise ValueError(
+            f"frame probes must be a non-empty subset of {FRAME_PROBES}, got {list(frame_probes)}"
+        )
+    bad = [v for v in motion_views if v not in MOTION_VIEWS]
+    if bad:
+        raise ValueError(f"motion views must be among {MOTION_VIEWS}, got {bad}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+
+
+def resize_frames(clips: torch.Tensor, size: int | None) -> torch.Tensor:
+    """N x F x 3 x H x W frames area-resized to size x size (None or larger: unchanged)."""
+    if size is None or size >= clips.shape[-1]:
+        return clips
+    out = F.interpolate(clips.flatten(0, 1), size=(size, size), mode="area")
+    return out.unflatten(0, clips.shape[:2])
+
+
+def probe_clips(
+    train: Arrays,
+    val: Arrays,
+    *,
+    classes: int,
+    frame_probes: Sequence[str] = FRAME_PROBES,
+    motion_views: Sequence[str] = MOTION_VIEWS,
+    cnn_frames: int | None = None,
+    cnn_size: int | None = 32,
+    frames: int = 8,
+    epochs: int = 8,
+    batch: int = 8,
+    alpha: float = 0.05,
+    seed: int = 0,
+    on_step: Callable[[str], None] | None = None,
+) -> ProbeReport:
+    """Fit the single-frame probes at every frame index and the motion views; see the module.
+
+    ``train`` and ``val`` are (clips N x F x H x W x 3, labels N). ``cnn_frames`` limits the CNN
+    probe to that many evenly spread frame indices (None: all), which needs the linear probe to
+    cover every index; the CNNs (frame and clip) see frames area-resized to ``cnn_size``.
+    Deterministic for a given seed on one machine.
+    """
+    _check_probe_args(frame_probes, motion_views, alpha)
+    xt, xv = as_frames(train[0]), as_frames(val[0])
+    yt, yv = torch.as_tensor(train[1]).long(), torch.as_tensor(val[1]).long()
+    video = xt.shape[1]
+    indices = cnn_indices(video, cnn_frames) if "cnn" in frame_probes else []
+    if len(indices) < video and "linear" not in frame_probes:
+        raise ValueError(f"cnn_frames={cnn_frames} skips frame indices; add the linear probe")
+    say = on_step or (lambda _: None)
+    small_t, small_v = resize_frames(xt, cnn_size), resize_frames(xv, cnn_size)
+    fit = {"classes": classes, "epochs": epochs, "batch": batch}
+    acc: dict[str, list[float | None]] = {}
+    if "linear" in frame_probes:
+        say(f"linear probe at {video} frame indices")
+        acc["linear"] = list(_linear_per_index(xt, xv, yt, yv, classes))
+    if indices:
+        acc["cnn"] = [None] * video
+    for index in indices:
+        say(f"CNN probe at frame {index}")
+        acc["cnn"][index] = _cnn_at(small_t, small_v, yt, yv, index=index, seed=seed, **fit)
+    motion = {}
+    for view in motion_views:
+        say(f"motion view {view}")
+        torch.manual_seed(seed)
+        pair = (xt, xv) if view == "diff" else (small_t, small_v)
+        mt, mv = (motion_input(x, view, frames=frames) for x in pair)
+        net = motion_net(view, in_channels=mt.shape[1], classes=classes)
+        motion[view] = train_net(net, (mt, yt), (mv, yv), epochs=epochs, batch=batch)
+    return ProbeReport(classes, len(yv), alpha, acc, motion)
+
+
+def render_split(
+    spec: SynthSpec, *, seed: int, split: str, limit: int | None = None, size: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``limit`` clips of ``split``: uint8 N x F x s x s x 3 (area-resized to size)."""
+    n = spec.num_clips(split) if limit is None else min(limit, spec.num_clips(split))
+    clips, labels = [], []
+    for index in range(n):
+        video, label = render_clip(spec, seed=seed, split=split, index=index)
+        if size is not None and size != spec.size:
+            x = torch.from_numpy(video).permute(0, 3, 1, 2).float()
+            x = F.interpolate(x, size=(size, size), mode="area")
+            video = x.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+        clips.append(video)
+        labels.append(label)
+    return np.stack(clips), np.array(labels)
+
+
+def probe_synth(
     spec: SynthSpec,
     *,
     seed: int = 0,
-    frames: int = 8,
-    views: Sequence[str] = ("frame", "diff"),
-    epochs: int = 8,
-    batch: int = 8,
-    train_limit: int | None = None,
-    val_limit: int | None = None,
-    on_epoch: Callable[[str, int, float], None] | None = None,
-) -> dict[str, float]:
-    """Validation accuracy of a tiny CNN per view (chance is 1 / spec.classes).
-
-    Deterministic for a given seed on one machine (torch's RNG is seeded from ``seed``).
-    """
-    bad = [v for v in views if v not in VIEWS]
-    if bad:
-        raise ValueError(f"views must be among {VIEWS}, got {bad}")
-    train = centre_clips(spec, seed=seed, split="train", frames=frames, limit=train_limit)
-    val = centre_clips(spec, seed=seed, split="val", frames=frames, limit=val_limit)
-    results = {}
-    for view in views:
-        torch.manual_seed(seed)
-        xt, xv = view_input(train[0], view), view_input(val[0], view)  # type: ignore[arg-type]
-        if view == "clip":  # the 3D CNN sees normalised RGB, like the real backbones
-            xt, xv = (xt - 0.45) / 0.225, (xv - 0.45) / 0.225
-        net = tiny_net(view, in_channels=xt.shape[1], classes=spec.classes)  # type: ignore[arg-type]
-        hook = None if on_epoch is None else (lambda e, a, v=view: on_epoch(v, e, a))
-        results[view] = train_classifier(
-            net, (xt, train[1]), (xv, val[1]), epochs=epochs, batch=batch, on_epoch=hook
-        )
-    return results
+    train_clips: int | None = None,
+    val_clips: int | None = None,
+    size: int | None = 64,
+    **kw: Any,
+) -> ProbeReport:
+    """:func:`probe_clips` on the synthetic benchmark's train and val clips (frames <= ``size``)."""
+    side = None if size is None else min(size, spec.size)
+    train = render_split(spec, seed=seed, split="train", limit=train_clips, size=side)
+    val = render_split(spec, seed=seed, split="val", limit=val_clips, size=side)
+    return probe_clips(train, val, classes=spec.classes, seed=seed, **kw)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-
-GREY = (0.299, 0.587, 0.114)
+from torch import nn
 
 
 def plot_confusion(matrix: np.ndarray, class_names: list[str]) -> Any:
@@ -32,33 +32,34 @@ def plot_confusion(matrix: np.ndarray, class_names: list[str]) -> Any:
 
 
 @torch.no_grad()
-def attention_clip(trainer: Any, index: int = 0) -> dict[str, np.ndarray] | None:
-    """Frames, grey differences, attention maps and prompts of validation clip ``index``.
+def validation_strip(
+    prompt: nn.Module,
+    clip: torch.Tensor,
+    *,
+    mean: Sequence[float],
+    std: Sequence[float],
+    device: torch.device | str = "cpu",
+) -> dict[str, np.ndarray] | None:
+    """The strip arrays of one model input under ``prompt`` (None: a variant without attention).
 
-    Arrays: frames (T+1) x H x W x 3 in [0, 1]; diffs and attention T x H x W; prompts
-    T x H x W x 3, the attention times the later frame in pixel units (for display). None for
-    a variant without attention (the baseline) or an unreadable clip.
+    ``clip`` is a validation item as the loader gives it (3 x (T+1) x H x W, normalised): T+1
+    frames ``sampling_rate`` apart from the centre of its video, so the figure shows exactly
+    what the model sees. Arrays as :func:`mpbench.report.viz.strip_arrays` returns them.
     """
-    item = trainer.data.val[index]
-    prompt = trainer.module.prompt
-    if item is None:
-        return None
-    video = item[0][None].to(trainer.device)  # 1 x 3 x (T+1) x H x W, normalised
+    from mpbench.report.viz import strip_arrays
+
+    if clip.ndim != 4 or clip.shape[0] != 3:
+        raise ValueError(f"clip must be 3 x (T+1) x H x W, got {tuple(clip.shape)}")
+    was_training = prompt.training
     prompt.eval()
-    out = prompt(video)
+    out = prompt(clip[None].to(device))
+    prompt.train(was_training)
     if out.attention is None:
         return None
-    mean = torch.tensor(trainer.data.mean).view(3, 1, 1, 1)
-    std = torch.tensor(trainer.data.std).view(3, 1, 1, 1)
-    frames = (video[0].float().cpu() * std + mean).clamp(0, 1)  # 3 x (T+1) x H x W
-    grey = torch.einsum("c,cthw->thw", torch.tensor(GREY), frames)
-    attention = out.attention[0].float().cpu()
-    return {
-        "frames": frames.permute(1, 2, 3, 0).numpy(),
-        "diffs": (grey[1:] - grey[:-1]).numpy(),
-        "attention": attention.numpy(),
-        "prompts": (attention[None] * frames[:, 1:]).permute(1, 2, 3, 0).numpy(),
-    }
+    frames = clip.float().cpu() * torch.tensor(std).view(3, 1, 1, 1)
+    frames = (frames + torch.tensor(mean).view(3, 1, 1, 1)).clamp(0, 1)  # 3 x (T+1) x H x W
+    pixels = frames.permute(1, 2, 3, 0).numpy()  # (T+1) x H x W x 3
+    return strip_arrays(pixels, out.attention[0].float().cpu().numpy())
 
 
 def save_figure(fig: Any, path: Path, *, dpi: int = 120) -> Path:

@@ -220,14 +220,19 @@ def model_cost(trainer: Any) -> dict[str, float]:
 
 def write_figures(trainer: Any, out: Path) -> dict[str, Path]:
     """Confusion matrix of the last evaluation and the attention maps of one validation clip."""
-    from mpbench.engine.figures import attention_clip, plot_confusion, save_figure
+    from mpbench.engine.figures import plot_confusion, save_figure, validation_strip
     from mpbench.report.figures import plot_attention_strip
 
     files: dict[str, Path] = {}
     if trainer.last_confusion is not None:
         fig = plot_confusion(trainer.last_confusion.numpy(), trainer.data.class_names)
         files[T.A_CONFUSION] = save_figure(fig, out / T.A_CONFUSION)
-    clip = attention_clip(trainer)
+    val, item = trainer.data.val, trainer.data.val[0]  # the model input of validation clip 0
+    clip = None
+    if item is not None:
+        clip = validation_strip(
+            trainer.module.prompt, item[0], mean=val.mean, std=val.std, device=trainer.device
+        )
     if clip is not None:
         files[T.A_ATTENTION_CLIP] = out / T.A_ATTENTION_CLIP
         np.savez_compressed(files[T.A_ATTENTION_CLIP], **clip)

@@ -11,8 +11,8 @@ import pandas as pd
 
 from mpbench import tracking as tk
 from mpbench.report.load import default_cache_dir, load_history, load_runs, long_form
-from mpbench.report.stats import summarize
-from mpbench.report.table import PaperTable, paper_table, write_tables
+from mpbench.report.stats import BOOT_SEED, RESAMPLES, aggregate, summarize
+from mpbench.report.table import PaperTable, paper_table, write_aggregate, write_tables
 
 
 @dataclass(frozen=True)
@@ -20,18 +20,20 @@ class Report:
     """What ``mpbench report`` produced.
 
     Args:
-        summary: the long stats table (also written as table.csv).
-        table: the paper table.
+        summary: the long stats table, one row per setting and split (also table.csv).
+        table: the paper table (val and test columns per dataset).
+        aggregate: IQM and probability of improvement per split and label (aggregate.csv).
         paths: the files written.
 
     Example:
         >>> report = make_report("quickstart")  # doctest: +SKIP
         >>> [p.name for p in report.paths]  # doctest: +SKIP
-        ['table.md', 'table.tex', 'table.csv']
+        ['table.md', 'table.tex', 'table.csv', 'aggregate.md', 'aggregate.csv']
     """
 
     summary: pd.DataFrame
     table: PaperTable
+    aggregate: pd.DataFrame
     paths: list[Path]
 
 
@@ -43,8 +45,11 @@ def make_report(
     tracking_uri: str | None = None,
     results_dir: str | Path = "results",
     refresh: bool = False,
+    resamples: int = RESAMPLES,
+    seed: int = BOOT_SEED,
 ) -> Report:
-    """Load ``study`` (cached), compute its stats and write table.md/.tex/.csv."""
+    """Load ``study`` (cached), compute its stats and write table.md/.tex/.csv and
+    aggregate.md/.csv; ``metric`` is reported with its counterpart on the other split."""
     runs = load_runs(
         study,
         experiment=experiment,
@@ -52,10 +57,12 @@ def make_report(
         refresh=refresh,
         cache_dir=default_cache_dir(study, results_dir=results_dir),
     )
-    summary = summarize(runs, metric=metric)
+    summary = summarize(runs, metric=metric, resamples=resamples, seed=seed)
+    agg = aggregate(runs, metric=metric, resamples=resamples, seed=seed)
     table = paper_table(summary)
-    paths = write_tables(summary, table, Path(results_dir) / study)
-    return Report(summary=summary, table=table, paths=paths)
+    out = Path(results_dir) / study
+    paths = write_tables(summary, table, out) + write_aggregate(agg, out)
+    return Report(summary=summary, table=table, aggregate=agg, paths=paths)
 
 
 def _save(fig: Any, out_dir: Path, name: str) -> list[Path]:
@@ -94,6 +101,15 @@ def _attention_clip(
     return None
 
 
+def _plot_aggregate(runs: pd.DataFrame, *, metric: str, resamples: int) -> Any:
+    """The aggregate figure of ``runs`` (NoData when no run logged ``metric``)."""
+    from mpbench.report import figures as fg
+
+    if f"metric.{metric}" not in runs:
+        raise fg.NoData(f"no run logged {metric!r}")
+    return fg.plot_aggregate(aggregate(runs, metric=metric, resamples=resamples), metric=metric)
+
+
 def make_figures(
     study: str,
     *,
@@ -102,6 +118,7 @@ def make_figures(
     tracking_uri: str | None = None,
     results_dir: str | Path = "results",
     note: Callable[[str], None] = print,
+    resamples: int = RESAMPLES,
 ) -> list[Path]:
     """Draw every figure of ``study`` that has data into results/<study>/ (PNG and PDF)."""
     from mpbench.report import figures as fg
@@ -115,6 +132,7 @@ def make_figures(
     search = runs[runs["kind"] == "search"]
     makers: list[tuple[str, Callable[[], Any]]] = [
         ("ablation", lambda: fg.plot_ablation(long_form(grid), metric=metric)),
+        ("aggregate", lambda: _plot_aggregate(runs, metric=metric, resamples=resamples)),
         ("lambda_sweep", lambda: fg.plot_lambda_sweep(df, metric=metric)),
         (
             "learning_curves",

@@ -3,7 +3,10 @@
 Figures are built on ``matplotlib.figure.Figure`` (no pyplot state) under one seaborn theme
 (:func:`theme`). A plot without data raises :class:`NoData` (a ValueError), which
 ``mpbench figures`` reports as a skipped figure. Error bars and bands are 95% t confidence
-intervals over seeds, computed with :func:`mpbench.report.stats.mean_ci`.
+intervals over seeds, computed with :func:`mpbench.report.stats.mean_ci`, except in
+:func:`plot_aggregate`, whose intervals are the stratified bootstrap CIs of
+:func:`mpbench.report.stats.aggregate`. Axis labels name the split of the metric
+(``test top-1 (%)``).
 
 Parameter importances (:func:`param_importances`) are a simple, deterministic estimate, not
 fANOVA: for each parameter that varies across the finished search trials, the share of the
@@ -24,7 +27,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mpbench import tracking as tk
-from mpbench.report.stats import BASELINE, FRACTION_METRICS, add_labels, mean_ci
+from mpbench.report.stats import (
+    BASELINE,
+    FRACTION_METRICS,
+    add_labels,
+    axis_label,
+    mean_ci,
+    metric_label,
+    split_of,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -82,8 +93,8 @@ def _grid(rows: int, cols: int) -> tuple[Figure, np.ndarray]:
 
 
 def _scale(metric: str) -> tuple[float, str]:
-    """Display factor and axis label of ``metric`` (fractions shown in percent)."""
-    return (100.0, f"{metric} (%)") if metric in FRACTION_METRICS else (1.0, metric)
+    """Display factor and axis label (naming the split) of ``metric``; fractions in percent."""
+    return (100.0 if metric in FRACTION_METRICS else 1.0), axis_label(metric)
 
 
 def _finished(df: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -138,6 +149,39 @@ def plot_ablation(df: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1) -> Figure:
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
         ax.set_title(f"{backbone} · {dataset}")
         ax.set_ylabel(ylabel)
+    return fig
+
+
+def _errorbar(ax: Any, rows: pd.DataFrame, cols: tuple[str, str, str], scale: float) -> None:
+    """Points with horizontal CI bars, one row per label (top to bottom, colour by label)."""
+    y = np.arange(len(rows))[::-1]
+    colors = [_color(lb, k) for k, lb in enumerate(rows["label"])]
+    ax.set_yticks(y, rows["label"])
+    ax.set_ylim(-0.5, len(rows) - 0.5)
+    point, low, high = (rows[c].to_numpy(float) * scale for c in cols)
+    shown = ~np.isnan(point)  # the baseline has no probability of improvement
+    ax.hlines(y[shown], low[shown], high[shown], colors=np.array(colors)[shown], linewidth=2.5)
+    ax.scatter(point[shown], y[shown], c=np.array(colors)[shown], s=25, zorder=3, edgecolors="k")
+
+
+@_themed
+def plot_aggregate(df: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1) -> Figure:
+    """Aggregate over tasks per label: IQM and P(improvement over the baseline), each with its
+    95% stratified bootstrap CI; ``df`` is :func:`mpbench.report.stats.aggregate`'s frame."""
+    rows = df[df["metric"] == metric]
+    if rows.empty:
+        raise NoData(f"no aggregate of {metric!r}")
+    scale, xlabel = _scale(metric)
+    fig, axes = _grid(1, 2)
+    _errorbar(axes[0, 0], rows, ("iqm", "iqm_low", "iqm_high"), scale)
+    axes[0, 0].set_title("IQM over tasks and seeds")
+    axes[0, 0].set_xlabel(f"IQM of {xlabel}")
+    _errorbar(axes[0, 1], rows, ("p_improve", "p_low", "p_high"), 1.0)
+    axes[0, 1].axvline(0.5, color="grey", linestyle="--", linewidth=1)
+    axes[0, 1].set_xlim(-0.03, 1.03)
+    axes[0, 1].set_title("probability of improvement")
+    axes[0, 1].set_xlabel(f"P(variant > baseline), {split_of(metric)} split")
+    fig.suptitle(f"{metric_label(metric)}: 95% stratified bootstrap CIs")
     return fig
 
 
@@ -401,6 +445,7 @@ __all__: Any = [
     "figure_titles",
     "param_importances",
     "plot_ablation",
+    "plot_aggregate",
     "plot_attention_functions",
     "plot_attention_strip",
     "plot_learning_curves",

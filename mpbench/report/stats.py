@@ -11,12 +11,34 @@ and dataset: paired t-test and Wilcoxon signed-rank test (two-sided, scipy), Hol
 the t-test p values across all comparisons of the table, and the number of seeds a paired t-test
 (alpha 0.05, power 0.8, two-sided) would need to detect the observed mean difference at the
 observed standard deviation of the differences (noncentral t).
+
+Splits: every number names the split it comes from (``split`` column: ``val``, ``test``,
+``train`` or ``none`` for metrics of no split, such as costs). A val/test metric is reported
+together with its counterpart on the other split (``test_top1`` with ``val_top1``, ...), each
+with its own paired tests and its own Holm family. The val value of a run is the one of its last
+epoch; val serves early stopping, pruning and searches, test is reported only.
+
+Bootstrap (Bouthillier et al. 2021; Agarwal et al. 2021), :data:`RESAMPLES` resamples by default:
+
+- ``boot_low``/``boot_high``: 95% percentile CI of a cell's mean over seeds (seeds resampled
+  with replacement); the 2.5% and 97.5% quantiles (numpy's linear interpolation) of the
+  resampled means.
+- :func:`aggregate`, per label, over the *tasks* (backbone x dataset) it ran on: the
+  interquartile mean (IQM, :func:`iqm`) of all its finished runs pooled over tasks and seeds,
+  and the probability of improvement over the baseline (:func:`prob_greater`, averaged over the
+  tasks both ran), each with a 95% *stratified* bootstrap CI: the runs of each task are
+  resampled with replacement within that task, independently of the other tasks.
+
+Each bootstrap draws from its own ``numpy`` Generator seeded with ``seed`` and a CRC-32 of the
+cell's (or label's) names, so the same runs give identical numbers and one cell's CI does not
+change when other cells are added.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+import zlib
 from typing import Final
 
 import numpy as np
@@ -30,6 +52,44 @@ ALPHA: Final = 0.05
 POWER: Final = 0.8
 MAX_SEEDS: Final = 10_000
 KEYS: Final = ["backbone", "dataset", "label"]
+RESAMPLES: Final = 2000
+BOOT_SEED: Final = 0
+IQM_CUT: Final = 0.25
+SPLITS: Final = ("train", "val", "test", "none")
+SPLIT_OF: Final = {
+    tk.M_TRAIN_LOSS: "train",
+    tk.M_TAV_LOSS: "train",
+    tk.M_VAL_TOP1: "val",
+    tk.M_VAL_TOP5: "val",
+    tk.M_VAL_MCA: "val",
+    tk.M_VAL_LOSS: "val",
+    tk.M_TEST_TOP1: "test",
+    tk.M_TEST_TOP5: "test",
+    tk.M_TEST_MCA: "test",
+}
+SPLIT_NOTES: Final = {
+    "train": "train split, mean over the last epoch",
+    "val": "val split: early stopping, pruning and searches; last epoch",
+    "test": "test split, reported only",
+    "none": "no data split",
+}
+# test metric -> its val counterpart
+SPLIT_PAIRS: Final = {
+    tk.M_TEST_TOP1: tk.M_VAL_TOP1,
+    tk.M_TEST_TOP5: tk.M_VAL_TOP5,
+    tk.M_TEST_MCA: tk.M_VAL_MCA,
+}
+METRIC_NAMES: Final = {
+    tk.M_TEST_TOP1: "top-1",
+    tk.M_TEST_TOP5: "top-5",
+    tk.M_TEST_MCA: "mean class accuracy",
+    tk.M_VAL_TOP1: "top-1",
+    tk.M_VAL_TOP5: "top-5",
+    tk.M_VAL_MCA: "mean class accuracy",
+    tk.M_VAL_LOSS: "loss",
+    tk.M_TRAIN_LOSS: "loss",
+    tk.M_TAV_LOSS: "TAV loss",
+}
 FRACTION_METRICS: Final = frozenset(
     {tk.M_TEST_TOP1, tk.M_TEST_TOP5, tk.M_TEST_MCA, tk.M_VAL_TOP1, tk.M_VAL_TOP5, tk.M_VAL_MCA}
 )
@@ -47,6 +107,30 @@ def higher_is_better(metric: str) -> bool:
     """Whether larger values of ``metric`` are better (losses, times and costs are not)."""
     lower = ("loss", "seconds", "params", "gflops", "mem")
     return not any(word in metric for word in lower)
+
+
+def split_of(metric: str) -> str:
+    """The data split ``metric`` is measured on: train, val, test or none."""
+    return SPLIT_OF.get(metric, "none")
+
+
+def split_metrics(metric: str) -> list[str]:
+    """``metric`` and its counterpart on the other split, val first (or ``metric`` alone)."""
+    for test, val in SPLIT_PAIRS.items():
+        if metric in (test, val):
+            return [val, test]
+    return [metric]
+
+
+def metric_label(metric: str) -> str:
+    """A display name that names the split, e.g. ``test top-1`` (unknown keys as they are)."""
+    name = METRIC_NAMES.get(metric)
+    return f"{split_of(metric)} {name}" if name else metric
+
+
+def axis_label(metric: str) -> str:
+    """An axis label naming split and unit, e.g. ``test top-1 (%)``."""
+    return f"{metric_label(metric)} (%)" if metric in FRACTION_METRICS else metric_label(metric)
 
 
 def _fmt_weight(weight: float) -> str:
@@ -104,6 +188,105 @@ def mean_ci(values: np.ndarray) -> tuple[float, float, float, float]:
     std = float(np.std(values, ddof=1))
     half = float(stats.t.ppf(1 - ALPHA / 2, n - 1)) * std / math.sqrt(n)
     return mean, std, mean - half, mean + half
+
+
+def check_resamples(resamples: int) -> int:
+    """``resamples`` if it is a positive int; ValueError otherwise."""
+    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 1:
+        raise ValueError(f"resamples must be a positive int (e.g. {RESAMPLES}), got {resamples!r}")
+    return resamples
+
+
+def boot_rng(seed: int, *names: object) -> np.random.Generator:
+    """The bootstrap Generator of one cell or label: ``seed`` plus a CRC-32 of ``names``."""
+    text = "\x1f".join(map(str, names)).encode()
+    return np.random.default_rng([seed, zlib.crc32(text)])
+
+
+def resample(values: np.ndarray, *, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """``resamples`` draws with replacement of ``values``: shape [resamples, len(values)]."""
+    return values[rng.integers(0, len(values), size=(resamples, len(values)))]
+
+
+def percentile_ci(stat: np.ndarray) -> tuple[float, float]:
+    """The 2.5% and 97.5% quantiles of bootstrap statistics (a 95% percentile CI)."""
+    low, high = np.quantile(stat, [ALPHA / 2, 1 - ALPHA / 2])
+    return float(low), float(high)
+
+
+def boot_mean_ci(
+    values: np.ndarray, *, resamples: int = RESAMPLES, rng: np.random.Generator
+) -> tuple[float, float]:
+    """95% bootstrap percentile CI of the mean of ``values`` (NaN when empty)."""
+    if len(values) == 0:
+        return math.nan, math.nan
+    return percentile_ci(resample(values, resamples=resamples, rng=rng).mean(axis=1))
+
+
+def iqm(values: np.ndarray) -> np.ndarray | float:
+    """Interquartile mean along the last axis: drop floor(n/4) values at each end, average.
+
+    The same convention as ``scipy.stats.trim_mean(values, 0.25)``: with n = 7 one value is cut
+    at each end and the middle 5 are averaged; with n < 4 nothing is cut.
+    """
+    n = values.shape[-1]
+    cut = math.floor(n * IQM_CUT)
+    middle = np.sort(values, axis=-1)[..., cut : n - cut]
+    out = middle.mean(axis=-1)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def prob_greater(x: np.ndarray, y: np.ndarray) -> float:
+    """P(X > Y): mean over all pairs of [x_i > y_j] + 0.5 [x_i = y_j] (Mann-Whitney form)."""
+    return float(np.mean(_pair_kernel(x, y)))
+
+
+def _pair_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Matrix [x_i > y_j] + 0.5 [x_i = y_j], shape [len(x), len(y)]."""
+    return (x[:, None] > y[None, :]) + 0.5 * (x[:, None] == y[None, :])
+
+
+def _counts_of(values: np.ndarray, *, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """How often each of ``values`` is drawn in each resample: shape [resamples, len(values)]."""
+    n = len(values)
+    idx = rng.integers(0, n, size=(resamples, n)) + n * np.arange(resamples)[:, None]
+    return np.bincount(idx.ravel(), minlength=resamples * n).reshape(resamples, n)
+
+
+def _boot_prob_greater(
+    x: np.ndarray, y: np.ndarray, *, resamples: int, rng: np.random.Generator
+) -> np.ndarray:
+    """P(X > Y) of ``resamples`` bootstrap draws of x and of y (independent, with replacement)."""
+    cx = _counts_of(x, resamples=resamples, rng=rng)
+    cy = _counts_of(y, resamples=resamples, rng=rng)
+    # sum_ij cx_bi K_ij cy_bj / (n m): the pair mean of the resampled multisets
+    weighted = (cx @ _pair_kernel(x, y)) * cy  # [resamples, m]
+    return weighted.sum(axis=1) / (len(x) * len(y))
+
+
+def stratified_iqm(
+    tasks: list[np.ndarray], *, resamples: int = RESAMPLES, rng: np.random.Generator
+) -> tuple[float, float, float]:
+    """IQM of the runs of all ``tasks`` pooled and its 95% stratified bootstrap CI."""
+    point = iqm(np.concatenate(tasks))
+    boot = np.concatenate([resample(t, resamples=resamples, rng=rng) for t in tasks], axis=1)
+    return float(point), *percentile_ci(iqm(boot))
+
+
+def stratified_prob_greater(
+    pairs: list[tuple[np.ndarray, np.ndarray]],
+    *,
+    resamples: int = RESAMPLES,
+    rng: np.random.Generator,
+) -> tuple[float, float, float]:
+    """Mean over tasks of P(X > Y) of the (x, y) ``pairs`` and its stratified bootstrap CI."""
+    if not pairs:
+        return math.nan, math.nan, math.nan
+    point = float(np.mean([prob_greater(x, y) for x, y in pairs]))
+    boot = np.mean(
+        [_boot_prob_greater(x, y, resamples=resamples, rng=rng) for x, y in pairs], axis=0
+    )
+    return point, *percentile_ci(boot)
 
 
 def paired_power(effect: float, n: int, *, alpha: float = ALPHA) -> float:
@@ -201,63 +384,105 @@ def _costs(ok: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     return means
 
 
-def summarize(runs: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1) -> pd.DataFrame:
-    """The long stats table of ``runs`` (wide frame): one row per backbone x dataset x label."""
-    column = f"metric.{metric}"
-    if column not in runs:
+def _check_metric(runs: pd.DataFrame, metric: str) -> None:
+    """ValueError naming the logged metrics when no run logged ``metric``."""
+    if f"metric.{metric}" not in runs:
         known = sorted(c.removeprefix("metric.") for c in runs if c.startswith("metric."))
         raise ValueError(f"metric {metric!r} was not logged by any run; logged metrics: {known}")
+
+
+def _logged(runs: pd.DataFrame, metric: str) -> list[str]:
+    """``metric`` and its split counterpart, those that some run logged, val first."""
+    return [
+        m
+        for m in split_metrics(metric)
+        if m == metric or (f"metric.{m}" in runs and runs[f"metric.{m}"].notna().any())
+    ]
+
+
+def summarize(
+    runs: pd.DataFrame,
+    *,
+    metric: str = tk.M_TEST_TOP1,
+    resamples: int = RESAMPLES,
+    seed: int = BOOT_SEED,
+) -> pd.DataFrame:
+    """The long stats table of ``runs`` (wide frame): one row per backbone x dataset x label x
+    split, for ``metric`` and its counterpart on the other split (when logged)."""
+    _check_metric(runs, metric)
+    check_resamples(resamples)
     runs = add_labels(runs)
-    ok = _finished(runs, column)
+    counts = _counts(runs)
+    parts = [
+        _summarize_metric(runs, counts, m, resamples=resamples, seed=seed)
+        for m in _logged(runs, metric)
+    ]
+    return _order(pd.concat(parts, ignore_index=True))
+
+
+SUMMARY_COLUMNS: Final = [
+    *KEYS,
+    "split",
+    "variant",
+    "tav_weight",
+    "metric",
+    "n",
+    "mean",
+    "std",
+    "ci_low",
+    "ci_high",
+    "boot_low",
+    "boot_high",
+]
+
+
+def _seed_rows(ok: pd.DataFrame, metric: str, *, resamples: int, seed: int) -> pd.DataFrame:
+    """Mean, std, t CI and bootstrap CI of ``metric`` over seeds, one row per setting."""
+    column = f"metric.{metric}"
     rows = []
     for key, group in ok.groupby(KEYS, sort=True):
-        mean, std, low, high = mean_ci(group[column].to_numpy(float))
-        rows.append(
-            {
-                **dict(zip(KEYS, key, strict=True)),
-                "variant": group["variant"].iloc[0],
-                "tav_weight": group["tav_weight"].iloc[0],
-                "metric": metric,
-                "n": len(group),
-                "mean": mean,
-                "std": std,
-                "ci_low": low,
-                "ci_high": high,
-            }
-        )
-    table = pd.DataFrame(
-        rows,
-        columns=[*KEYS, "variant", "tav_weight", "metric", "n", "mean", "std", "ci_low", "ci_high"],
-    ).set_index(KEYS)
-    counts = _counts(runs)
+        values = group[column].to_numpy(float)
+        mean, std, low, high = mean_ci(values)
+        rng = boot_rng(seed, metric, *key)
+        boot_low, boot_high = boot_mean_ci(values, resamples=resamples, rng=rng)
+        first = group.iloc[0]
+        head = [*key, split_of(metric), first["variant"], first["tav_weight"], metric]
+        rows.append([*head, len(group), mean, std, low, high, boot_low, boot_high])
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS).set_index(KEYS)
+
+
+def _summarize_metric(
+    runs: pd.DataFrame, counts: pd.DataFrame, metric: str, *, resamples: int, seed: int
+) -> pd.DataFrame:
+    """The stats rows of one metric (one split): seeds, counts, paired tests, Holm, costs."""
+    column = f"metric.{metric}"
+    ok = _finished(runs, column)
+    table = _seed_rows(ok, metric, resamples=resamples, seed=seed)
     table = table.reindex(counts.index.union(table.index))
     table["metric"] = metric
+    table["split"] = split_of(metric)
     labels = runs.drop_duplicates(KEYS).set_index(KEYS)
     table["variant"] = labels["variant"].reindex(table.index)
     table["tav_weight"] = labels["tav_weight"].reindex(table.index)
     table["n"] = table["n"].fillna(0).astype(int)
     table = table.join(counts).join(_comparisons(ok, column)).join(_costs(ok, runs))
     table["p_holm"] = holm(table["p_t"])
-    return _order(table.reset_index())
+    return table.reset_index()
 
 
 def _comparisons(ok: pd.DataFrame, column: str) -> pd.DataFrame:
     """Paired tests of each non-baseline setting against its backbone x dataset baseline."""
     rows = {}
     by_seed = ok.set_index("seed")
-    for key, group in by_seed.groupby(KEYS, sort=True):
-        backbone, dataset, _ = key
-        if group["variant"].iloc[0] == BASELINE:
-            continue
-        base = by_seed[
-            (by_seed["backbone"] == backbone)
-            & (by_seed["dataset"] == dataset)
-            & (by_seed["variant"] == BASELINE)
-        ]
-        if base.empty:
-            continue
-        base = base.sort_values(["end_time", "run_id"]).groupby(level=0).last()
-        rows[key] = paired_tests(group[column], base[column])
+    is_base = by_seed["variant"] == BASELINE
+    bases = {
+        task: base.sort_values(["end_time", "run_id"]).groupby(level=0).last()[column]
+        for task, base in by_seed[is_base].groupby(["backbone", "dataset"], sort=True)
+    }
+    for key, group in by_seed[~is_base].groupby(KEYS, sort=True):
+        base = bases.get(key[:2])
+        if base is not None:
+            rows[key] = paired_tests(group[column], base)
     cols = ["n_pairs", "delta", "delta_std", "t_stat", "p_t", "p_wilcoxon", "seeds_needed"]
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=cols)
     frame.index = (
@@ -269,7 +494,106 @@ def _comparisons(ok: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def _order(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows sorted by backbone, dataset, baseline first then label; fixed column order."""
-    table = table.assign(_base=(table["variant"] != BASELINE).astype(int))
-    table = table.sort_values(["backbone", "dataset", "_base", "label"], kind="stable")
-    return table.drop(columns="_base").reset_index(drop=True)
+    """Rows sorted by backbone, dataset, baseline first, label, then split (train, val, test)."""
+    table = table.assign(
+        _base=(table["variant"] != BASELINE).astype(int), _split=table["split"].map(SPLITS.index)
+    )
+    keys = ["backbone", "dataset", "_base", "label", "_split"]
+    table = table.sort_values(keys, kind="stable")
+    return table.drop(columns=["_base", "_split"]).reset_index(drop=True)
+
+
+AGGREGATE_COLUMNS: Final = [
+    "split",
+    "metric",
+    "label",
+    "variant",
+    "n_tasks",
+    "n_runs",
+    "iqm",
+    "iqm_low",
+    "iqm_high",
+    "p_tasks",
+    "p_improve",
+    "p_low",
+    "p_high",
+    "resamples",
+    "boot_seed",
+]
+
+
+def _task_values(ok: pd.DataFrame, column: str, sign: float) -> dict[str, dict[tuple, np.ndarray]]:
+    """label -> (backbone, dataset) -> the finished runs' values (times ``sign``)."""
+    out: dict[str, dict[tuple, np.ndarray]] = {}
+    for (backbone, dataset, label), group in ok.groupby(KEYS, sort=True):
+        out.setdefault(label, {})[(backbone, dataset)] = sign * group[column].to_numpy(float)
+    return out
+
+
+def _aggregate_label(
+    tasks: dict[tuple, np.ndarray],
+    base: dict[tuple, np.ndarray] | None,
+    *,
+    resamples: int,
+    rng: np.random.Generator,
+) -> dict[str, float]:
+    """IQM and P(improvement over ``base``) of one label, with stratified bootstrap CIs."""
+    point, low, high = stratified_iqm(list(tasks.values()), resamples=resamples, rng=rng)
+    pairs = [(x, base[t]) for t, x in tasks.items() if base and t in base]
+    p, p_low, p_high = stratified_prob_greater(pairs, resamples=resamples, rng=rng)
+    return {
+        "n_tasks": len(tasks),
+        "n_runs": sum(len(v) for v in tasks.values()),
+        "iqm": point,
+        "iqm_low": low,
+        "iqm_high": high,
+        "p_tasks": len(pairs) if base is not None else 0,
+        "p_improve": p,
+        "p_low": p_low,
+        "p_high": p_high,
+    }
+
+
+def _aggregate_metric(
+    runs: pd.DataFrame, metric: str, *, resamples: int, seed: int
+) -> list[dict[str, object]]:
+    """The aggregate rows of one metric (one split), baseline first."""
+    column = f"metric.{metric}"
+    ok = _finished(runs, column)
+    sign = 1.0 if higher_is_better(metric) else -1.0  # improvement = lower loss
+    by_label = _task_values(ok, column, sign)
+    variants = ok.drop_duplicates("label").set_index("label")["variant"]
+    base_label = next((lb for lb in by_label if variants[lb] == BASELINE), None)
+    rows = []
+    for label in sorted(by_label, key=lambda lb: (variants[lb] != BASELINE, lb)):
+        is_base = variants[label] == BASELINE
+        base = None if is_base or base_label is None else by_label[base_label]
+        rng = boot_rng(seed, metric, label)
+        agg = _aggregate_label(by_label[label], base, resamples=resamples, rng=rng)
+        for name in ("iqm", "iqm_low", "iqm_high"):
+            agg[name] *= sign
+        if sign < 0:
+            agg["iqm_low"], agg["iqm_high"] = agg["iqm_high"], agg["iqm_low"]
+        row = {"split": split_of(metric), "metric": metric, "label": label}
+        rows.append({**row, "variant": variants[label], **agg})
+    return rows
+
+
+def aggregate(
+    runs: pd.DataFrame,
+    *,
+    metric: str = tk.M_TEST_TOP1,
+    resamples: int = RESAMPLES,
+    seed: int = BOOT_SEED,
+) -> pd.DataFrame:
+    """Per label and split: IQM over tasks and seeds and P(label > baseline), with stratified
+    bootstrap 95% CIs; for ``metric`` and its counterpart on the other split."""
+    _check_metric(runs, metric)
+    check_resamples(resamples)
+    runs = add_labels(runs)
+    rows = [
+        row
+        for m in _logged(runs, metric)
+        for row in _aggregate_metric(runs, m, resamples=resamples, seed=seed)
+    ]
+    return pd.DataFrame(rows, columns=AGGREGATE_COLUMNS).assign(resamples=resamples, boot_seed=seed)

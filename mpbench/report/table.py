@@ -1,11 +1,15 @@
-"""The paper table: rows backbone x label, columns datasets, cells ``mean ± std``.
+"""The paper table: rows backbone x label, columns dataset x split, cells ``mean ± std``.
 
-Accuracy-like metrics (fractions) are shown in percent. The best mean of each column (ties on
-the displayed value included) is bold in Markdown and LaTeX; ``*`` marks a Holm-adjusted paired
-t-test p < 0.05 against the baseline of the same backbone and dataset. The ``excluded`` column
-counts the trials of the row that did not finish (failed, diverged, pruned), which are never
-averaged in; a footnote lists them per cell. All text is built from sorted rows with fixed float
-formats, so the same runs give byte-identical files.
+Each dataset gets one column per split that the metric was logged on (``val`` then ``test``);
+a caption line above the table names each split's metric and its role, e.g. ``test top-1 %
+(test split, reported only)``. Accuracy-like metrics (fractions) are shown in percent. The best
+mean of each column (ties on the displayed value included) is bold in Markdown and LaTeX; ``*``
+marks a Holm-adjusted paired t-test p < 0.05 against the baseline of the same backbone, dataset
+and split (one Holm family per split). The ``excluded`` column counts the trials of the row that
+did not finish (failed, diverged, pruned), which are never averaged in; a footnote lists them
+per cell. The aggregate summary (:func:`aggregate_markdown`) gives per split and label the IQM
+and the probability of improvement over the baseline with their bootstrap CIs. All text is built
+from sorted rows with fixed float formats, so the same runs give byte-identical files.
 """
 
 from __future__ import annotations
@@ -17,7 +21,18 @@ from typing import Final
 
 import pandas as pd
 
-from mpbench.report.stats import ALPHA, FRACTION_METRICS, higher_is_better
+from mpbench.report.stats import (
+    ALPHA,
+    BASELINE,
+    BOOT_SEED,
+    FRACTION_METRICS,
+    RESAMPLES,
+    SPLIT_NOTES,
+    SPLITS,
+    higher_is_better,
+    metric_label,
+    split_of,
+)
 
 MARK: Final = "*"
 CSV_FLOAT: Final = "%.10g"
@@ -28,25 +43,32 @@ class PaperTable:
     """The display table and what it was built from.
 
     Args:
-        cells: display strings (no markup), index (backbone, label), columns datasets + excluded.
+        cells: display strings (no markup), index (backbone, label), columns (dataset, split)
+            plus ``("excluded", "")``.
         best: booleans of the same shape, True where a cell is the best of its column.
         notes: footnote lines.
-        metric: the metric shown.
+        metrics: the metrics shown, one per split, in column order (val before test).
+        caption: the line above the table naming each split's metric.
 
     Example:
         >>> table = paper_table(summary)  # doctest: +SKIP
-        >>> table.markdown().splitlines()[0]  # doctest: +SKIP
-        '| backbone | variant | synth | excluded |'
+        >>> table.markdown().splitlines()[2]  # doctest: +SKIP
+        '| backbone | variant | synth (val) | synth (test) | excluded |'
     """
 
     cells: pd.DataFrame
     best: pd.DataFrame
     notes: tuple[str, ...]
-    metric: str
+    metrics: tuple[str, ...]
+    caption: str
+
+    def headers(self) -> list[str]:
+        """Flat column names: ``dataset (split)``; the dataset alone for metrics of no split."""
+        return [d if sp in ("", "none") else f"{d} ({sp})" for d, sp in self.cells.columns]
 
     def markdown(self) -> str:
-        """The table as GitHub Markdown, best cells bold, notes below."""
-        head = ["backbone", "variant", *map(str, self.cells.columns)]
+        """The table as GitHub Markdown: caption, table (best cells bold), notes."""
+        head = ["backbone", "variant", *self.headers()]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for (backbone, label), row in self.cells.iterrows():
             texts = [
@@ -54,10 +76,10 @@ class PaperTable:
                 for c, t in row.items()
             ]
             lines.append("| " + " | ".join([backbone, label, *texts]) + " |")
-        return "\n".join([*lines, "", *self.notes]) + "\n"
+        return "\n".join([self.caption, "", *lines, "", *self.notes]) + "\n"
 
     def latex(self) -> str:
-        """The table as booktabs LaTeX (pandas Styler), best cells bold."""
+        """The table as booktabs LaTeX (pandas Styler), dataset over split, best cells bold."""
         cells = self.cells.map(lambda t: t.replace("±", r"$\pm$").replace(MARK, r"$^{*}$"))
         cells.index = cells.index.set_names(["backbone", "variant"])
         best = self.best
@@ -70,14 +92,30 @@ class PaperTable:
             convert_css=True,
             column_format="ll" + "r" * len(cells.columns),
             multirow_align="t",
+            multicol_align="c",
             clines=None,
         )
-        notes = "".join(f"% {n}\n" for n in self.notes)
-        return body + notes
+        return f"% {self.caption}\n" + body + "".join(f"% {n}\n" for n in self.notes)
 
     def csv_rows(self) -> pd.DataFrame:
         """The display table as a flat frame (for printing)."""
-        return self.cells.reset_index()
+        flat = self.cells.set_axis(self.headers(), axis=1)
+        return flat.reset_index()
+
+
+def _unit(metric: str) -> str:
+    """`` %`` for fractions shown in percent, else nothing."""
+    return " %" if metric in FRACTION_METRICS else ""
+
+
+def _scale(metric: str) -> float:
+    """Display factor of ``metric``: 100 for fractions, else 1."""
+    return 100.0 if metric in FRACTION_METRICS else 1.0
+
+
+def split_caption(metrics: list[str] | tuple[str, ...]) -> str:
+    """``val top-1 % (val split: ...); test top-1 % (test split, reported only)``."""
+    return "; ".join(f"{metric_label(m)}{_unit(m)} ({SPLIT_NOTES[split_of(m)]})" for m in metrics)
 
 
 def _cell(mean: float, std: float, scale: float, sig: bool) -> str:
@@ -105,43 +143,103 @@ def _note(row: pd.Series) -> str | None:
     return f"{row['backbone']} / {row['label']} / {row['dataset']}: " + ", ".join(parts)
 
 
+def _texts(summary: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` with ``text`` (the cell) and ``shown`` (the displayed mean) columns."""
+    scale = summary["metric"].map(_scale)
+    sig = summary["p_holm"].lt(ALPHA).fillna(False)
+    text = [
+        _cell(m, s, f, g)
+        for m, s, f, g in zip(summary["mean"], summary["std"], scale, sig, strict=True)
+    ]
+    return summary.assign(text=text, shown=(summary["mean"] * scale).round(2))
+
+
+def _best(shown: pd.DataFrame, metrics: dict[str, str]) -> pd.DataFrame:
+    """True where a displayed mean is the best of its (dataset, split) column."""
+    best = shown.copy()
+    for col in shown.columns:
+        values = shown[col]
+        target = values.max() if higher_is_better(metrics[col[1]]) else values.min()
+        best[col] = values.eq(target) & values.notna()
+    return best.astype(bool)
+
+
+def _excluded(first: pd.DataFrame, index: pd.MultiIndex) -> list[str]:
+    """Per row: the number of trials not averaged in (counted once, from one split)."""
+    counts = first.groupby(["backbone", "label"])[["n_failed", "n_diverged", "n_pruned", "n_other"]]
+    return counts.sum().sum(axis=1).reindex(index).astype(int).astype(str).tolist()
+
+
 def paper_table(summary: pd.DataFrame) -> PaperTable:
     """Pivot the stats table of :func:`mpbench.report.stats.summarize` to the paper layout."""
-    metric = str(summary["metric"].iloc[0])
-    scale = 100.0 if metric in FRACTION_METRICS else 1.0
-    sig = summary["p_holm"].lt(ALPHA).fillna(False)
-    summary = summary.assign(
-        text=[
-            _cell(m, s, scale, g)
-            for m, s, g in zip(summary["mean"], summary["std"], sig, strict=True)
-        ],
-        shown=(summary["mean"] * scale).round(2),
-    )
-    order = summary.drop_duplicates(["backbone", "label"])[["backbone", "label"]]
+    splits = sorted(set(summary["split"]), key=SPLITS.index)
+    metrics = {sp: str(summary.loc[summary["split"] == sp, "metric"].iloc[0]) for sp in splits}
+    summary = _texts(summary)
+    first = summary[summary["split"] == splits[0]]
+    order = first.drop_duplicates(["backbone", "label"])[["backbone", "label"]]
     index = pd.MultiIndex.from_frame(order.sort_values(["backbone"], kind="stable"))
-    cells = summary.pivot(index=["backbone", "label"], columns="dataset", values="text")
-    cells = cells.reindex(index).fillna("")
-    shown = summary.pivot(index=["backbone", "label"], columns="dataset", values="shown")
-    shown = shown.reindex(index)
-    target = shown.max() if higher_is_better(metric) else shown.min()
-    best = shown.eq(target, axis=1) & shown.notna()
-    excluded = (
-        summary.groupby(["backbone", "label"])[["n_failed", "n_diverged", "n_pruned", "n_other"]]
-        .sum()
-        .sum(axis=1)
-    )
-    cells["excluded"] = excluded.reindex(index).astype(int).astype(str).to_numpy()
-    best["excluded"] = False
-    cells.columns.name = best.columns.name = None
-    notes = [n for n in (_note(r) for _, r in summary.iterrows()) if n]
-    unit = " (%)" if scale == 100.0 else ""
-    head = (
-        f"Metric: {metric}{unit}, mean ± std over seeds; bold: best per column; "
-        f"{MARK}: Holm-adjusted paired t-test p < {ALPHA} vs baseline."
-    )
+    columns = pd.MultiIndex.from_product([sorted(set(summary["dataset"])), splits])
+    wide = {
+        name: summary.pivot(
+            index=["backbone", "label"], columns=["dataset", "split"], values=name
+        ).reindex(index=index, columns=columns)
+        for name in ("text", "shown")
+    }
+    cells = wide["text"].fillna("")
+    best = _best(wide["shown"], metrics)
+    cells[("excluded", "")] = _excluded(first, index)
+    best[("excluded", "")] = False
+    cells.columns.names = best.columns.names = [None, None]
+    notes = [n for n in (_note(r) for _, r in first.iterrows()) if n]
     if notes:
         notes = ["Not averaged in (counted in 'excluded'):", *notes]
-    return PaperTable(cells=cells, best=best, notes=(head, *notes), metric=metric)
+    shown = tuple(metrics.values())
+    caption = (
+        f"Columns per dataset: {split_caption(shown)}. Cells: mean ± std over seeds; bold: best "
+        f"per column; {MARK}: Holm-adjusted paired t-test p < {ALPHA} vs the baseline of the "
+        "same split."
+    )
+    return PaperTable(cells=cells, best=best, notes=tuple(notes), metrics=shown, caption=caption)
+
+
+def _interval(point: float, low: float, high: float, scale: float) -> str:
+    """``point [low, high]`` with two decimals; ``n/a`` when undefined."""
+    if math.isnan(point):
+        return "n/a"
+    return f"{point * scale:.2f} [{low * scale:.2f}, {high * scale:.2f}]"
+
+
+def _aggregate_rows(part: pd.DataFrame) -> list[str]:
+    """The Markdown rows of one split of the aggregate table."""
+    scale = _scale(str(part["metric"].iloc[0]))
+    lines = []
+    for _, r in part.iterrows():
+        iqm = _interval(r["iqm"], r["iqm_low"], r["iqm_high"], scale)
+        is_base = r["variant"] == BASELINE
+        p = "—" if is_base else _interval(r["p_improve"], r["p_low"], r["p_high"], 1.0)
+        cells = [r["label"], str(r["n_tasks"]), str(r["n_runs"]), iqm, p, str(r["p_tasks"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def aggregate_markdown(agg: pd.DataFrame) -> str:
+    """The aggregate table of :func:`mpbench.report.stats.aggregate` as Markdown, one table
+    per split, each under a line naming its metric and split."""
+    head = "| variant | tasks | runs | IQM [95% CI] | P(improvement) [95% CI] | P tasks |"
+    lines: list[str] = []
+    for metric, part in agg.groupby("metric", sort=False):
+        lines += [f"Aggregate over tasks (backbone x dataset): {split_caption([str(metric)])}.", ""]
+        lines += [head, "|" + "---|" * 6, *_aggregate_rows(part), ""]
+    resamples = int(agg["resamples"].iloc[0]) if len(agg) else RESAMPLES
+    seed = int(agg["boot_seed"].iloc[0]) if len(agg) else BOOT_SEED
+    notes = (
+        "IQM: mean of the middle 50% of the finished runs pooled over tasks and seeds "
+        "(floor(n/4) runs cut at each end). P(improvement): P(variant > baseline) over all pairs "
+        "of runs of a task, ties counting 1/2, averaged over the 'P tasks' both ran on (lower is "
+        "better for losses). [ ]: 95% stratified bootstrap percentile CI (runs resampled within "
+        f"each task), {resamples} resamples, seed {seed}."
+    )
+    return "\n".join([*lines, notes]) + "\n"
 
 
 def write_tables(summary: pd.DataFrame, table: PaperTable, out_dir: str | Path) -> list[Path]:
@@ -155,16 +253,28 @@ def write_tables(summary: pd.DataFrame, table: PaperTable, out_dir: str | Path) 
     return paths
 
 
+def write_aggregate(agg: pd.DataFrame, out_dir: str | Path) -> list[Path]:
+    """Write aggregate.md and aggregate.csv into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "aggregate.md", out / "aggregate.csv"]
+    paths[0].write_text(aggregate_markdown(agg), encoding="utf-8")
+    agg.to_csv(paths[1], index=False, float_format=CSV_FLOAT, lineterminator="\n")
+    return paths
+
+
 def rich_table(table: PaperTable) -> object:
     """A rich Table of the paper table (best cells bold) for the console."""
     from rich.markup import escape
     from rich.table import Table
 
-    out = Table(title=f"{table.metric}", caption="\n".join(table.notes), caption_justify="left")
+    title = " | ".join(metric_label(m) + _unit(m) for m in table.metrics)
+    caption = "\n".join([table.caption, *table.notes])
+    out = Table(title=title, caption=escape(caption), caption_justify="left")
     out.add_column("backbone")
     out.add_column("variant")
-    for column in table.cells.columns:
-        out.add_column(str(column), justify="right")
+    for header in table.headers():
+        out.add_column(escape(header), justify="right")
     for (backbone, label), row in table.cells.iterrows():
         texts = [
             f"[bold]{t}[/bold]" if table.best.loc[(backbone, label), c] and t else t

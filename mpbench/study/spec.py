@@ -25,6 +25,9 @@ Kind = Literal["grid", "search"]
 # Fields whose values must be names in a registry: field -> (kind, module, list function).
 REGISTRY_FIELDS = {"variant": "variant", "backbone": "backbone", "dataset": "dataset"}
 EPOCH_METRIC_DEFAULT = "val_top1"
+# Metrics computed on the test split: grids may report them, a search may not optimise them
+# (val chooses, test reports; see docs/studies.md).
+TEST_METRIC_PREFIX = "test_"
 
 
 class StudyFileError(ValueError):
@@ -114,7 +117,11 @@ class SearchSpec(_Strict):
 
 
 class ObjectiveSpec(_Strict):
-    """The metric Optuna optimises; ``intermediate`` is the per-epoch metric used for pruning."""
+    """The metric Optuna optimises; ``intermediate`` is the per-epoch metric used for pruning.
+
+    A search may name only metrics of the train and val splits (test is reported only); a grid
+    optimises nothing, so its ``metric`` may be a test metric (the one its status shows best).
+    """
 
     metric: str = EPOCH_METRIC_DEFAULT
     direction: Direction = "maximize"
@@ -365,8 +372,13 @@ def registered_names(kind: str) -> list[str] | None:
         return None
 
 
+def is_test_metric(metric: str) -> bool:
+    """Whether ``metric`` is computed on the test split (reported only, never optimised)."""
+    return metric.startswith(TEST_METRIC_PREFIX)
+
+
 def _check_objective(spec: StudySpec, source: str) -> None:
-    """The objective metrics must be metric keys that trials log."""
+    """The objective metrics must be metric keys that trials log; a search optimises val ones."""
     from mpbench import tracking
 
     known = list(tracking.EPOCH_METRICS) + list(tracking.FINAL_METRICS)
@@ -375,6 +387,12 @@ def _check_objective(spec: StudySpec, source: str) -> None:
         if value not in known:
             msg = _unknown(f"metric {value!r}", value, known)
             raise StudyFileError(f"{source}: [objective -> {field}] {msg}")
+        if spec.kind == "search" and is_test_metric(value):
+            raise StudyFileError(
+                f"{source}: [objective -> {field}] {value!r} is computed on the test split, "
+                "which is reported only; a search must optimise a validation metric such as "
+                f"{EPOCH_METRIC_DEFAULT!r}"
+            )
     if spec.objective.intermediate not in tracking.EPOCH_METRICS:
         raise StudyFileError(
             f"{source}: [objective -> intermediate] must be a per-epoch metric "
