@@ -160,6 +160,18 @@ def test_grid_may_report_a_test_metric_and_search_a_val_one(tmp_path: Path) -> N
     assert load_study(write(tmp_path, search)).objective.metric == "val_mean_class_acc"
 
 
+def test_grid_cell_whose_variant_refuses_its_lambda_is_an_error_before_running(
+    tmp_path: Path,
+) -> None:
+    text = GOOD.replace('variant = ["baseline", "learnable_tav"]', 'variant = ["fixed"]')
+    text = text.replace("[grid]", "[grid]\ntav_weight = [0.0, 1.0]")
+    with pytest.raises(
+        StudyFileError,
+        match=r"study.toml: \[grid -> variant\] variant 'fixed': tav_weight=1.0 needs a learnable",
+    ):
+        load_study(write(tmp_path, text))
+
+
 def test_bad_toml_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(StudyFileError, match=r"study.toml: invalid TOML: .*line 3"):
         load_study(write(tmp_path, 'name = "x"\n[base]\nepochs = = 1\n'))

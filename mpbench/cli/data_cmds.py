@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -35,6 +35,7 @@ def synth(
     classes: Annotated[int | None, typer.Option(help="Motion classes.")] = None,
     train_clips: Annotated[int | None, typer.Option(help="Training clips.")] = None,
     val_clips: Annotated[int | None, typer.Option(help="Validation clips.")] = None,
+    test_clips: Annotated[int | None, typer.Option(help="Test clips (reported only).")] = None,
     frames: Annotated[int | None, typer.Option(help="Frames per video.")] = None,
     size: Annotated[int | None, typer.Option(help="Frame size in pixels (even).")] = None,
     fps: Annotated[int | None, typer.Option(help="Frame rate of the mp4 files.")] = None,
@@ -53,19 +54,30 @@ def synth(
         classes=classes,
         train_clips=train_clips,
         val_clips=val_clips,
+        test_clips=test_clips,
         video_frames=frames,
         size=size,
         fps=fps,
     )
+    total = spec.train_clips + spec.val_clips + spec.test_clips
     with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("writing clips", total=spec.train_clips + spec.val_clips)
+        task = bar.add_task("writing clips", total=total)
         write_synth_dataset(
             out, spec=spec, seed=seed, preset=preset, progress=lambda n: bar.advance(task, n)
         )
     console.print(
-        f"wrote {spec.train_clips} train + {spec.val_clips} val clips of "
+        f"wrote {spec.train_clips} train + {spec.val_clips} val + {spec.test_clips} test clips of "
         f"{spec.classes} classes ({', '.join(spec.class_names)}) to {out}"
     )
+
+
+def _names(text: str, *, option: str, known: tuple[str, ...]) -> list[str]:
+    """Parse "a,b" into ["a", "b"], rejecting names outside ``known``."""
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise ValueError(f"{option} must be among {', '.join(known)}; got {bad}")
+    return names
 
 
 @data_app.command("probe")
@@ -73,36 +85,112 @@ def synth(
 def probe(
     preset: Annotated[str, typer.Option(help="easy, medium or hard.")] = "easy",
     seed: Annotated[int, typer.Option(help="Dataset and training seed.")] = 0,
-    frames: Annotated[int, typer.Option(help="T (the clips hold T+1 frames).")] = 8,
-    epochs: Annotated[int, typer.Option(help="Training epochs per view.")] = 8,
-    views: Annotated[str, typer.Option(help="Comma-separated: frame, diff, clip.")] = "frame,diff",
-    train_clips: Annotated[int | None, typer.Option(help="Training clips.")] = None,
-    val_clips: Annotated[int | None, typer.Option(help="Validation clips.")] = None,
+    train_clips: Annotated[
+        int, typer.Option(help="Training clips (at most the preset's).", min=1)
+    ] = 1000,
+    val_clips: Annotated[
+        int,
+        typer.Option(help="Validation clips (at most the preset's); more = tighter bound.", min=1),
+    ] = 240,
+    classes: Annotated[int | None, typer.Option(help="Motion classes (default: preset).")] = None,
+    video_frames: Annotated[
+        int | None, typer.Option(help="Frames per video (default: preset).")
+    ] = None,
+    probes: Annotated[
+        str, typer.Option(help="Single-frame probes at every frame index: linear, cnn.")
+    ] = "linear,cnn",
+    cnn_frames: Annotated[
+        int,
+        typer.Option(help="Frame indices for the CNN probe, spread evenly (0: every one).", min=0),
+    ] = 0,
+    motion: Annotated[
+        str, typer.Option(help="Motion views, one must beat the bound: diff, clip ('' for none).")
+    ] = "diff,clip",
+    frames: Annotated[
+        int, typer.Option(help="T for the motion views (centre T+1 frames).", min=1)
+    ] = 8,
+    size: Annotated[int, typer.Option(help="Frames are area-resized to at most this.", min=8)] = 64,
+    cnn_size: Annotated[
+        int, typer.Option(help="Frame size the CNNs (frame, clip) see.", min=8)
+    ] = 32,
+    epochs: Annotated[int, typer.Option(help="Training epochs of every CNN.", min=1)] = 8,
+    alpha: Annotated[float, typer.Option(help="Family-wise error rate of the verdict.")] = 0.05,
 ) -> None:
-    """Single-frame control: a tiny CNN on one frame vs on frame differences (vs a 3D CNN)."""
-    _check_preset(preset)
-    from rich.table import Table
+    """Prove the synthetic benchmark motion-only: single-frame probes at EVERY frame index.
 
-    from mpbench.data.probe import motion_probe
+    A linear model on appearance statistics and a small CNN on the RGB frame are fitted at each
+    frame index; the best of them must stay inside the binomial upper bound of chance,
+    Bonferroni-corrected for the number of probes fitted, while frame differences or a tiny 3D
+    CNN on the clip (the positive control) must beat it. Exit code 0: motion-only; 1: a single
+    frame LEAKS the class; 3: INCONCLUSIVE (single frames are at chance, but no motion view beats
+    the bound either).
+    """
+    _check_preset(preset)
+    from mpbench.data.probe import FRAME_PROBES, MOTION_VIEWS, probe_synth
     from mpbench.data.synth import preset_spec
 
-    spec = preset_spec(preset, train_clips=train_clips, val_clips=val_clips)
-    chosen = [v.strip() for v in views.split(",") if v.strip()]
-    acc = motion_probe(
+    chosen = _names(probes, option="--probes", known=FRAME_PROBES)
+    views = _names(motion, option="--motion", known=MOTION_VIEWS)
+
+    spec = preset_spec(preset, classes=classes, video_frames=video_frames)
+    n_train, n_val = min(train_clips, spec.train_clips), min(val_clips, spec.val_clips)
+    console.print(
+        f"synth {preset}: {spec.classes} classes, {spec.video_frames} frames, "
+        f"{n_train} train / {n_val} val clips (seed {seed})",
+        highlight=False,
+    )
+    report = probe_synth(
         spec,
         seed=seed,
+        train_clips=n_train,
+        val_clips=n_val,
+        size=size,
+        frame_probes=chosen,
+        motion_views=views,
+        cnn_frames=cnn_frames or None,
+        cnn_size=cnn_size,
         frames=frames,
-        views=chosen,
         epochs=epochs,
-        on_epoch=lambda v, e, a: console.print(f"{v} epoch {e + 1}: {a:.3f}"),
+        alpha=alpha,
+        on_step=lambda msg: console.print(f"  {msg}", style="dim", highlight=False),
     )
-    table = Table(title=f"synth {preset}: val accuracy after {epochs} epochs")
-    table.add_column("view")
-    table.add_column("accuracy", justify="right")
-    for view, value in acc.items():
-        table.add_row(view, f"{value:.3f}")
+    _print_probe_report(report, title=f"synth {preset}: accuracy per frame index")
+    if report.leaks or not report.motion_ok:
+        raise typer.Exit(code=1 if report.leaks else 3)
+
+
+def _print_probe_report(report: Any, *, title: str) -> None:
+    """The per-index table, the motion views, the bounds and the verdict line."""
+    from rich.table import Table
+
+    _, best_index, best_probe = report.best
+    table = Table(title=title)
+    table.add_column("frame", justify="right")
+    for name in report.frame_acc:
+        table.add_column(name, justify="right")
+    for index in range(len(next(iter(report.frame_acc.values())))):
+        cells = []
+        for name, accs in report.frame_acc.items():
+            value = accs[index]
+            text = "-" if value is None else f"{value:.3f}"
+            if value is not None and value > report.bound:
+                text = f"[bold red]{text}[/]"
+            elif (index, name) == (best_index, best_probe):
+                text = f"[bold]{text}[/]"
+            cells.append(text)
+        table.add_row(str(index), *cells)
     console.print(table)
-    console.print(f"chance {1 / spec.classes:.3f} ({spec.classes} classes)")
+    for view, value in report.motion_acc.items():
+        console.print(f"motion view {view}: {value:.3f}", highlight=False)
+    console.print(
+        f"chance {report.chance:.3f}; 95% binomial upper bound of chance for {report.n_val} "
+        f"val clips: {report.bound_single:.3f} for one probe, {report.bound:.3f} "
+        f"Bonferroni-corrected for the max over {report.fits} probes fitted "
+        f"(alpha {report.alpha:g} / {report.fits})",
+        highlight=False,
+    )
+    style = "bold red" if report.leaks or not report.motion_ok else "bold green"
+    console.print(report.verdict(), style=style, highlight=False)
 
 
 @list_app.command("datasets")

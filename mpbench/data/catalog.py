@@ -66,9 +66,9 @@ root omitted: clips rendered in memory (options: preset, {
 })
 root given: the output of `mpbench data synth ROOT`:
   ROOT/videos/<class>/<split>_<index>.mp4
-  ROOT/train.txt, ROOT/val.txt   "<path> <label>" per line
+  ROOT/{{train,val,test}}.txt      "<path> <label>" per line (three disjoint splits)
   ROOT/classes.txt               class names in label order
-  ROOT/metadata.json             preset, knobs and seed"""
+  ROOT/metadata.json             generator version, preset, knobs and seed"""
 
 
 def _reader_options(fn: Callable[..., Any]) -> dict[str, str]:
@@ -94,7 +94,7 @@ def _register(name: str, description: str, layout: str, reader: Any, **kw: Any) 
 
 _register(
     "synth",
-    "synthetic motion benchmark: classes differ only by motion (default)",
+    "synthetic motion benchmark: only motion tells classes apart, at every frame (default)",
     SYNTH_LAYOUT,
     None,
     flip=False,

@@ -18,12 +18,20 @@ chance for the number of validation clips, Bonferroni-corrected for the number o
 far above that bound: ``diff`` (a tiny 2D CNN on the T grey frame differences of the centre T+1
 frames) and ``clip`` (a tiny 3D CNN on the centre T+1 RGB frames).
 
-Measured on 2 shared CPU cores (seed 0, default budgets; ``mpbench data probe --preset P``):
+Measured with ``OMP_NUM_THREADS=1 mpbench data probe --preset P`` (seed 0, defaults: at most
+1000 train / 240 val clips, frames area-resized to 64 px, CNNs at 32 px, linear and CNN probes
+at every frame index, 8 epochs; one thread on a shared 2-core machine):
 
-- easy (6 classes, 480 train / 120 val clips, 16 frames, 64 px): best single-frame accuracy
-  MEASURED_EASY
-- medium (10 classes, MEASURED_MEDIUM
-- hard (16 classes, MEASURED_HARD
+- easy (6 classes, 480 / 120 clips, 16 frames, 32 probes, 46 s): best single-frame accuracy
+  0.225 (frame 1, linear) <= bound 0.275 (chance 0.167); diff 0.750, clip 0.758: motion-only.
+- medium (10 classes, 1000 / 240 clips, 24 frames, 48 probes, 2 min 21 s): best 0.163 (frame 12,
+  linear: 39 of 240, exactly the bound) <= bound 0.163 (chance 0.100); diff 0.287, clip 0.113:
+  motion-only. With ``--seed 1 --probes linear --motion ''`` the best is 0.133 (frame 7), bound
+  0.158.
+- hard (16 classes, 1000 / 240 clips, 32 frames, 64 probes, 4 min 1 s): best 0.108 (frame 22,
+  linear) <= bound 0.117 (chance 0.062), but diff 0.046 and clip 0.050 stay at chance too:
+  INCONCLUSIVE (exit code 3). Hard's pan, shake and sensor noise defeat these tiny CPU models;
+  without them the diff view is far above the bound (``tests/test_probe.py``).
 
 The probe has the power to see the defect it was built for: on clips whose actor is random at
 the middle frame and moves linearly (direction = class), it reports LEAKS at the outer frames
@@ -75,7 +83,7 @@ class ProbeReport:
     Example:
         >>> r = ProbeReport(4, 96, 0.05, {"linear": [0.25, 0.27]}, {"diff": 0.9})
         >>> r.fits, r.best, r.leaks, round(r.bound, 3)
-        (2, (0.27, 1, 'linear'), False, 0.365)
+        (2, (0.27, 1, 'linear'), False, 0.344)
     """
 
     classes: int
@@ -122,8 +130,8 @@ class ProbeReport:
 
     @property
     def motion_ok(self) -> bool:
-        """True when every motion view is above the corrected bound."""
-        return all(a > self.bound for a in self.motion_acc.values())
+        """True when some motion view beats the corrected bound (the positive control)."""
+        return any(a > self.bound for a in self.motion_acc.values())
 
     def verdict(self) -> str:
         """One line: best single-frame accuracy vs the bound, and the outcome."""
@@ -134,8 +142,8 @@ class ProbeReport:
         motion = ", ".join(f"{v} {a:.3f}" for v, a in self.motion_acc.items())
         if not self.motion_ok:
             return (
-                f"{head} <= chance bound {self.bound:.3f}, but motion views ({motion}) are not "
-                "above it: INCONCLUSIVE"
+                f"{head} <= chance bound {self.bound:.3f}, but no motion view ({motion or 'none'})"
+                " beats it either: INCONCLUSIVE"
             )
         tail = f" while motion views reach {motion}" if motion else ""
         return f"{head} <= chance bound {self.bound:.3f}{tail}: motion-only"
@@ -146,12 +154,26 @@ class ProbeReport:
 
 
 def as_frames(clips: Any) -> torch.Tensor:
-    """Clips N x F x H x W x 3 (uint8 or float in [0, 1]) as float N x F x 3 x H x W."""
+    """Clips N x F x H x W x 3 as an N x F x 3 x H x W view (dtype kept: uint8 stays small)."""
     x = torch.as_tensor(clips)
     if x.ndim != 5 or x.shape[-1] != 3:
         raise ValueError(f"clips must be N x F x H x W x 3, got shape {tuple(x.shape)}")
-    x = x.permute(0, 1, 4, 2, 3)
-    return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+    return x.permute(0, 1, 4, 2, 3)
+
+
+def unit_float(x: torch.Tensor, *, size: int | None = None) -> torch.Tensor:
+    """uint8 (0-255) or float (0-1) frames ... x 3 x H x W as float in [0, 1], area-resized to
+    at most ``size`` x ``size``."""
+    out = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+    if size is None or size >= out.shape[-1]:
+        return out
+    flat = F.interpolate(out.reshape(-1, *out.shape[-3:]), size=(size, size), mode="area")
+    return flat.reshape(*out.shape[:-2], size, size)
+
+
+def hit_rate(pred: torch.Tensor, labels: torch.Tensor) -> float:
+    """Correct / total as an exact Python float (a float32 mean can land above k / n)."""
+    return int((pred == labels).sum()) / len(labels)
 
 
 def frame_features(frames: torch.Tensor) -> torch.Tensor:
@@ -193,7 +215,7 @@ def fit_linear(
 
     opt.step(closure)
     with torch.no_grad():
-        return float(((xv @ weight + bias).argmax(1) == yv).float().mean())
+        return hit_rate((xv @ weight + bias).argmax(1), yv)
 
 
 def frame_cnn(*, classes: int, width: int = 16) -> nn.Module:
@@ -254,7 +276,7 @@ def train_net(
     net.eval()
     with torch.no_grad():
         pred = torch.cat([net(chunk).argmax(1) for chunk in val[0].split(128)])
-    return float((pred == val[1]).float().mean())
+    return hit_rate(pred, val[1])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -274,29 +296,42 @@ def _linear_per_index(
     train: torch.Tensor, val: torch.Tensor, yt: Any, yv: Any, classes: int
 ) -> list:
     """Linear-probe accuracy at every frame index."""
-    feats_t = [frame_features(train[:, i]) for i in range(train.shape[1])]
-    feats_v = [frame_features(val[:, i]) for i in range(val.shape[1])]
     return [
-        fit_linear((ft, yt), (fv, yv), classes=classes)
-        for ft, fv in zip(feats_t, feats_v, strict=True)
+        fit_linear(
+            (frame_features(unit_float(train[:, i])), yt),
+            (frame_features(unit_float(val[:, i])), yv),
+            classes=classes,
+        )
+        for i in range(train.shape[1])
     ]
 
 
 def _cnn_at(
-    train: torch.Tensor, val: torch.Tensor, yt: Any, yv: Any, *, index: int, seed: int, **kw: Any
+    train: torch.Tensor,
+    val: torch.Tensor,
+    yt: Any,
+    yv: Any,
+    *,
+    index: int,
+    seed: int,
+    size: int | None,
+    **kw: Any,
 ) -> float:
     """CNN-probe accuracy at one frame index (RGB normalised like the backbones)."""
     torch.manual_seed(seed)
     net = frame_cnn(classes=kw.pop("classes"))
-    xt, xv = ((x[:, index] - 0.45) / 0.225 for x in (train, val))
+    xt, xv = ((unit_float(x[:, index], size=size) - 0.45) / 0.225 for x in (train, val))
     return train_net(net, (xt, yt), (xv, yv), **kw)
 
 
-def motion_input(clips: torch.Tensor, view: str, *, frames: int) -> torch.Tensor:
-    """The centre T+1 frames as the motion view's input: N x T x H x W or N x 3 x (T+1) x H x W."""
+def motion_input(
+    clips: torch.Tensor, view: str, *, frames: int, size: int | None = None
+) -> torch.Tensor:
+    """The centre T+1 frames (N x F x 3 x H x W) as a motion view's input, frames resized to at
+    most ``size``: N x T x H x W grey differences (diff) or N x 3 x (T+1) x H x W (clip)."""
     span = min(frames + 1, clips.shape[1])
     start = (clips.shape[1] - span) // 2
-    centre = clips[:, start : start + span]  # N x (T+1) x 3 x H x W
+    centre = unit_float(clips[:, start : start + span], size=size)  # N x (T+1) x 3 x H x W
     if view == "diff":
         grey = (centre * torch.tensor(GREY).view(1, 1, 3, 1, 1)).sum(2)
         return grey[:, 1:] - grey[:, :-1]
@@ -319,14 +354,6 @@ def _check_probe_args(
         raise ValueError(f"motion views must be among {MOTION_VIEWS}, got {bad}")
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-
-
-def resize_frames(clips: torch.Tensor, size: int | None) -> torch.Tensor:
-    """N x F x 3 x H x W frames area-resized to size x size (None or larger: unchanged)."""
-    if size is None or size >= clips.shape[-1]:
-        return clips
-    out = F.interpolate(clips.flatten(0, 1), size=(size, size), mode="area")
-    return out.unflatten(0, clips.shape[:2])
 
 
 def probe_clips(
@@ -360,7 +387,6 @@ def probe_clips(
     if len(indices) < video and "linear" not in frame_probes:
         raise ValueError(f"cnn_frames={cnn_frames} skips frame indices; add the linear probe")
     say = on_step or (lambda _: None)
-    small_t, small_v = resize_frames(xt, cnn_size), resize_frames(xv, cnn_size)
     fit = {"classes": classes, "epochs": epochs, "batch": batch}
     acc: dict[str, list[float | None]] = {}
     if "linear" in frame_probes:
@@ -370,13 +396,13 @@ def probe_clips(
         acc["cnn"] = [None] * video
     for index in indices:
         say(f"CNN probe at frame {index}")
-        acc["cnn"][index] = _cnn_at(small_t, small_v, yt, yv, index=index, seed=seed, **fit)
+        acc["cnn"][index] = _cnn_at(xt, xv, yt, yv, index=index, seed=seed, size=cnn_size, **fit)
     motion = {}
     for view in motion_views:
         say(f"motion view {view}")
         torch.manual_seed(seed)
-        pair = (xt, xv) if view == "diff" else (small_t, small_v)
-        mt, mv = (motion_input(x, view, frames=frames) for x in pair)
+        size = None if view == "diff" else cnn_size
+        mt, mv = (motion_input(x, view, frames=frames, size=size) for x in (xt, xv))
         net = motion_net(view, in_channels=mt.shape[1], classes=classes)
         motion[view] = train_net(net, (mt, yt), (mv, yv), epochs=epochs, batch=batch)
     return ProbeReport(classes, len(yv), alpha, acc, motion)

@@ -22,8 +22,9 @@ camera shake and pan) make the harder presets harder.
 Rendering is vectorised numpy over T x box x box per object; each clip has its own random
 generator seeded from ``(seed, split, index)``, so the in-memory dataset and the mp4 files
 written by :func:`write_synth_dataset` hold the same clips, and one seed gives byte-identical
-files. Speed (one thread, ``render_clip`` on the preset defaults): easy 119 clips/s, medium 32,
-hard 15.6 (the previous generator, symmetric about the middle frame only: 102, 28, 9.7).
+files. Speed (one thread, ``render_clip`` on the preset defaults, two runs on a shared machine):
+easy 115-148 clips/s, medium 36-46, hard 16-19; the previous generator (class-free only at the
+middle frame) rendered 100-107, 27-28 and 10.
 """
 
 from __future__ import annotations

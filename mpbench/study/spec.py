@@ -300,6 +300,7 @@ def validate_study(spec: StudySpec, *, source: str = "<study>") -> None:
     if spec.grid is not None:
         for axis, values in spec.grid.axes.items():
             _check_axis(spec.base, axis, values, source)
+        _check_variant_settings(expand_grid(spec), source)
     if spec.search is not None:
         for name, param in spec.search.space.items():
             _check_param(spec.base, name, param, source)
@@ -322,6 +323,22 @@ def _check_axis(base: TrialConfig, axis: str, values: list[Any], source: str) ->
             _check_field(field, source, f"{where} -> {i}")
         _check_names(updates, source, where)
         _wrap(source, f"{where} -> {i}", lambda u=updates: base.with_updates(**u))
+
+
+def _check_variant_settings(configs: list[TrialConfig], source: str) -> None:
+    """Each cell's variant must accept its tav_weight / init overrides (e.g. no TAV on a fixed
+    attention), so a bad combination stops the study before any cell runs."""
+    from mpbench.variants import get_variant
+
+    seen = {(c.variant, c.tav_weight, c.init_m, c.init_n) for c in configs}
+    for variant, tav_weight, init_m, init_n in sorted(seen, key=repr):
+        try:
+            get_variant(variant).with_overrides(tav_weight=tav_weight, init_m=init_m, init_n=init_n)
+        except ValidationError as exc:
+            msg = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            raise StudyFileError(f"{source}: [grid -> variant] {msg}") from None
+        except ValueError as exc:
+            raise StudyFileError(f"{source}: [grid -> variant] {exc}") from None
 
 
 def _check_param(base: TrialConfig, name: str, param: Any, source: str) -> None:

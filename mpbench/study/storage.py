@@ -180,12 +180,15 @@ def create_or_load(spec: StudySpec, storage: Any) -> optuna.Study:
 
 def load_spec(study: optuna.Study) -> StudySpec:
     """The spec stored with the study (what remote workers run)."""
-    from mpbench.study.spec import StudySpec
+    from mpbench.study.spec import StudySpec, validate_study
 
     data = study.user_attrs.get("mpbench.spec")
     if data is None:
         raise ValueError(f"Optuna study {study.study_name!r} was not created by mpbench")
-    return StudySpec.model_validate(data)
+    spec = StudySpec.model_validate(data)
+    # the rules of today apply to a study stored by an older mpbench (e.g. a search on test_*)
+    validate_study(spec, source=f"study {study.study_name!r} in its Optuna storage")
+    return spec
 
 
 def load_study(
