@@ -1,0 +1,47 @@
+"""Numbers in README.md and results/quickstart/README.md match the files and the study they
+describe (the quickstart regenerates the results; these checks keep the prose in step)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from mpbench.quickstart import QUICKSTART_DATA
+from mpbench.study.spec import load_study
+
+REPO = Path(__file__).resolve().parents[1]
+README = (REPO / "README.md").read_text()
+RESULTS = REPO / "results" / "quickstart"
+
+
+def _rows(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("| x3d_xs")]
+
+
+def test_readme_table_is_the_committed_quickstart_table() -> None:
+    table = [r.removesuffix(" 0 |").rstrip(" |") for r in _rows((RESULTS / "table.md").read_text())]
+    assert [r.rstrip(" |") for r in _rows(README)] == table
+
+
+def test_readme_seed_count_chance_and_variants_match_the_study() -> None:
+    spec = load_study(REPO / "studies" / "quickstart.toml")
+    assert spec.grid is not None
+    seeds = spec.grid.seeds if isinstance(spec.grid.seeds, int) else len(spec.grid.seeds)
+    assert set(re.findall(r"(\d+) seeds", README)) == {str(seeds)}
+    chance = round(100 / QUICKSTART_DATA["classes"])
+    assert f"chance {chance}%" in README
+    assert f"{QUICKSTART_DATA['classes']} synthetic motion classes" in README
+    assert [r.split("|")[2].strip() for r in _rows(README)] == spec.grid.axes["variant"]
+
+
+def test_results_readme_numbers_come_from_table_csv() -> None:
+    import pandas as pd
+
+    text = (RESULTS / "README.md").read_text()
+    csv = pd.read_csv(RESULTS / "table.csv")
+    test = csv[(csv["split"] == "test") & (csv["label"] == "learnable")].iloc[0]
+    assert f"+{100 * test['delta']:.2f} points" in text
+    assert f"Holm p {test['p_holm']:.2f}" in text
+    assert f"{int(test['seeds_needed'])} seeds" in text
+    assert f"ahead by {100 * test['delta']:.2f} test points" in README
+    assert f"p {test['p_t']:.2f}" in README
