@@ -3,7 +3,7 @@
 Options (``build_data(..., options={...})``) common to every dataset:
 ``flip`` (random horizontal flip in training; off by default for synth and ssv2, whose classes
 name directions), ``scale`` (area range of the training random resized crop, default
-[0.4, 1.0]; [0.7, 1.0] for synth so the actor stays in view) and ``max_failed_fraction``
+[0.4, 1.0]; [0.7, 1.0] for synth, whose actor moves on a torus and may straddle an edge) and ``max_failed_fraction``
 (default 0.05). Every other option goes to the dataset's reader (``mpbench list datasets``
 shows them); an unknown option is a ValueError listing the known ones.
 """
@@ -94,7 +94,7 @@ def _register(name: str, description: str, layout: str, reader: Any, **kw: Any) 
 
 _register(
     "synth",
-    "synthetic motion benchmark: only motion tells classes apart, at every frame (default)",
+    "synthetic motion benchmark, motion-only at every frame (default)",
     SYNTH_LAYOUT,
     None,
     flip=False,
