@@ -3,9 +3,10 @@
 Options (``build_data(..., options={...})``) common to every dataset:
 ``flip`` (random horizontal flip in training; off by default for synth and ssv2, whose classes
 name directions), ``scale`` (area range of the training random resized crop, default
-[0.4, 1.0]; [0.7, 1.0] for synth, whose actor moves on a torus and may straddle an edge) and ``max_failed_fraction``
-(default 0.05). Every other option goes to the dataset's reader (``mpbench list datasets``
-shows them); an unknown option is a ValueError listing the known ones.
+[0.4, 1.0]; [0.7, 1.0] for synth, whose actor moves on a torus and may straddle an edge) and
+``max_failed_fraction`` (default 0.05). Every other option goes to the dataset's reader
+(``mpbench list datasets`` shows them); an unknown option is a ValueError listing the known
+ones.
 """
 
 from __future__ import annotations
