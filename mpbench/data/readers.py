@@ -446,19 +446,31 @@ stable hash of <Class>_gXX)"""
 _UCF_NAME = re.compile(r"^v_(?P<cls>.+)_g(?P<g>\d+)_c\d+$")
 
 
-def _ucf_group(source: Path) -> GroupKey:
-    """Group key <Class>_gXX of a UCF-101 file name (ValueError naming ``source`` if none)."""
+def _pattern_group(
+    source: Path, pattern: re.Pattern[str], *, build: Callable[[re.Match[str]], str], error: str
+) -> GroupKey:
+    """Group key built from ``pattern``'s match on a file stem; ``error`` (formatted with the
+    file's ``name`` and ``stem``) follows ``source`` in the ValueError of a name that fails."""
 
     def key(path: str) -> str:
-        m = _UCF_NAME.match(Path(path).stem)
+        m = pattern.match(Path(path).stem)
         if m is None:
             raise ValueError(
-                f"{source}: {Path(path).name} does not match v_<Class>_gXX_cYY.avi; the val "
-                "split is carved by group gXX"
+                f"{source}: " + error.format(name=Path(path).name, stem=Path(path).stem)
             )
-        return f"{m['cls']}_g{m['g']}"
+        return build(m)
 
     return key
+
+
+def _ucf_group(source: Path) -> GroupKey:
+    """Group key <Class>_gXX of a UCF-101 file name (ValueError naming ``source`` if none)."""
+    return _pattern_group(
+        source,
+        _UCF_NAME,
+        build=lambda m: f"{m['cls']}_g{m['g']}",
+        error="{name} does not match v_<Class>_gXX_cYY.avi; the val split is carved by group gXX",
+    )
 
 
 def read_ucf101(
@@ -773,17 +785,13 @@ _GYM_CLIP = re.compile(r"^(?P<vid>.+?)_E_\d+_\d+")
 
 def _finegym_group(source: Path) -> GroupKey:
     """Group key (the YouTube id) of a FineGym clip (ValueError naming ``source`` if none)."""
-
-    def key(path: str) -> str:
-        m = _GYM_CLIP.match(Path(path).stem)
-        if m is None:
-            raise ValueError(
-                f"{source}: clip id {Path(path).stem!r} does not start with "
-                "<youtube_id>_E_<start>_<end>; the val split is carved by YouTube video"
-            )
-        return m["vid"]
-
-    return key
+    return _pattern_group(
+        source,
+        _GYM_CLIP,
+        build=lambda m: m["vid"],
+        error="clip id {stem!r} does not start with <youtube_id>_E_<start>_<end>; the val split "
+        "is carved by YouTube video",
+    )
 
 
 def read_finegym(
