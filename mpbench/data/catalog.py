@@ -28,6 +28,8 @@ COMMON_OPTIONS: dict[str, str] = {
     "flip": "random horizontal flip in training (bool)",
     "scale": "area range [min, max] of the training random resized crop",
     "max_failed_fraction": "error once more than this fraction of videos failed (0.05)",
+    "short_side": "decode-time downscale of the short side in pixels (default: crop x 8/7, as "
+    "256 for a 224 crop; never upscales)",
 }
 
 
@@ -164,6 +166,7 @@ def _split_options(info: DatasetInfo, options: Mapping[str, Any]) -> tuple[dict,
         "flip": bool(options.get("flip", info.flip)),
         "scale": scale,
         "max_failed_fraction": float(options.get("max_failed_fraction", 0.05)),
+        "short_side": options.get("short_side"),
     }
     return common, {k: v for k, v in options.items() if k not in COMMON_OPTIONS}
 
@@ -211,10 +214,11 @@ def build_data(
         names, meta = spec.class_names, {"preset": preset, "in_memory": True, **spec.to_dict()}
     else:
         splits, meta = _read_splits(info, root, opts)
+        short = _short_side(common["short_side"], crop)
         sources = {
-            "train": FileSource(splits.train),
-            "val": FileSource(splits.val),
-            "test": FileSource(splits.test),
+            "train": FileSource(splits.train, short_side=short),
+            "val": FileSource(splits.val, short_side=short),
+            "test": FileSource(splits.test, short_side=short),
         }
         names, meta = splits.class_names, {"splits": splits.rule, **meta}
     train = ClipDataset(
@@ -235,6 +239,15 @@ def build_data(
         **meta,
     }
     return DataBundle(train, val, make_test, names, name=name, info=info_dict)
+
+
+def _short_side(value: Any, crop: int) -> int:
+    """The decode-time short side: ``value`` (an integer >= crop) or crop x 8/7."""
+    if value is None:
+        return round(crop * 8 / 7)
+    if not isinstance(value, int) or isinstance(value, bool) or value < crop:
+        raise ValueError(f"short_side must be an integer >= crop ({crop}), got {value!r}")
+    return value
 
 
 def _read_splits(

@@ -22,9 +22,10 @@ from torch.utils.data import Dataset
 from mpbench.data.transforms import MEAN, STD, eval_transform, test_views, train_transform
 from mpbench.data.video import (
     VideoDecodeError,
+    Select,
     clip_indices,
-    decode_video,
     random_start,
+    read_frames,
     uniform_starts,
 )
 
@@ -47,8 +48,9 @@ class VideoSource(Protocol):
         """Class index of video ``index``."""
         ...
 
-    def load(self, index: int) -> torch.Tensor:
-        """uint8 frames T x H x W x 3 of video ``index`` (raises VideoDecodeError)."""
+    def read(self, index: int, select: Select) -> torch.Tensor:
+        """uint8 frames N x H x W x 3 of video ``index`` at the frame indices ``select(n)``
+        returns, in that order (``n``: the video's frame count; raises VideoDecodeError)."""
         ...
 
     def describe(self, index: int) -> str:
@@ -65,10 +67,12 @@ class VideoEntry:
 
 
 class FileSource:
-    """Videos decoded from files with PyAV.
+    """Videos decoded from files with PyAV, only the frames a clip needs.
 
     Args:
         entries: the labelled files of one split.
+        short_side: frames whose short side is longer are scaled down to it while decoding
+            (None: native size; never scaled up).
 
     Example:
         >>> src = FileSource([VideoEntry("a.mp4", 0)])
@@ -76,8 +80,9 @@ class FileSource:
         (1, 0)
     """
 
-    def __init__(self, entries: Sequence[VideoEntry]) -> None:
+    def __init__(self, entries: Sequence[VideoEntry], *, short_side: int | None = None) -> None:
         self.entries = list(entries)
+        self.short_side = short_side
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -86,9 +91,9 @@ class FileSource:
         """Class index of video ``index``."""
         return self.entries[index].label
 
-    def load(self, index: int) -> torch.Tensor:
-        """Decode every frame of video ``index``."""
-        return decode_video(self.entries[index].path)
+    def read(self, index: int, select: Select) -> torch.Tensor:
+        """Decode the frames ``select(n)`` of video ``index``."""
+        return read_frames(self.entries[index].path, select, short_side=self.short_side)
 
     def describe(self, index: int) -> str:
         """The file path of video ``index``."""
@@ -179,12 +184,28 @@ class ClipDataset(Dataset):
         return int(self._failed.sum())
 
     def __getitem__(self, index: int) -> Item:
+        starts: list[int] = []
+
+        def select(n: int) -> list[int]:
+            starts.extend(self._starts(n))
+            kw = {"frames": self.frames, "sampling_rate": self.sampling_rate}
+            return torch.cat([clip_indices(n, start=s, **kw) for s in starts]).tolist()
+
         try:
-            frames = self.source.load(index)
+            frames = self.source.read(index, select)
         except VideoDecodeError as exc:
             self._record_failure(index, exc)
             return None
-        return self._clip(frames), self.source.label(index)
+        return self._clip(frames.split(self.frames + 1)), self.source.label(index)
+
+    def _starts(self, n: int) -> list[int]:
+        """First frame of each clip of a video of ``n`` frames: one random (train), the centre
+        (val) or ``num_clips`` uniform (test); each video is decoded once for all its clips."""
+        kw = {"frames": self.frames, "sampling_rate": self.sampling_rate}
+        if self.mode == "train":
+            return [random_start(n, **kw)]
+        starts = uniform_starts(n, clips=self.num_clips, **kw)
+        return starts[:1] if self.mode == "val" else starts
 
     def _record_failure(self, index: int, exc: Exception) -> None:
         """Warn, flag the video, and stop when too many videos have failed."""
@@ -197,23 +218,16 @@ class ClipDataset(Dataset):
             name=f"{self.name} ({self.mode})",
         )
 
-    def _clip(self, frames: torch.Tensor) -> torch.Tensor:
-        """Sample the clip(s) of one decoded video and transform them."""
-        n, kw = frames.shape[0], {"frames": self.frames, "sampling_rate": self.sampling_rate}
-        if self.mode == "train":
-            return self._transform(frames[clip_indices(n, start=random_start(n, **kw), **kw)])
-        starts = uniform_starts(n, clips=self.num_clips, **kw)
-        if self.mode == "val":
-            return self._transform(frames[clip_indices(n, start=starts[0], **kw)])
+    def _clip(self, clips: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Transform the decoded clip(s) of one video (T+1 x H x W x 3 each)."""
+        if self.mode != "test":
+            assert self._transform is not None
+            return self._transform(clips[0])
         views = [
             view
-            for s in starts
+            for clip in clips
             for view in test_views(
-                frames[clip_indices(n, start=s, **kw)],
-                crop=self.crop,
-                crops=self.num_crops,
-                mean=self.mean,
-                std=self.std,
+                clip, crop=self.crop, crops=self.num_crops, mean=self.mean, std=self.std
             )
         ]
         return torch.stack(views)  # V x C x (T+1) x H x W, clip-major

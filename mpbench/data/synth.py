@@ -558,6 +558,13 @@ class SynthSource:
         frames, _ = render_clip(self.spec, seed=self.seed, split=self.split, index=index)
         return torch.from_numpy(frames)
 
+    def read(self, index: int, select: Any) -> Any:
+        """Render clip ``index`` and keep the frames ``select(n)``."""
+        import torch
+
+        frames = self.load(index)
+        return frames[torch.as_tensor(list(select(frames.shape[0])), dtype=torch.long)]
+
     def describe(self, index: int) -> str:
         """A name for clip ``index``."""
         return f"synth:{self.split}/{index}"

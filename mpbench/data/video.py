@@ -8,10 +8,16 @@ skipped item.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+
 import numpy as np
 import torch
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg")
+
+
+Select = Callable[[int], Sequence[int]]
+"""Maps a video's frame count to the frame indices a clip (or several) needs."""
 
 
 class VideoDecodeError(RuntimeError):
@@ -43,6 +49,36 @@ def decode_video(path: str) -> torch.Tensor:
     if len(shapes) > 1:  # a resolution change mid-stream: keep the first frame's size
         frames = [f for f in frames if f.shape == frames[0].shape]
     return torch.from_numpy(np.stack(frames))
+
+
+def read_frames(path: str, select: Select, *, short_side: int | None = None) -> torch.Tensor:
+    """The frames ``select(n)`` of ``path`` (``n`` its frame count), uint8 N x H x W x 3 in the
+    order asked, scaled down so that the short side is at most ``short_side``."""
+    frames = decode_video(path)
+    picked = frames[torch.as_tensor(list(select(frames.shape[0])), dtype=torch.long)]
+    return _shrink(picked, short_side)
+
+
+def iter_frames(path: str, *, short_side: int | None = None) -> Iterator[np.ndarray]:
+    """Every frame of ``path`` in order, uint8 H x W x 3, scaled down as :func:`read_frames`
+    does (byte-identical to it), one at a time (memory does not grow with the video)."""
+    n = 0
+    for frame in decode_video(path):  # placeholder: a streaming decoder replaces this
+        n += 1
+        yield _shrink(frame[None], short_side)[0].numpy()
+    if n == 0:
+        raise VideoDecodeError(f"{path}: no decodable frame")
+
+
+def _shrink(frames: torch.Tensor, short_side: int | None) -> torch.Tensor:
+    """Scale N x H x W x 3 uint8 frames down to ``short_side`` (never up)."""
+    h, w = frames.shape[1:3]
+    if short_side is None or min(h, w) <= short_side:
+        return frames
+    from torchvision.transforms.v2 import functional as F
+
+    out = F.resize(frames.permute(0, 3, 1, 2), [short_side], antialias=True)
+    return out.permute(0, 2, 3, 1).contiguous()
 
 
 def clip_span(frames: int, sampling_rate: int) -> int:
