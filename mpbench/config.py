@@ -32,6 +32,8 @@ EXECUTION_FIELDS = frozenset(
         "log_every",
     }
 )
+# Dataset options that change where the pixels come from but not the pixels: left out of the key.
+EXECUTION_DATASET_OPTIONS = frozenset({"cache"})
 
 
 class TrialConfig(BaseModel):
@@ -103,7 +105,11 @@ class TrialConfig(BaseModel):
 
     def semantic_dict(self) -> dict[str, Any]:
         """The fields that define what the trial measures (everything but execution settings)."""
-        return {k: v for k, v in self.model_dump(mode="json").items() if k not in EXECUTION_FIELDS}
+        out = {k: v for k, v in self.model_dump(mode="json").items() if k not in EXECUTION_FIELDS}
+        out["dataset_options"] = {
+            k: v for k, v in out["dataset_options"].items() if k not in EXECUTION_DATASET_OPTIONS
+        }
+        return out
 
     def key(self) -> str:
         """A stable 12-hex-digit hash of :meth:`semantic_dict` (the grid cell key)."""

@@ -1,4 +1,5 @@
-"""Data commands: ``data synth``, ``data probe``, ``list datasets`` and ``bench data``."""
+"""Data commands: ``data synth``, ``data cache``, ``data probe``, ``list datasets`` and
+``bench data``."""
 
 from __future__ import annotations
 
@@ -68,6 +69,66 @@ def synth(
     console.print(
         f"wrote {spec.train_clips} train + {spec.val_clips} val + {spec.test_clips} test clips of "
         f"{spec.classes} classes ({', '.join(spec.class_names)}) to {out}"
+    )
+
+
+@data_app.command("cache")
+@user_errors
+def cache(
+    dataset: Annotated[str, typer.Argument(help="Dataset name (mpbench list datasets).")],
+    root: Annotated[Path, typer.Option(help="Dataset root (the videos on disk).")],
+    size: Annotated[
+        int, typer.Option(help="Short side in pixels the frames are decoded at.", min=8)
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Cache folder; the store is OUT/s{SIZE} (default ROOT/.mpbench-cache)."),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Decoding processes.", min=1)] = 1,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Reader option KEY=VALUE (repeatable), as in a study file."),
+    ] = None,
+) -> None:
+    """Decode every video of DATASET (train, val and test) once into a memory-mapped store.
+
+    Studies read it with the dataset option ``cache = true`` (at the dataset's short_side).
+    A store that is up to date is left alone; a stale one (changed files or settings) is rebuilt.
+    """
+    from rich.progress import Progress
+
+    from mpbench.config import parse_assignments
+    from mpbench.data.cache import cache_dataset
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("decoding videos", total=None)
+        store, reason = cache_dataset(
+            dataset,
+            root=root,
+            short_side=size,
+            cache_dir=out,
+            options=parse_assignments(option or []),
+            workers=workers,
+            progress=lambda n: bar.advance(task, n),
+            on_build=lambda msg: console.print(msg, highlight=False),
+            on_total=lambda n: bar.update(task, total=n),
+        )
+    _print_cache_summary(store, built=reason is not None)
+
+
+def _print_cache_summary(store: Any, *, built: bool) -> None:
+    """Size, videos, hours of video and GB per hour of a store."""
+    what = (
+        f"built (decoded {store.header['decoded']}, reused {store.header['reused']})"
+        if built
+        else "up to date"
+    )
+    console.print(
+        f"{store.path}: {what}, build {store.build_id}\n"
+        f"{len(store)} videos ({store.failed} failed, skipped), short side {store.short_side}, "
+        f"{store.nbytes / 1e9:.3f} GB, {store.hours:.4f} hours of video, "
+        f"{store.gb_per_hour:.1f} GB per hour of video",
+        highlight=False,
     )
 
 

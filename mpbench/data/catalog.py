@@ -4,9 +4,10 @@ Options (``build_data(..., options={...})``) common to every dataset:
 ``flip`` (random horizontal flip in training; off by default for synth and ssv2, whose classes
 name directions), ``scale`` (area range of the training random resized crop, default
 [0.4, 1.0]; [0.7, 1.0] for synth, whose actor moves on a torus and may straddle an edge) and
-``max_failed_fraction`` (default 0.05). Every other option goes to the dataset's reader
-(``mpbench list datasets`` shows them); an unknown option is a ValueError listing the known
-ones.
+``max_failed_fraction`` (default 0.05), ``short_side`` and ``cache`` (decode every video once
+into a memory-mapped store and read clips from it, see :mod:`mpbench.data.cache`). Every other
+option goes to the dataset's reader (``mpbench list datasets`` shows them); an unknown option is
+a ValueError listing the known ones.
 """
 
 from __future__ import annotations
@@ -24,12 +25,17 @@ from mpbench.data.datasets import ClipDataset, DataBundle, FileSource, VideoEntr
 from mpbench.data.synth import PRESETS, SynthSource, SynthSpec, preset_spec
 from mpbench.data.video import clip_span
 
+SPLITS = ("train", "val", "test")
+
 COMMON_OPTIONS: dict[str, str] = {
     "flip": "random horizontal flip in training (bool)",
     "scale": "area range [min, max] of the training random resized crop",
     "max_failed_fraction": "error once more than this fraction of videos failed (0.05)",
     "short_side": "decode-time downscale of the short side in pixels (default: crop x 8/7, as "
     "256 for a 224 crop; never upscales)",
+    "cache": "decode every video once at short_side into a memory-mapped store and read clips "
+    "from it (false; true: ROOT/.mpbench-cache, or a folder path; changes no pixel, so not part "
+    "of the cell key; needs a root)",
 }
 
 
@@ -167,8 +173,18 @@ def _split_options(info: DatasetInfo, options: Mapping[str, Any]) -> tuple[dict,
         "scale": scale,
         "max_failed_fraction": float(options.get("max_failed_fraction", 0.05)),
         "short_side": options.get("short_side"),
+        "cache": _cache_option(options.get("cache", False)),
     }
     return common, {k: v for k, v in options.items() if k not in COMMON_OPTIONS}
+
+
+def _cache_option(value: Any) -> bool | Path:
+    """The ``cache`` option: False (off), True (under the root) or a cache folder."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str | Path) and str(value).strip():
+        return Path(value).expanduser()
+    raise ValueError(f"cache must be true, false or a folder path, got {value!r}")
 
 
 def _synth_spec(opts: dict[str, Any], *, frames: int, sampling_rate: int) -> tuple[str, SynthSpec]:
@@ -209,17 +225,22 @@ def build_data(
         "name": name,
     }
     if name == "synth" and root is None:
+        if common["cache"] is not False:
+            raise ValueError(
+                "the cache option needs a dataset on disk, but the in-memory synth renders its "
+                "clips: write them with `mpbench data synth ROOT` and set that root (data_root)"
+            )
         preset, spec = _synth_spec(opts, frames=frames, sampling_rate=sampling_rate)
         sources = {s: SynthSource(spec, seed=seed, split=s) for s in ("train", "val", "test")}
         names, meta = spec.class_names, {"preset": preset, "in_memory": True, **spec.to_dict()}
     else:
         splits, meta = _read_splits(info, root, opts)
         short = _short_side(common["short_side"], crop)
-        sources = {
-            "train": FileSource(splits.train, short_side=short),
-            "val": FileSource(splits.val, short_side=short),
-            "test": FileSource(splits.test, short_side=short),
-        }
+        if common["cache"] is False:
+            sources = {s: FileSource(getattr(splits, s), short_side=short) for s in SPLITS}
+        else:
+            sources, cache_meta = _cached_sources(splits, root, short, common["cache"])
+            meta = {**meta, **cache_meta}
         names, meta = splits.class_names, {"splits": splits.rule, **meta}
     train = ClipDataset(
         sources["train"], mode="train", flip=common["flip"], scale=common["scale"], **clip_kw
@@ -248,6 +269,34 @@ def _short_side(value: Any, crop: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < crop:
         raise ValueError(f"short_side must be an integer >= crop ({crop}), got {value!r}")
     return value
+
+
+def _cached_sources(
+    splits: readers.Splits, root: str | Path | None, short: int, cache: bool | Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A CacheSource per split over one store of every video (built under a lock if needed)."""
+    from mpbench.data.cache import default_cache_dir, ensure_store, store_path
+
+    folder = default_cache_dir(root) if cache is True else cache  # type: ignore[arg-type]
+    store, _ = ensure_store(
+        [*splits.train, *splits.val, *splits.test],
+        path=store_path(folder, short),  # type: ignore[arg-type]
+        short_side=short,
+    )
+    sources = {s: store.source(getattr(splits, s)) for s in SPLITS}
+    return sources, {"cache": str(store.path), "cache_build": store.build_id}
+
+
+def read_splits(
+    name: str, *, root: str | Path, options: Mapping[str, Any] | None = None
+) -> readers.Splits:
+    """The labelled videos of the train, val and test splits of dataset ``name`` at ``root``
+    (``options``: the reader's; common clip options are accepted and ignored)."""
+    info = DATASETS.get(name)
+    if info.name == "synth" and root is None:
+        raise ValueError("the in-memory synth has no video files; pass the root of written ones")
+    _, opts = _split_options(info, dict(options or {}))
+    return _read_splits(info, root, opts)[0]
 
 
 def _read_splits(
@@ -284,4 +333,11 @@ def _check_nonempty(splits: readers.Splits, root: Path, info: DatasetInfo) -> No
             )
 
 
-__all__ = ["DATASETS", "DatasetInfo", "VideoEntry", "build_data", "list_datasets"]
+__all__ = [
+    "DATASETS",
+    "DatasetInfo",
+    "VideoEntry",
+    "build_data",
+    "list_datasets",
+    "read_splits",
+]
