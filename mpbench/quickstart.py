@@ -61,12 +61,17 @@ def _is_current(root: Path, spec: Any, seed: int) -> bool:
 
 @dataclass
 class QuickstartResult:
-    """Where the quickstart left its outputs, and how long each stage took."""
+    """Where the quickstart left its outputs, how long each stage took, and what it found."""
 
     data_root: Path
     table: Path
     figures: list[Path]
     seconds: dict[str, float] = field(default_factory=dict)
+    summary: Any = None  # the report's stats table (table.csv as a DataFrame)
+    history: Any = None  # per-epoch val_top1 of every run (long form)
+    study: Any = None  # the StudySpec that ran
+    study_file: Path | None = None
+    workers: int = 0
 
 
 def ensure_synth_data(
@@ -141,6 +146,232 @@ def run_quickstart(
     experiment = p.experiment or T.DEFAULT_EXPERIMENT
     report = make_report(spec.name, experiment=experiment, results_dir=results_dir)
     figures = make_figures(spec.name, experiment=experiment, results_dir=results_dir, note=on_stage)
+    history = _val_history(spec.name, experiment=experiment, results_dir=results_dir)
     seconds["report"] = time.perf_counter() - t0
     table = next(path for path in report.paths if path.suffix == ".md")
-    return QuickstartResult(data_root=root, table=table, figures=figures, seconds=seconds)
+    return QuickstartResult(
+        data_root=root,
+        table=table,
+        figures=figures,
+        seconds=seconds,
+        summary=report.summary,
+        history=history,
+        study=spec,
+        study_file=study_file,
+        workers=p.workers,
+    )
+
+
+def _val_history(study: str, *, experiment: str, results_dir: Path) -> Any:
+    """val_top1 per epoch of every run of ``study`` (the report's cached runs and history)."""
+    from mpbench.report.load import default_cache_dir, load_history, load_runs
+
+    cache = default_cache_dir(study, results_dir=results_dir)
+    runs = load_runs(study, experiment=experiment, cache_dir=cache)
+    return load_history(runs, metrics=[T.M_VAL_TOP1], cache_dir=cache)
+
+
+# What the quickstart has to show to answer its question (issue 11): every cell's seed std at
+# most STD_TARGET points, and the learnable - baseline test difference either significant after
+# Holm or known to +-HALF_WIDTH_TARGET points; training flat (val top-1 range over the last
+# FLAT_EPOCHS epochs of every run at most FLAT_TARGET points).
+STD_TARGET = 5.0
+HALF_WIDTH_TARGET = 5.0
+FLAT_EPOCHS = 3
+FLAT_TARGET = 3.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The quickstart's headline comparison, in percentage points of top-1.
+
+    ``cells`` rows: (split, variant, seeds, mean, std, boot_low, boot_high). ``delta*`` and the
+    p values compare ``variant`` with the baseline on the test split, paired over seeds.
+    """
+
+    variant: str
+    cells: list[tuple[str, str, int, float, float, float, float]]
+    delta: float
+    delta_low: float
+    delta_high: float
+    p_t: float
+    p_holm: float
+    seeds_needed: float
+    flat_range: float  # largest val top-1 range over the last FLAT_EPOCHS epochs of any run
+
+    @property
+    def max_std(self) -> float:
+        """The largest seed std of any cell."""
+        return max(c[4] for c in self.cells)
+
+    @property
+    def half_width(self) -> float:
+        """Half the width of the difference's 95 % interval."""
+        return (self.delta_high - self.delta_low) / 2
+
+    @property
+    def significant(self) -> bool:
+        """Holm-adjusted paired t-test p < 0.05."""
+        return self.p_holm < 0.05
+
+    @property
+    def resolved(self) -> bool:
+        """Significant, or the difference known to within +-HALF_WIDTH_TARGET points."""
+        return self.significant or self.half_width <= HALF_WIDTH_TARGET
+
+    def verdict(self) -> str:
+        """One paragraph that states the answer as the numbers give it."""
+        p = (
+            f"paired t-test p {self.p_t:.3f}, Holm p {self.p_holm:.3f}"
+            if self.p_t == self.p_t
+            else "no p value: the paired differences do not vary"
+        )
+        d = (
+            f"{self.delta:+.2f} points (95 % paired t interval [{self.delta_low:+.2f}, "
+            f"{self.delta_high:+.2f}], {p})"
+        )
+        if self.significant:
+            head = f"{self.variant} and baseline differ on the test split: {d}."
+        elif self.resolved:
+            head = (
+                f"no significant difference between {self.variant} and baseline on the test "
+                f"split: {d}; the interval rules out differences larger than "
+                f"{max(abs(self.delta_low), abs(self.delta_high)):.2f} points."
+            )
+        else:
+            head = (
+                f"not resolved: the test difference {self.variant} - baseline is {d}; the "
+                f"interval is wider than +-{HALF_WIDTH_TARGET:g} points, and "
+                f"{self.seeds_needed:.0f} seeds would be needed to detect a difference of that "
+                "size."
+            )
+        checks = [
+            f"largest seed std of a cell {self.max_std:.2f} points "
+            f"({'within' if self.max_std <= STD_TARGET else 'above'} the "
+            f"{STD_TARGET:g}-point target)",
+            f"largest val top-1 range over the last {FLAT_EPOCHS} epochs of a run "
+            f"{self.flat_range:.2f} points "
+            f"({'flat' if self.flat_range <= FLAT_TARGET else 'still moving'}: "
+            f"target {FLAT_TARGET:g})",
+        ]
+        return f"{head[0].upper()}{head[1:]} Checks: {'; '.join(checks)}."
+
+
+def quickstart_answer(summary: Any, history: Any, *, variant: str = "learnable") -> Answer:
+    """The :class:`Answer` from the report's stats table and the runs' val history."""
+    import numpy as np
+
+    cells = [
+        (
+            str(r["split"]),
+            str(r["label"]),
+            int(r["n"]),
+            100 * float(r["mean"]),
+            100 * float(r["std"]),
+            100 * float(r["boot_low"]),
+            100 * float(r["boot_high"]),
+        )
+        for _, r in summary.iterrows()
+        if r["split"] in ("val", "test")
+    ]
+    rows = summary[(summary["split"] == "test") & (summary["label"] == variant)]
+    if rows.empty:
+        raise ValueError(f"the quickstart's report has no test row for variant {variant!r}")
+    row = rows.iloc[0]
+    ranges = [
+        100 * float(np.ptp(run.sort_values("step")["value"].to_numpy()[-FLAT_EPOCHS:]))
+        for _, run in history[history["metric"] == T.M_VAL_TOP1].groupby("run_id")
+    ]
+    return Answer(
+        variant=variant,
+        cells=cells,
+        delta=100 * float(row["delta"]),
+        delta_low=100 * float(row["delta_low"]),
+        delta_high=100 * float(row["delta_high"]),
+        p_t=float(row["p_t"]),
+        p_holm=float(row["p_holm"]),
+        seeds_needed=float(row["seeds_needed"]),
+        flat_range=max(ranges) if ranges else float("nan"),
+    )
+
+
+def machine_line() -> str:
+    """CPU cores, memory, accelerator and torch version of this machine, in words."""
+    import os
+    import platform
+
+    import torch
+
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (
+        f"{os.cpu_count()} CPU cores ({platform.machine()}), {mem:.0f} GB memory, {gpu}; "
+        f"Python {platform.python_version()}, torch {torch.__version__}"
+    )
+
+
+def results_readme(result: QuickstartResult, *, wall: float, answer: Answer) -> str:
+    """results/<study>/README.md: how the results were made and what they say."""
+    import datetime
+    import json
+
+    spec = result.study
+    base = spec.base
+    data = json.loads((result.data_root / "metadata.json").read_text(encoding="utf-8"))
+    seeds = len(spec.grid.seeds or [base.seed])
+    steps = (data["train_clips"] // base.batch_size) * base.epochs
+    if base.max_steps is not None:
+        steps = min(steps, base.max_steps)
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
+    lines = [
+        f"# {spec.name.capitalize()} results",
+        "",
+        "Written by `mpbench quickstart` (the README's first command): every number below comes "
+        "from this run's MLflow runs through the same report code as `mpbench report`.",
+        "",
+        f"- Made on {datetime.date.today().isoformat()} on {machine_line()}; "
+        f"{result.workers} worker processes.",
+        f"- Wall time {wall:.0f} s ({stages}).",
+        f"- Study `{result.study_file}`" + (f": {spec.description}." if spec.description else "."),
+        f"- Data (`{result.data_root}`): {data['classes']} synthetic motion classes, "
+        f"{data['train_clips']} train / {data['val_clips']} val / {data['test_clips']} test "
+        f"clips of {data['video_frames']} frames at {data['size']} px (H.264 files); chance "
+        f"{100 / data['classes']:.0f} %.",
+        f"- Training: {base.backbone} ({base.size}), {base.frames}+1 frames at {base.crop} px, "
+        f"{steps} steps of batch {base.batch_size} (lr {base.lr:g}, {base.epochs} epochs), "
+        f"{seeds} seeds per variant.",
+        "",
+        "## The answer",
+        "",
+        answer.verdict(),
+        "",
+        "| split | variant | seeds | top-1 % mean | std | 95 % bootstrap CI |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {sp} | {v} | {n} | {m:.2f} | {sd:.2f} | [{lo:.2f}, {hi:.2f}] |"
+            for sp, v, n, m, sd, lo, hi in answer.cells
+        ),
+        "",
+        "## Files",
+        "",
+        "- `table.md`, `table.tex`, `table.csv` (`mpbench report`): val and test top-1, mean ± std "
+        "over seeds; `table.csv` holds the full statistics per split (t and bootstrap intervals, "
+        "paired differences with their interval, paired t and Wilcoxon p, Holm, seeds needed, "
+        "costs).",
+        "- `aggregate.md`, `aggregate.csv`: interquartile mean and probability of improvement with "
+        "stratified bootstrap intervals.",
+        "- Figures (`mpbench figures`, PNG and PDF): "
+        + ", ".join(sorted({f"`{p.stem}`" for p in result.figures})),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_results_readme(result: QuickstartResult, *, wall: float) -> tuple[Path, Answer]:
+    """Write results/<study>/README.md next to the table; returns its path and the answer."""
+    axis = result.study.grid.axes.get("variant", [])
+    variants = [v for v in axis if isinstance(v, str) and v != "baseline"] or ["learnable"]
+    answer = quickstart_answer(result.summary, result.history, variant=variants[0])
+    path = result.table.parent / "README.md"
+    path.write_text(results_readme(result, wall=wall, answer=answer), encoding="utf-8")
+    return path, answer

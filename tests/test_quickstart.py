@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -69,6 +70,7 @@ def test_reduced_quickstart_writes_table_and_figures(tmp_path, monkeypatch, mlfl
             head = (out / f"{name}.{ext}").read_bytes()[:4]
             assert head == (b"\x89PNG" if ext == "png" else b"%PDF"), name
     assert "quickstart done" in res.output and "mlflow ui" in res.output
+    _check_results_readme(out)
     again = runner.invoke(app, ["quickstart", "--study", str(study), "--results", "out"])
     assert again.exit_code == 0, again.output
     from mlflow.tracking import MlflowClient
@@ -86,3 +88,23 @@ def test_quickstart_study_file_is_missing(tmp_path, monkeypatch):
     res = CliRunner().invoke(app, ["quickstart"])
     assert res.exit_code == 2
     assert "studies/quickstart.toml does not exist" in res.output
+
+
+def _check_results_readme(out: Path) -> None:
+    """The generated README states the test difference and intervals of table.csv."""
+    import pandas as pd
+
+    text = (out / "README.md").read_text()
+    csv = pd.read_csv(out / "table.csv")
+    row = csv[(csv["split"] == "test") & (csv["label"] == "learnable_tav")].iloc[0]
+    assert f"{100 * row['delta']:+.2f} points" in text
+    assert f"[{100 * row['delta_low']:+.2f}, {100 * row['delta_high']:+.2f}]" in text
+    p = row["p_holm"]
+    assert (f"Holm p {p:.3f}" if p == p else "no p value: the paired differences do not") in text
+    base = csv[(csv["split"] == "test") & (csv["label"] == "baseline")].iloc[0]
+    cell = f"| test | baseline | 2 | {100 * base['mean']:.2f} | {100 * base['std']:.2f} |"
+    assert cell in text
+    # the quickstart rewrote the folder with its own dataset (QUICKSTART_DATA)
+    assert "4 synthetic motion classes, 480 train / 96 val / 160 test clips" in text
+    assert "2 seeds per variant" in text and "Study `" in text
+    assert re.search(r"largest val top-1 range over the last 3 epochs of a run \d+\.\d\d", text)

@@ -93,6 +93,9 @@ def test_stats_equal_hand_computation(store: tuple) -> None:
     assert row["ci_low"] == pytest.approx(statistics.mean(tav) - half)
     diffs = [a - b for a, b in zip(tav, base, strict=True)]
     assert row["delta"] == pytest.approx(statistics.mean(diffs))
+    d_half = st.t.ppf(0.975, 3) * statistics.stdev(diffs) / 2  # paired t interval, 4 pairs
+    assert row["delta_low"] == pytest.approx(statistics.mean(diffs) - d_half)
+    assert row["delta_high"] == pytest.approx(statistics.mean(diffs) + d_half)
     p_tav = _hand_t(diffs)
     assert row["p_t"] == pytest.approx(p_tav)
     # Wilcoxon with 4 pairs, all positive: exact two-sided p = 2 / 2^4

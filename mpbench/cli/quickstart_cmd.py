@@ -28,7 +28,7 @@ def quickstart(
     from rich.progress import Progress
 
     from mpbench.cli.study_cmds import _logging
-    from mpbench.quickstart import ensure_synth_data, run_quickstart
+    from mpbench.quickstart import ensure_synth_data, run_quickstart, write_results_readme
     from mpbench.study.spec import load_study, parse_overrides
 
     if not study.is_file():
@@ -57,7 +57,10 @@ def quickstart(
     wall = time.perf_counter() - t0
     result.seconds["data"] += data_seconds
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
+    readme, answer = write_results_readme(result, wall=wall)
+    console.print(f"[bold]answer:[/] {answer.verdict()}")
     console.print(f"[bold green]quickstart done[/] in {wall:.0f} s ({stages})")
+    console.print(f"summary: {readme}")
     console.print(f"table:   {result.table} (+ .tex, .csv)")
     console.print(f"figures: {', '.join(str(p) for p in result.figures if p.suffix == '.png')}")
     console.print("browse every run: `mlflow ui` (then http://127.0.0.1:5000)")

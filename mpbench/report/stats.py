@@ -322,13 +322,16 @@ def seeds_needed(diffs: np.ndarray, *, alpha: float = ALPHA, power: float = POWE
 
 
 def paired_tests(variant: pd.Series, base: pd.Series) -> dict[str, float]:
-    """Paired comparison of two seed-indexed series: mean diff, t-test and Wilcoxon p values."""
+    """Paired comparison of two seed-indexed series: mean diff with its 95 % paired t interval
+    (delta_low, delta_high), t-test and Wilcoxon p values."""
     both = pd.concat([variant.rename("v"), base.rename("b")], axis=1, join="inner").sort_index()
     diffs = (both["v"] - both["b"]).to_numpy(float)
     out = {
         "n_pairs": float(len(diffs)),
         "delta": math.nan,
         "delta_std": math.nan,
+        "delta_low": math.nan,
+        "delta_high": math.nan,
         "t_stat": math.nan,
         "p_t": math.nan,
         "p_wilcoxon": math.nan,
@@ -340,6 +343,8 @@ def paired_tests(variant: pd.Series, base: pd.Series) -> dict[str, float]:
     if len(diffs) < 2:
         return out
     out["delta_std"] = float(np.std(diffs, ddof=1))
+    half = float(stats.t.ppf(0.975, len(diffs) - 1)) * out["delta_std"] / math.sqrt(len(diffs))
+    out["delta_low"], out["delta_high"] = out["delta"] - half, out["delta"] + half
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t = stats.ttest_rel(both["v"].to_numpy(float), both["b"].to_numpy(float))
@@ -483,7 +488,17 @@ def _comparisons(ok: pd.DataFrame, column: str) -> pd.DataFrame:
         base = bases.get(key[:2])
         if base is not None:
             rows[key] = paired_tests(group[column], base)
-    cols = ["n_pairs", "delta", "delta_std", "t_stat", "p_t", "p_wilcoxon", "seeds_needed"]
+    cols = [
+        "n_pairs",
+        "delta",
+        "delta_std",
+        "delta_low",
+        "delta_high",
+        "t_stat",
+        "p_t",
+        "p_wilcoxon",
+        "seeds_needed",
+    ]
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=cols)
     frame.index = (
         pd.MultiIndex.from_tuples(list(rows), names=KEYS)
