@@ -8,8 +8,14 @@ skipped item.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+import av
 import numpy as np
 import torch
 
@@ -24,61 +30,313 @@ class VideoDecodeError(RuntimeError):
     """A video could not be decoded (unreadable, truncated to nothing, or empty)."""
 
 
-def decode_video(path: str) -> torch.Tensor:
-    """Decode every frame of ``path`` as a uint8 tensor T x H x W x 3 (RGB)."""
-    import av
-    from av.video.reformatter import VideoReformatter
-
-    rgb = VideoReformatter()  # one converter for every frame (a third faster than to_ndarray's)
-    try:
-        with av.open(path) as container:
-            if not container.streams.video:
-                raise VideoDecodeError(f"{path}: no video stream")
-            stream = container.streams.video[0]
-            stream.codec_context.thread_count = 1
-            frames = [
-                rgb.reformat(f, format="rgb24").to_ndarray() for f in container.decode(stream)
-            ]
-    except VideoDecodeError:
-        raise
-    except (av.FFmpegError, OSError, ValueError, IndexError) as exc:
-        raise VideoDecodeError(f"{path}: {type(exc).__name__}: {exc}") from exc
-    if not frames:
-        raise VideoDecodeError(f"{path}: no decodable frame")
-    shapes = {f.shape for f in frames}
-    if len(shapes) > 1:  # a resolution change mid-stream: keep the first frame's size
-        frames = [f for f in frames if f.shape == frames[0].shape]
-    return torch.from_numpy(np.stack(frames))
+_AV_ERRORS = (av.FFmpegError, OSError, ValueError, IndexError, EOFError)
+_INTERPOLATION = "AREA"  # one scaler for every path, so that they agree byte for byte
+_INDEX_CACHE_SIZE = 4096  # a few hundred bytes to tens of kB each (8 bytes per frame)
 
 
-def read_frames(path: str, select: Select, *, short_side: int | None = None) -> torch.Tensor:
-    """The frames ``select(n)`` of ``path`` (``n`` its frame count), uint8 N x H x W x 3 in the
-    order asked, scaled down so that the short side is at most ``short_side``."""
-    frames = decode_video(path)
-    picked = frames[torch.as_tensor(list(select(frames.shape[0])), dtype=torch.long)]
-    return _shrink(picked, short_side)
+@dataclass
+class _Index:
+    """What demuxing (no decoding) tells about a video: presentation order and keyframes."""
+
+    pts: np.ndarray  # int64 (n,), sorted presentation timestamps of the frames
+    keys: np.ndarray  # int64, sorted indices (into ``pts``) of the keyframes
+    width: int  # the stream's frame size (0 when the container does not say)
+    height: int
+    end: int | None = None  # file cut short: frames presented from here on are left out
+    sequential: bool = False  # the index cannot be trusted: decode from the start instead
+    count: int | None = None  # frames the decoder yields, once a sequential pass counted them
+
+
+class _IndexMismatch(Exception):
+    """The decoder disagrees with the index (the caller falls back to sequential decoding)."""
+
+
+def decode_video(path: str, *, short_side: int | None = None) -> torch.Tensor:
+    """Decode every frame of ``path`` as a uint8 tensor T x H x W x 3 (RGB), scaled down as
+    :func:`read_frames` does."""
+    return torch.from_numpy(np.stack(list(iter_frames(path, short_side=short_side))))
 
 
 def iter_frames(path: str, *, short_side: int | None = None) -> Iterator[np.ndarray]:
     """Every frame of ``path`` in order, uint8 H x W x 3, scaled down as :func:`read_frames`
     does (byte-identical to it), one at a time (memory does not grow with the video)."""
-    n = 0
-    for frame in decode_video(path):  # placeholder: a streaming decoder replaces this
-        n += 1
-        yield _shrink(frame[None], short_side)[0].numpy()
-    if n == 0:
-        raise VideoDecodeError(f"{path}: no decodable frame")
+    end = _index(path).end
+    with _open(path) as (container, stream):
+        convert = _converter(stream, short_side)
+        for frame in _decoded(container, stream, path=path, end=end):
+            yield convert(frame)
 
 
-def _shrink(frames: torch.Tensor, short_side: int | None) -> torch.Tensor:
-    """Scale N x H x W x 3 uint8 frames down to ``short_side`` (never up)."""
-    h, w = frames.shape[1:3]
-    if short_side is None or min(h, w) <= short_side:
-        return frames
-    from torchvision.transforms.v2 import functional as F
+def video_frame_count(path: str) -> int:
+    """Number of frames of ``path`` (from the demuxed index; a counting decode when the
+    container's timestamps cannot be trusted)."""
+    return _frame_count(path, _index(path))
 
-    out = F.resize(frames.permute(0, 3, 1, 2), [short_side], antialias=True)
-    return out.permute(0, 2, 3, 1).contiguous()
+
+def read_frames(
+    path: str,
+    select: Select,
+    *,
+    short_side: int | None = None,
+    stats: dict[str, int] | None = None,
+) -> torch.Tensor:
+    """The frames ``select(n)`` of ``path`` (``n`` its frame count), uint8 N x H x W x 3 in the
+    order asked, scaled down so that the short side is at most ``short_side``.
+
+    Only the needed frames are decoded: a seek to the keyframe before each group of needed
+    frames, decoding forward to the group's last frame. ``select`` is called exactly once.
+    ``stats``, when given, receives ``frames`` (n), ``decoded`` (frames the decoder produced),
+    ``seeks`` and ``fallback`` (1 when the video is decoded sequentially from the start).
+    """
+    stats = {} if stats is None else stats
+    stats.update(decoded=0, seeks=0, fallback=0)
+    index = _index(path)
+    n = stats["frames"] = _frame_count(path, index, stats)
+    want = _checked(select(n), n, path)
+    if not want:
+        w, h = _target_size(index.width, index.height, short_side)
+        return torch.empty((0, h, w, 3), dtype=torch.uint8)
+    if not index.sequential:
+        try:
+            return _stack(_read_seeking(path, index, want, short_side, stats), want)
+        except _IndexMismatch:
+            index.sequential = True  # remembered for this path (the index is cached)
+        if _frame_count(path, index, stats) != n:
+            raise VideoDecodeError(
+                f"{path}: the container lists {n} frames but {index.count} decode"
+            )
+    return _stack(_read_sequential(path, index, want, short_side, stats), want)
+
+
+def _read_seeking(
+    path: str, index: _Index, want: list[int], short_side: int | None, stats: dict[str, int]
+) -> dict[int, np.ndarray]:
+    """Decode the frames ``want`` group by group, seeking to each group's keyframe."""
+    got: dict[int, np.ndarray] = {}
+    with _open(path) as (container, stream):
+        convert = _converter(stream, short_side)
+        for group in _groups(np.unique(want), index.keys):
+            key = index.keys[np.searchsorted(index.keys, group[0], side="right") - 1]
+            try:
+                container.seek(int(index.pts[key]), stream=stream, backward=True, any_frame=False)
+            except _AV_ERRORS as exc:
+                raise _IndexMismatch from exc
+            stats["seeks"] += 1
+            _decode_group(container, stream, index, group, got, convert, stats)
+    return got
+
+
+def _decode_group(
+    container: Any,
+    stream: Any,
+    index: _Index,
+    group: list[int],
+    got: dict[int, np.ndarray],
+    convert: Callable[[Any], np.ndarray],
+    stats: dict[str, int],
+) -> None:
+    """Decode forward from the current position, keeping the frames ``group`` (sorted)."""
+    todo = iter(group)
+    nxt = next(todo)
+    for frame in _decoded(container, stream, end=index.end):
+        stats["decoded"] += 1
+        k = _position(index.pts, frame.pts)
+        if k < nxt:  # before the group (from the keyframe on, or a leading B-frame)
+            continue
+        if k > nxt or frame.is_corrupt:  # missed (seek or index wrong) or damaged
+            raise _IndexMismatch
+        got[k] = convert(frame)
+        nxt = next(todo, -1)
+        if nxt < 0:
+            return
+    raise _IndexMismatch  # the stream ended before the group's last frame
+
+
+def _read_sequential(
+    path: str, index: _Index, want: list[int], short_side: int | None, stats: dict[str, int]
+) -> dict[int, np.ndarray]:
+    """Decode from the start, converting only the frames ``want``, up to the last of them."""
+    needed, last = set(want), max(want)
+    got: dict[int, np.ndarray] = {}
+    with _open(path) as (container, stream):
+        convert = _converter(stream, short_side)
+        for k, frame in enumerate(_decoded(container, stream, path=path, end=index.end)):
+            stats["decoded"] += 1
+            if k in needed:
+                got[k] = convert(frame)
+            if k == last:
+                return got
+    raise VideoDecodeError(f"{path}: frame {last} did not decode on a second pass")
+
+
+def _groups(need: np.ndarray, keys: np.ndarray) -> list[list[int]]:
+    """Split sorted frame indices where decoding on would cross a keyframe that the next
+    index could be reached from (a new seek then skips the gap)."""
+    key_of = keys[np.searchsorted(keys, need, side="right") - 1]
+    cuts = np.flatnonzero(key_of[1:] > need[:-1]) + 1
+    return [g.tolist() for g in np.split(need, cuts)]
+
+
+def _position(pts: np.ndarray, value: int | None) -> int:
+    """Index of the frame with presentation time ``value`` (raises _IndexMismatch if none)."""
+    if value is None:
+        raise _IndexMismatch
+    k = int(np.searchsorted(pts, value))
+    if k == len(pts) or pts[k] != value:
+        raise _IndexMismatch
+    return k
+
+
+def _checked(indices: Sequence[int], n: int, path: str) -> list[int]:
+    """The selected indices as ints, each within the video's ``n`` frames."""
+    want = [int(k) for k in indices]
+    bad = [k for k in want if not 0 <= k < n]
+    if bad:
+        raise ValueError(f"{path}: frame index {bad[0]} out of range for a video of {n} frames")
+    return want
+
+
+def _stack(got: dict[int, np.ndarray], want: list[int]) -> torch.Tensor:
+    """The decoded frames in the order asked (repeats included), N x H x W x 3."""
+    return torch.from_numpy(np.stack([got[k] for k in want]))
+
+
+def _frame_count(path: str, index: _Index, stats: dict[str, int] | None = None) -> int:
+    """Frames of the video: the index's, or (sequential videos) a counting decode, cached."""
+    if not index.sequential:
+        return len(index.pts)
+    if index.count is None:
+        with _open(path) as (container, stream):
+            index.count = sum(1 for _ in _decoded(container, stream, path=path, end=index.end))
+        if stats is not None:
+            stats["decoded"] += index.count
+    if stats is not None:
+        stats["fallback"] = 1
+    return index.count
+
+
+def _index(path: str) -> _Index:
+    """The cached index of ``path`` (rebuilt when the file changes)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise VideoDecodeError(f"{path}: {type(exc).__name__}: {exc}") from exc
+    return _cached_index(path, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=_INDEX_CACHE_SIZE)
+def _cached_index(path: str, mtime_ns: int, size: int) -> _Index:
+    """Demux ``path`` without decoding; ``mtime_ns`` and ``size`` only key the cache."""
+    pts: list[int] = []
+    key: list[bool] = []
+    ok, end = True, None
+    with _open(path) as (container, stream):
+        width, height = stream.codec_context.width, stream.codec_context.height
+        try:
+            for packet in container.demux(stream):
+                if packet.is_corrupt:  # cut short: no frame presented from its dts on is
+                    end = packet.dts  # complete (each later packet has pts >= its dts)
+                    break
+                if packet.size == 0 or packet.is_discard:
+                    continue
+                if packet.pts is None:
+                    ok = False
+                    break
+                pts.append(packet.pts)
+                key.append(packet.is_keyframe)
+        except _AV_ERRORS:  # truncated or damaged: the decoder decides what is there
+            ok = False
+    all_pts, is_key = np.asarray(pts, dtype=np.int64), np.asarray(key, dtype=bool)
+    if end is not None:
+        all_pts, is_key = all_pts[all_pts < end], is_key[all_pts < end]
+    order = np.argsort(all_pts, kind="stable")
+    sorted_pts = all_pts[order]
+    keys = np.flatnonzero(is_key[order]).astype(np.int64)
+    ok = ok and len(keys) > 0 and keys[0] == 0 and bool(np.all(np.diff(sorted_pts) > 0))
+    return _Index(sorted_pts, keys, width, height, end=end, sequential=not ok)
+
+
+@contextlib.contextmanager
+def _open(path: str) -> Iterator[tuple[Any, Any]]:
+    """The open container and its first video stream (single-threaded decoding)."""
+    try:
+        container = av.open(path)
+    except _AV_ERRORS as exc:
+        raise VideoDecodeError(f"{path}: {type(exc).__name__}: {exc}") from exc
+    try:
+        if not container.streams.video:
+            raise VideoDecodeError(f"{path}: no video stream")
+        stream = container.streams.video[0]
+        if stream.codec_context is None:  # a codec FFmpeg does not know
+            raise VideoDecodeError(f"{path}: no decoder for the video stream")
+        stream.codec_context.thread_count = 1
+        yield container, stream
+    finally:
+        container.close()
+
+
+def _decoded(
+    container: Any, stream: Any, *, path: str | None = None, end: int | None = None
+) -> Iterator[Any]:
+    """Decoded frames from the current position, leaving out those presented at or after
+    ``end``; a demuxing or decoding error ends the video (a truncated file keeps the frames
+    before it). With ``path`` (decoding from the start): a frame the decoder flags as corrupt
+    (concealed errors) ends the video too, and no frame at all raises VideoDecodeError."""
+    produced = False
+    try:
+        for packet in container.demux(stream):
+            # a short read (file cut inside this packet) ends the video: flush what precedes
+            for frame in stream.decode(None if packet.is_corrupt else packet):
+                if end is not None and frame.pts is not None and frame.pts >= end:
+                    continue
+                if path is not None and frame.is_corrupt:
+                    _no_frame(path, produced, "first frame corrupt")
+                    return
+                produced = True
+                yield frame
+            if packet.is_corrupt:
+                break
+    except _AV_ERRORS as exc:
+        if path is not None and not produced:
+            raise VideoDecodeError(f"{path}: {type(exc).__name__}: {exc}") from exc
+        return
+    if path is not None:
+        _no_frame(path, produced, "no decodable frame")
+
+
+def _no_frame(path: str, produced: bool, why: str) -> None:
+    """Raise VideoDecodeError when decoding from the start produced nothing."""
+    if not produced:
+        raise VideoDecodeError(f"{path}: {why}")
+
+
+def _converter(stream: Any, short_side: int | None) -> Callable[[Any], np.ndarray]:
+    """The one frame conversion of every path: RGB at the scaled-down stream size."""
+    rgb = av.video.reformatter.VideoReformatter()  # reuses its scaler context from frame to frame
+    size = _target_size(stream.codec_context.width, stream.codec_context.height, short_side)
+
+    def convert(frame: Any) -> np.ndarray:
+        w, h = size if size[0] else _target_size(frame.width, frame.height, short_side)
+        out = rgb.reformat(
+            frame, width=w, height=h, format="rgb24", interpolation=_INTERPOLATION, threads=1
+        )
+        return np.ascontiguousarray(out.to_ndarray())
+
+    return convert
+
+
+def _target_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
+    """(width, height) with the short side brought down to ``short_side`` (never up)."""
+    if short_side is not None and (isinstance(short_side, bool) or short_side < 1):
+        raise ValueError(f"short_side must be None or an integer >= 1, got {short_side!r}")
+    short = min(width, height)
+    if short_side is None or short <= short_side:
+        return width, height
+    scale = short_side / short
+    if width <= height:
+        return short_side, round(height * scale)
+    return round(width * scale), short_side
 
 
 def clip_span(frames: int, sampling_rate: int) -> int:
