@@ -109,6 +109,42 @@ def ensure_synth_data(
     return True
 
 
+def ensure_cache(spec: Any, *, progress: Callable[[int, int], None] | None = None) -> bool:
+    """Build the decoded-clip cache of the study's data when its base config asks for one
+    (dataset option ``cache``) and it is missing or stale; True if built."""
+    from mpbench.data.cache import cache_dataset
+    from mpbench.data.catalog import decode_short_side
+
+    base = spec.base
+    opts = dict(base.dataset_options)
+    cache = opts.pop("cache", False)
+    if cache is False or base.data_root is None:
+        return False
+    total, done = 0, 0
+
+    def on_total(n: int) -> None:
+        nonlocal total
+        total = n
+
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, total)
+
+    _, reason = cache_dataset(
+        base.dataset,
+        root=base.data_root,
+        short_side=decode_short_side(opts.pop("short_side", None), base.crop),
+        cache_dir=None if cache is True else cache,
+        options=opts,
+        progress=step,
+        on_total=on_total,
+        on_build=lambda msg: None,
+    )
+    return reason is not None
+
+
 def run_quickstart(
     *,
     study_file: Path,
@@ -131,6 +167,7 @@ def run_quickstart(
     root = Path(spec.base.data_root or "data/quickstart-synth")
     on_stage(f"synthetic data in {root}")
     ensure_synth_data(root, progress=data_progress)
+    ensure_cache(spec, progress=data_progress)
     seconds["data"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     p = plan(spec, workers=workers)

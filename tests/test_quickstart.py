@@ -24,6 +24,7 @@ epochs = 2
 max_steps = 4
 batch_size = 4
 device = "cpu"
+dataset_options = {{cache = true}}
 [grid]
 variant = ["baseline", "learnable_tav"]
 seeds = 2
@@ -71,6 +72,7 @@ def test_reduced_quickstart_writes_table_and_figures(tmp_path, monkeypatch, mlfl
             assert head == (b"\x89PNG" if ext == "png" else b"%PDF"), name
     assert "quickstart done" in res.output and "mlflow ui" in res.output
     _check_results_readme(out)
+    assert (root / ".mpbench-cache" / "s37" / "frames.u8").is_file()  # short side 32 x 8/7
     again = runner.invoke(app, ["quickstart", "--study", str(study), "--results", "out"])
     assert again.exit_code == 0, again.output
     from mlflow.tracking import MlflowClient

@@ -28,7 +28,12 @@ def quickstart(
     from rich.progress import Progress
 
     from mpbench.cli.study_cmds import _logging
-    from mpbench.quickstart import ensure_synth_data, run_quickstart, write_results_readme
+    from mpbench.quickstart import (
+        ensure_cache,
+        ensure_synth_data,
+        run_quickstart,
+        write_results_readme,
+    )
     from mpbench.study.spec import load_study, parse_overrides
 
     if not study.is_file():
@@ -39,11 +44,16 @@ def quickstart(
     _logging()
     t0 = time.perf_counter()
     overrides = parse_overrides(set_ or [])
-    root = Path(load_study(study, overrides=overrides).base.data_root or "data/quickstart-synth")
+    spec = load_study(study, overrides=overrides)
+    root = Path(spec.base.data_root or "data/quickstart-synth")
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"writing synthetic clips to {root}", total=None)
         ensure_synth_data(
             root, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+        task = bar.add_task("decoding them once into the clip cache", total=None)
+        ensure_cache(
+            spec, progress=lambda done, total: bar.update(task, completed=done, total=total)
         )
     data_seconds = time.perf_counter() - t0
     result = run_quickstart(

@@ -235,7 +235,7 @@ def build_data(
         names, meta = spec.class_names, {"preset": preset, "in_memory": True, **spec.to_dict()}
     else:
         splits, meta = _read_splits(info, root, opts)
-        short = _short_side(common["short_side"], crop)
+        short = decode_short_side(common["short_side"], crop)
         if common["cache"] is False:
             sources = {s: FileSource(getattr(splits, s), short_side=short) for s in SPLITS}
         else:
@@ -262,7 +262,7 @@ def build_data(
     return DataBundle(train, val, make_test, names, name=name, info=info_dict)
 
 
-def _short_side(value: Any, crop: int) -> int:
+def decode_short_side(value: Any, crop: int) -> int:
     """The decode-time short side: ``value`` (an integer >= crop) or crop x 8/7."""
     if value is None:
         return round(crop * 8 / 7)
