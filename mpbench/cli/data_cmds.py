@@ -127,7 +127,7 @@ def _print_cache_summary(store: Any, *, built: bool) -> None:
         f"{store.path}: {what}, build {store.build_id}\n"
         f"{len(store)} videos ({store.failed} failed, skipped), short side {store.short_side}, "
         f"{store.nbytes / 1e9:.3f} GB, {store.hours:.4f} hours of video, "
-        f"{store.gb_per_hour:.1f} GB per hour of video",
+        f"{store.gb_per_hour:.2f} GB per hour of video",
         highlight=False,
     )
 

@@ -7,7 +7,9 @@ Layout of a store (``ROOT/.mpbench-cache/s{N}/`` by default, N the short side):
 - ``index.json``: one column per field, one row per video: source ``path``, its ``size`` and
   ``mtime_ns`` when cached, byte ``offset``, ``frames``, ``height``, ``width``, ``label``,
   ``fps`` and ``error`` (the decoder's message for a broken video, else null).
-- ``header.json``: the decode settings (``format``, ``short_side``), a ``build_id`` and totals.
+- ``header.json``: the decode settings (``format``, ``short_side``, ``decoder``: the versions of
+  PyAV, torchvision and ``mpbench.data.video.DECODER_VERSION`` when it defines one, since any of
+  them may change the decoded bytes), a ``build_id`` and totals.
 
 Frames are written by :func:`mpbench.data.video.iter_frames`, so they are byte-identical to
 ``read_frames(path, select, short_side=N)``: the cache changes no pixel. A broken video is
@@ -40,16 +42,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import torch
 
+from mpbench.data import video
 from mpbench.data.datasets import VideoEntry
 from mpbench.data.video import Select, VideoDecodeError, iter_frames
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-"""Store layout and decoder output version: bump it when either changes (old stores rebuild)."""
+"""Store layout version: bump it when the layout changes (old stores are rebuilt)."""
 CACHE_DIRNAME = ".mpbench-cache"
 FRAMES_FILE, INDEX_FILE, HEADER_FILE = "frames.u8", "index.json", "header.json"
 MIN_SHORT_SIDE = 8
@@ -57,6 +61,9 @@ _COPY_CHUNK = 64 << 20  # bytes per copy when a rebuild reuses an unchanged vide
 INT_COLUMNS = ("size", "mtime_ns", "offset", "frames", "height", "width", "label")
 
 Progress = Callable[[int], None]
+
+# What a broken file makes the decoder raise: its own error, or PyAV's and the OS's.
+DECODE_ERRORS = (VideoDecodeError, av.FFmpegError, OSError, EOFError, ValueError, IndexError)
 
 
 def default_cache_dir(root: str | Path) -> Path:
@@ -211,6 +218,11 @@ class CacheSource:
         offset, n, h, w = (int(v) for v in self.geometry[index])
         video = self._map()[offset : offset + n * h * w * 3].reshape(n, h, w, 3)
         picked = np.asarray(list(select(n)), dtype=np.int64)
+        bad = picked[(picked < 0) | (picked >= n)]
+        if bad.size:  # as the decoder does
+            raise ValueError(
+                f"{self.paths[index]}: frame index {bad[0]} out of range for a video of {n} frames"
+            )
         return torch.from_numpy(video[picked])  # fancy indexing copies only these frames
 
     def _map(self) -> np.ndarray:
@@ -274,12 +286,27 @@ def stale_reason(path: str | Path, entries: Sequence[VideoEntry], *, short_side:
     return _membership_reason(store, entries) or _changed_reason(store)
 
 
+def decoder_versions() -> dict[str, str]:
+    """What the decoded bytes depend on besides the file: PyAV, torchvision, mpbench's decoder."""
+    import torchvision
+
+    return {
+        "av": av.__version__,
+        "torchvision": torchvision.__version__,
+        "mpbench_decoder": str(getattr(video, "DECODER_VERSION", "unversioned")),
+    }
+
+
 def _settings_reason(header: dict[str, Any], short_side: int) -> str | None:
     """A mismatch of the decode settings, or None."""
     if header.get("format") != FORMAT_VERSION:
         return f"store format {header.get('format')} != current {FORMAT_VERSION}"
     if header.get("short_side") != short_side:
         return f"store short side {header.get('short_side')} != requested {short_side}"
+    now, then = decoder_versions(), header.get("decoder", {})
+    changed = [f"{k} {then.get(k)} -> {v}" for k, v in now.items() if then.get(k) != v]
+    if changed:
+        return f"decoder changed since the build ({', '.join(changed)})"
     return None
 
 
@@ -328,8 +355,6 @@ class _Row:
 
 def _video_fps(path: str) -> float:
     """Frames per second of ``path``'s first video stream (average rate, else time stamps)."""
-    import av
-
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]
@@ -347,25 +372,36 @@ def _decode_into(fh: Any, row: _Row, short_side: int) -> _Row:
     """Append ``row.path``'s frames to ``fh`` (streamed); on a decode error, record it instead."""
     start = fh.tell()
     shape: tuple[int, ...] | None = None
-    try:
-        for frame in iter_frames(row.path, short_side=short_side):
-            if shape is None:
-                shape = frame.shape
-            elif frame.shape != shape:  # as read_frames does: keep the first frame's size
-                continue
-            fh.write(np.ascontiguousarray(frame, dtype=np.uint8).data)
-            row.frames += 1
-    except VideoDecodeError as exc:
-        fh.seek(start)
-        fh.truncate()
-        row.frames, row.error = 0, str(exc)
-        return row
+    frames = iter_frames(row.path, short_side=short_side)
+    while True:
+        try:
+            frame = next(frames)
+        except StopIteration:
+            break
+        except DECODE_ERRORS as exc:  # only the decoder's: a failed write aborts the build
+            fh.seek(start)
+            fh.truncate()
+            row.frames, row.error = 0, _message(row.path, exc)
+            return row
+        if shape is None:
+            shape = frame.shape
+        elif frame.shape != shape:  # a resolution change mid-stream: keep the first size
+            continue
+        fh.write(np.ascontiguousarray(frame, dtype=np.uint8).data)
+        row.frames += 1
     if shape is None or row.frames == 0:
         row.error = f"{row.path}: no decodable frame"
         return row
     row.height, row.width = shape[0], shape[1]
     row.fps = _video_fps(row.path)
     return row
+
+
+def _message(path: str, exc: BaseException) -> str:
+    """The error a broken video is stored with (the decoder's own message when it raised one)."""
+    if isinstance(exc, VideoDecodeError):
+        return str(exc)
+    return f"{path}: {type(exc).__name__}: {exc}"
 
 
 def _decode_to_file(row: _Row, short_side: int, out: str) -> _Row:
@@ -487,13 +523,11 @@ def _index_columns(rows: list[_Row]) -> dict[str, list[Any]]:
 
 def _header(rows: list[_Row], *, short_side: int, nbytes: int, writer: _Writer) -> dict:
     """Decode settings, a new build id and the totals of a finished build."""
-    import av
-    import torchvision
-
     seconds = sum(r.frames / r.fps for r in rows if r.error is None and r.fps > 0)
     return {
         "format": FORMAT_VERSION,
         "short_side": short_side,
+        "decoder": decoder_versions(),
         "build_id": uuid.uuid4().hex,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "videos": len(rows),
@@ -502,7 +536,6 @@ def _header(rows: list[_Row], *, short_side: int, nbytes: int, writer: _Writer) 
         "reused": writer.reused,
         "bytes": nbytes,
         "seconds": seconds,
-        "versions": {"av": av.__version__, "torchvision": torchvision.__version__},
     }
 
 

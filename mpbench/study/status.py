@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mpbench.config import TrialConfig
+from mpbench.config import EXECUTION_DATASET_OPTIONS, TrialConfig
 from mpbench.study import storage as S
 from mpbench.study.spec import StudySpec, expand_grid, seeds
 
@@ -220,10 +220,16 @@ def steps_of(cfg: TrialConfig) -> tuple[int | None, str]:
     try:
         from mpbench.engine.build import build_data_for
 
-        data = build_data_for(cfg)
+        # counting the videos must not build a decoded-clip cache (the dry run would decode)
+        data = build_data_for(cfg.with_updates(dataset_options=_without_cache(cfg)))
     except (ImportError, ValueError, FileNotFoundError, OSError) as exc:
         return None, f"steps per epoch unknown ({str(exc).splitlines()[0]})"
     return cfg.epochs * max(1, len(data.train) // cfg.batch_size), ""
+
+
+def _without_cache(cfg: TrialConfig) -> dict:
+    """The config's dataset options without the execution-only ones (the cache)."""
+    return {k: v for k, v in cfg.dataset_options.items() if k not in EXECUTION_DATASET_OPTIONS}
 
 
 def probe_seconds_per_step(cfg: TrialConfig, *, steps: int = 2, batch: int = 2) -> float:
