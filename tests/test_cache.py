@@ -243,6 +243,14 @@ def test_failed_build_leaves_the_old_store_and_no_debris(list_root: Path, tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s32", "s32.lock"]
 
 
+def test_build_refuses_to_replace_what_is_not_a_store(list_root: Path, tmp_path: Path) -> None:
+    (tmp_path / "s32").mkdir()
+    (tmp_path / "s32" / "precious.txt").write_text("keep")
+    with pytest.raises(ValueError, match="exists and is not a cache store"):
+        ensure_store(_entries(list_root), path=tmp_path / "s32", short_side=32)
+    assert (tmp_path / "s32" / "precious.txt").read_text() == "keep"
+
+
 def test_source_refuses_a_store_rebuilt_under_it(list_root: Path, tmp_path: Path) -> None:
     entries, path = _entries(list_root), tmp_path / "s32"
     store, _ = ensure_store(entries[:3], path=path, short_side=32)

@@ -558,6 +558,7 @@ def build_store(
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     path = Path(path)
+    _check_replaceable(path)
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
     tmp.mkdir(parents=True)
     try:
@@ -570,14 +571,31 @@ def build_store(
             else:
                 _write_parallel(writer, rows, tick, workers=workers, tmp=tmp)
             nbytes = fh.tell()
+            os.fsync(fh.fileno())  # on disk before the rename publishes the store
         header = _header(rows, short_side=short_side, nbytes=nbytes, writer=writer)
-        (tmp / INDEX_FILE).write_text(json.dumps(_index_columns(rows)), encoding="utf-8")
-        (tmp / HEADER_FILE).write_text(json.dumps(header, indent=2) + "\n", encoding="utf-8")
+        _write_synced(tmp / INDEX_FILE, json.dumps(_index_columns(rows)))
+        _write_synced(tmp / HEADER_FILE, json.dumps(header, indent=2) + "\n")
         _swap_into_place(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return CacheStore.open(path)
+
+
+def _write_synced(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` and flush it to disk."""
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _check_replaceable(path: Path) -> None:
+    """Refuse to build over something at ``path`` that is not a store (nor an empty folder)."""
+    if path.is_dir() and ((path / HEADER_FILE).is_file() or not any(path.iterdir())):
+        return
+    if path.exists():
+        raise ValueError(f"{path} exists and is not a cache store; move it or choose another --out")
 
 
 def _swap_into_place(tmp: Path, path: Path) -> None:
