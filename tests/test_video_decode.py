@@ -157,7 +157,7 @@ def test_read_frames_equals_full_decode(
         out = read_frames(path, select, short_side=short_side, stats=stats)
         assert torch.equal(out, ref[select(N)]), label
         assert stats["fallback"] == (name in SEQUENTIAL), label
-    for k in range(N):
+    for k in range(0, N, 1 if short_side is None else 3):  # every frame at native size
         assert torch.equal(read_frames(path, only(k), short_side=short_side)[0], ref[k]), k
 
 

@@ -4,6 +4,18 @@ Decoding is single-threaded per video (PyAV's thread pool costs more than it sav
 clips; parallelism comes from DataLoader workers). A file that cannot be opened, has no video
 stream or yields no frame raises :class:`VideoDecodeError`, which the datasets turn into a
 skipped item.
+
+Clips decode by seeking (:func:`read_frames`): demuxing a file once (no decoding; cached per
+process) lists its frames' presentation timestamps and keyframes, so that a clip costs its span
+plus the distance back to a keyframe, whatever the video's length. Frame k is the k-th frame in
+presentation order, the same frame :func:`decode_video` and :func:`iter_frames` give at k, byte
+for byte (one RGB conversion and scaler everywhere). Where the decoder disagrees with that index
+(no timestamps, as in raw elementary streams, or frames the index does not predict), the video
+is decoded from the start instead, remembered per path. The container's frame count and
+duration are never used.
+
+Truncated files: a demuxing or decoding error, a packet cut short, or (decoding from the start)
+a frame the decoder flags as corrupt ends the video; the frames before it are the video.
 """
 
 from __future__ import annotations
@@ -139,7 +151,7 @@ def _decode_group(
     """Decode forward from the current position, keeping the frames ``group`` (sorted)."""
     todo = iter(group)
     nxt = next(todo)
-    for frame in _decoded(container, stream, end=index.end):
+    for frame in _decoded(container, stream, end=index.end, skip_before=int(index.pts[nxt])):
         stats["decoded"] += 1
         k = _position(index.pts, frame.pts)
         if k < nxt:  # before the group (from the keyframe on, or a leading B-frame)
@@ -277,15 +289,26 @@ def _open(path: str) -> Iterator[tuple[Any, Any]]:
 
 
 def _decoded(
-    container: Any, stream: Any, *, path: str | None = None, end: int | None = None
+    container: Any,
+    stream: Any,
+    *,
+    path: str | None = None,
+    end: int | None = None,
+    skip_before: int | None = None,
 ) -> Iterator[Any]:
     """Decoded frames from the current position, leaving out those presented at or after
     ``end``; a demuxing or decoding error ends the video (a truncated file keeps the frames
     before it). With ``path`` (decoding from the start): a frame the decoder flags as corrupt
-    (concealed errors) ends the video too, and no frame at all raises VideoDecodeError."""
+    (concealed errors) ends the video too, and no frame at all raises VideoDecodeError.
+    ``skip_before``: frames presented before it that no other frame references are not
+    decoded at all (they are not wanted, and nothing else depends on them)."""
     produced = False
+    context, skipping = stream.codec_context, False
     try:
         for packet in container.demux(stream):
+            skip = skip_before is not None and packet.pts is not None and packet.pts < skip_before
+            if skip != skipping:
+                context.skip_frame, skipping = ("NONREF" if skip else "DEFAULT"), skip
             # a short read (file cut inside this packet) ends the video: flush what precedes
             for frame in stream.decode(None if packet.is_corrupt else packet):
                 if end is not None and frame.pts is not None and frame.pts >= end:
