@@ -8,7 +8,7 @@ Layout of a store (``ROOT/.mpbench-cache/s{N}/`` by default, N the short side):
   ``mtime_ns`` when cached, byte ``offset``, ``frames``, ``height``, ``width``, ``label``,
   ``fps`` and ``error`` (the decoder's message for a broken video, else null).
 - ``header.json``: the decode settings (``format``, ``short_side``, ``decoder``: the versions of
-  PyAV, torchvision and ``mpbench.data.video.DECODER_VERSION`` when it defines one, since any of
+  PyAV, torchvision and ``mpbench.data.video.DECODER_VERSION``, since any of
   them may change the decoded bytes), a ``build_id`` and totals.
 
 Frames are written by :func:`mpbench.data.video.iter_frames`, so they are byte-identical to
@@ -293,7 +293,7 @@ def decoder_versions() -> dict[str, str]:
     return {
         "av": av.__version__,
         "torchvision": torchvision.__version__,
-        "mpbench_decoder": str(getattr(video, "DECODER_VERSION", "unversioned")),
+        "mpbench_decoder": str(video.DECODER_VERSION),
     }
 
 

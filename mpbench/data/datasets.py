@@ -21,8 +21,8 @@ from torch.utils.data import Dataset
 
 from mpbench.data.transforms import MEAN, STD, eval_transform, test_views, train_transform
 from mpbench.data.video import (
-    VideoDecodeError,
     Select,
+    VideoDecodeError,
     clip_indices,
     random_start,
     read_frames,

@@ -31,6 +31,10 @@ import av
 import numpy as np
 import torch
 
+DECODER_VERSION = 2
+"""Bump when the decoded bytes change (conversion, scaling, frame selection): decoded-clip
+caches record it and rebuild when it differs."""
+
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg")
 
 
