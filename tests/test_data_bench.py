@@ -1,13 +1,27 @@
-"""``bench data``: throughput rows from the library function and the CLI table."""
+"""``bench data``: the decoder comparison (test videos, worker rows, ratios) and the DataLoader
+throughput of a dataset (``--dataset``). Speeds are never asserted."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mpbench.bench.data import bench_data
+import mpbench.bench.decoders as decoders_mod
+from mpbench.bench.data import (
+    BenchVideo,
+    VideoProbe,
+    bench_data,
+    decoder_ratios,
+    full_skip_reason,
+    probe_video,
+    write_bench_video,
+)
+from mpbench.bench.decoders import WorkerSpec, worker_main
 from mpbench.cli import app
 from mpbench.data import preset_spec, write_synth_dataset
 
@@ -39,6 +53,7 @@ def test_cli_bench_data_prints_a_table(tmp_path: Path) -> None:
         [
             "bench",
             "data",
+            "--dataset",
             "synth",
             "--root",
             str(tmp_path),
@@ -57,7 +72,183 @@ def test_cli_bench_data_prints_a_table(tmp_path: Path) -> None:
 
 
 def test_cli_bench_data_errors_exit_2(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["bench", "data", "synth", "--workers", "a,b"])
+    result = runner.invoke(app, ["bench", "data", "--dataset", "synth", "--workers", "a,b"])
     assert result.exit_code == 2 and "--workers must be comma-separated integers" in result.output
-    result = runner.invoke(app, ["bench", "data", "ucf101", "--root", str(tmp_path / "none")])
+    result = runner.invoke(
+        app, ["bench", "data", "--dataset", "ucf101", "--root", str(tmp_path / "none")]
+    )
     assert result.exit_code == 2 and "not found" in result.output
+    result = runner.invoke(app, ["bench", "data", "--dataset", "synth", "--json", "x.json"])
+    assert result.exit_code == 2 and "--json cannot be used with --dataset" in result.output
+    result = runner.invoke(app, ["bench", "data", "--root", str(tmp_path)])
+    assert result.exit_code == 2 and "--root cannot be used without --dataset" in result.output
+    result = runner.invoke(app, ["bench", "data", "--decoders", "seek,ffmpeg"])
+    assert result.exit_code == 2 and "--decoders must be among full, seek" in result.output
+
+
+# --- the decoder comparison --------------------------------------------------------------------
+
+
+def _row(video: str, seconds: float, decoder: str, ms: float | None, rss: float = 700.0) -> dict:
+    status = "skipped" if ms is None else "ok"
+    row = {
+        "video": video,
+        "kind": "h264",
+        "seconds": seconds,
+        "decoder": decoder,
+        "workers": 1,
+        "status": status,
+        "reason": "too big" if ms is None else None,
+    }
+    if ms is not None:
+        row.update(ms_per_clip=ms, clips_per_s_per_worker=1e3 / ms, peak_rss_mb=rss)
+    return row
+
+
+def test_decoder_ratios_follow_the_rows_and_the_targets() -> None:
+    rows = [
+        _row("a", 10.0, "full", 500.0),
+        _row("a", 10.0, "seek", 50.0),
+        _row("b", 60.0, "full", 3000.0),
+        _row("b", 60.0, "seek", 60.0),
+        _row("b", 60.0, "cache", 1.0),
+        _row("c", 300.0, "full", None),
+        _row("c", 300.0, "seek", 150.0, rss=900.0),
+        {**_row("a", 10.0, "seek", 1.0), "workers": 2},  # another worker count: not used
+    ]
+    ratios = decoder_ratios(rows)
+    assert [(r["key"], r["value"], r["verdict"]) for r in ratios] == [
+        ("seek_vs_full", 10.0, "PASS"),
+        ("seek_vs_full", 50.0, "PASS"),
+        ("seek_vs_full", None, "n/a"),
+        ("seek_long_vs_short", 3.0, "MISS"),
+        ("seek_rss_long", 900.0, "PASS"),
+        ("cache_vs_seek", 60.0, "PASS"),
+    ]
+    assert ratios[2]["label"].startswith("seek vs full, 300 s video")
+    assert ratios[2]["reason"] == "full skipped"
+    assert [r["target"] for r in ratios][3:] == ["<= 2x", "< 1000 MB", ">= 20x"]
+
+
+def test_full_is_skipped_when_twice_the_decoded_frames_exceed_the_limit() -> None:
+    probe = VideoProbe("v.mp4", "h264", 1500, "25", 1280, 720, 455, 256)
+    assert full_skip_reason(probe, limit_gb=4.0) is None  # 2 x 0.52 GB
+    assert full_skip_reason(probe, limit_gb=1.0) == (
+        "full decoding would hold 2 x 1500 x 256 x 455 x 3 bytes = 1.05 GB per worker, "
+        "over the 1 GB limit"
+    )
+
+
+def test_bench_videos_are_written_once_with_their_codec_and_keyframe_interval(
+    tmp_path: Path,
+) -> None:
+    h264 = write_bench_video(BenchVideo("h264", 11, 28, 16), tmp_path)
+    xvid = write_bench_video(BenchVideo("xvid", 1, 32, 16), tmp_path)
+    with av.open(str(h264)) as c:
+        stream = c.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        keys = [i for i, p in enumerate(c.demux(stream)) if p.size and p.is_keyframe]
+    assert keys == [0, 250]
+    with av.open(str(xvid)) as c:
+        assert c.streams.video[0].codec_context.codec_tag == "XVID"
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == 25 and not np.array_equal(frames[0], frames[12])  # moving content
+    mtime = h264.stat().st_mtime_ns
+    assert write_bench_video(BenchVideo("h264", 11, 28, 16), tmp_path) == h264
+    assert h264.stat().st_mtime_ns == mtime and not list(tmp_path.glob(".*partial*"))
+    probe = probe_video(h264, short_side=8, kind="h264")
+    assert (probe.frames, probe.seconds, probe.out_height, probe.out_width) == (275, 11.0, 8, 14)
+
+
+def test_a_worker_reports_a_failing_decoder_as_unavailable_with_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = WorkerSpec("seek", str(tmp_path / "none.mp4"), [[0, 1]], 8, 14, "25", 8)
+    worker_main(spec)
+    message = json.loads(capsys.readouterr().out)
+    assert message["status"] == "unavailable"
+    assert message["reason"].startswith("VideoDecodeError:") and "none.mp4" in message["reason"]
+
+
+def test_cli_bench_data_compares_decoders_and_prints_the_ratios_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(decoders_mod.OPTIONAL_PACKAGES, "pytorchvideo", "mpbench_no_such_pkg")
+    out = tmp_path / "rows.json"
+    args = [
+        "bench",
+        "data",
+        "--durations",
+        "1,2",
+        "--height",
+        "32",
+        "--size",
+        "16",
+        "--no-xvid",
+        "--videos-dir",
+        str(tmp_path / "videos"),
+        "--clips",
+        "2",
+        "--decoders",
+        "full,seek,pytorchvideo,cache",
+        "--full-limit-gb",
+        "1e-6",
+        "--json",
+        str(out),
+    ]
+    result = runner.invoke(app, args, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    record = json.loads(out.read_text())
+    rows = {(r["seconds"], r["decoder"]): r for r in record["rows"]}
+    assert sorted(rows) == [
+        (s, d) for s in (1.0, 2.0) for d in ("cache", "full", "pytorchvideo", "seek")
+    ]
+    for s in (1.0, 2.0):
+        assert rows[s, "full"]["status"] == "skipped"
+        assert "GB per worker, over the 1e-06 GB limit" in rows[s, "full"]["reason"]
+        assert rows[s, "pytorchvideo"]["status"] == "not installed"
+        for d in ("seek", "cache"):
+            assert rows[s, d]["status"] == "ok" and rows[s, d]["clips"] == 2
+            assert rows[s, d]["peak_rss_mb"] > 0
+    out_text = result.output
+    assert "pytorchvideo x 1 not installed: no module named 'mpbench_no_such_pkg'" in out_text
+    assert "full x 1 skipped: full decoding would hold 2 x 25 x 16 x 28 x 3 bytes" in out_text
+    assert len(record["cache_builds"]) == 2 and "cache: store built once in" in result.output
+    # the ratios, recomputed from the rows, are the last lines printed
+    expected = [
+        None,  # seek vs full, 1 s: full skipped
+        None,  # seek vs full, 2 s
+        rows[2.0, "seek"]["ms_per_clip"] / rows[1.0, "seek"]["ms_per_clip"],
+        rows[2.0, "seek"]["peak_rss_mb"],
+        rows[2.0, "seek"]["ms_per_clip"] / rows[2.0, "cache"]["ms_per_clip"],  # nearest 60 s
+    ]
+    assert [r["value"] for r in record["ratios"]] == pytest.approx(expected)
+    lines = result.output.strip().splitlines()
+    assert lines[-6].startswith("ratios against the targets (1 worker)")
+    assert lines[-5:-3] == [
+        f"  seek vs full, {s} s video (full ms/clip / seek ms/clip): n/a (full skipped), "
+        "target >= 2x n/a"
+        for s in (1, 2)
+    ]
+    assert lines[-3].endswith(
+        f": {expected[2]:.2f}x, target <= 2x {record['ratios'][2]['verdict']}"
+    )
+    assert lines[-2].endswith(
+        f": {expected[3]:.2f} MB, target < 1000 MB {'PASS' if expected[3] < 1000 else 'MISS'}"
+    )
+    assert lines[-1].endswith(
+        f": {expected[4]:.2f}x, target >= 20x {'PASS' if expected[4] >= 20 else 'MISS'}"
+    )
+
+
+def test_cli_bench_data_device_cuda_without_cuda_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    videos = tmp_path / "videos"
+    result = runner.invoke(app, ["bench", "data", "--device", "cuda", "--videos-dir", str(videos)])
+    assert result.exit_code == 2
+    assert "device 'cuda' requested but torch.cuda.is_available() is False" in result.output
+    assert not videos.exists()  # refused before writing anything

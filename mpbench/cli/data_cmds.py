@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -272,19 +274,358 @@ def list_datasets_cmd(
         console.print()
 
 
+class BenchDevice(StrEnum):
+    """Where ``bench data`` compares the data rate with a training step."""
+
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+def _reject(mode: str, **given: Any) -> None:
+    """Raise when options of the other mode were given (their value is not None)."""
+    bad = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
+    if bad:
+        raise ValueError(f"{', '.join(bad)} cannot be used {mode}")
+
+
 @bench_app.command("data")
 @user_errors
 def bench_data_cmd(
-    dataset: Annotated[str, typer.Argument(help="Dataset name (mpbench list datasets).")],
-    root: Annotated[Path | None, typer.Option(help="Dataset root (none: synth in memory).")] = None,
-    frames: Annotated[int, typer.Option(help="T (the clips hold T+1 frames).")] = 8,
-    sampling_rate: Annotated[int, typer.Option(help="Stride between sampled frames.")] = 1,
-    crop: Annotated[int, typer.Option(help="Crop size in pixels.")] = 64,
-    batch: Annotated[int, typer.Option(help="Batch size.")] = 8,
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="Measure this dataset's DataLoader instead (mpbench list datasets)."),
+    ] = None,
+    root: Annotated[
+        Path | None, typer.Option(help="--dataset: its root (none: synth in memory).")
+    ] = None,
+    folder: Annotated[
+        Path | None, typer.Option(help="Also compare the decoders on the videos in this folder.")
+    ] = None,
+    durations: Annotated[
+        str | None,
+        typer.Option(
+            help="Test videos' seconds, comma-separated [default: 10,60,300; none with --folder]."
+        ),
+    ] = None,
+    height: Annotated[int, typer.Option(help="Test videos' height (16:9 H.264).", min=16)] = 720,
+    xvid: Annotated[
+        bool, typer.Option(help="Also a 320x240 XviD AVI as long as the shortest video.")
+    ] = True,
+    videos_dir: Annotated[
+        Path, typer.Option(help="Where the test videos are written once and reused.")
+    ] = Path("~/.cache/mpbench/bench-videos"),
+    decoders: Annotated[
+        str,
+        typer.Option(help="Comma-separated: full, seek, pytorchvideo, torchcodec, decord, cache."),
+    ] = "full,seek,pytorchvideo,torchcodec,decord,cache",
+    frames: Annotated[int, typer.Option(help="T (the clips hold T+1 frames).", min=1)] = 8,
+    sampling_rate: Annotated[
+        int | None,
+        typer.Option(help="Stride between sampled frames [default: 4; 1 with --dataset].", min=1),
+    ] = None,
+    size: Annotated[int, typer.Option(help="Short side the frames are decoded at.", min=8)] = 256,
     workers: Annotated[
-        str, typer.Option(help="Comma-separated DataLoader worker counts.")
-    ] = "0,1,2",
-    batches: Annotated[int, typer.Option(help="Timed batches per worker count.")] = 10,
+        str | None,
+        typer.Option(
+            help="Comma-separated worker counts: processes timed at once [default: 1; "
+            "0,1,2 DataLoader workers with --dataset]."
+        ),
+    ] = None,
+    clips: Annotated[
+        int, typer.Option(help="Timed clips per worker (after a warm-up).", min=1)
+    ] = 20,
+    full_clips: Annotated[int, typer.Option(help="Timed clips per worker of full.", min=1)] = 2,
+    full_limit_gb: Annotated[
+        float, typer.Option(help="Skip full where its estimated memory per worker is above.")
+    ] = 4.0,
+    seed: Annotated[int, typer.Option(help="Seed of the clip starts.")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write all rows here.")] = None,
+    device: Annotated[
+        BenchDevice, typer.Option(help="cuda: also time a training step and compare rates.")
+    ] = BenchDevice.cpu,
+    backbone: Annotated[str, typer.Option(help="--device cuda: the backbone stepped.")] = "x3d_s",
+    batch: Annotated[
+        int, typer.Option(help="Clips per batch (--dataset) or step (cuda).", min=1)
+    ] = 8,
+    crop: Annotated[int | None, typer.Option(help="--dataset: crop size [default: 64].")] = None,
+    batches: Annotated[
+        int | None, typer.Option(help="--dataset: timed batches per worker count [default: 10].")
+    ] = None,
+) -> None:
+    """Compare clip decoders side by side on test videos: clips/s and peak memory per worker,
+    and the ratios of the decoding targets last. With --dataset: a dataset's DataLoader rate."""
+    if dataset is not None:
+        _reject(
+            "with --dataset",
+            folder=folder,
+            durations=durations,
+            json=json_out,
+            device=None if device == BenchDevice.cpu else device,
+        )
+        _bench_dataset(
+            dataset,
+            root=root,
+            frames=frames,
+            sampling_rate=sampling_rate or 1,
+            crop=crop or 64,
+            batch=batch,
+            workers=workers or "0,1,2",
+            batches=batches or 10,
+        )
+        return
+    _reject("without --dataset", root=root, crop=crop, batches=batches)
+    from mpbench.bench import data as D
+    from mpbench.bench.decoders import DECODERS
+
+    if device == BenchDevice.cuda:
+        from mpbench._device import resolve_device
+
+        resolve_device("cuda")
+    clip = D.ClipSettings(
+        frames=frames,
+        sampling_rate=sampling_rate or 4,
+        short_side=size,
+        clips=clips,
+        full_clips=full_clips,
+        seed=seed,
+    )
+    files = D.folder_videos(folder) if folder is not None else []
+    if durations is None:
+        durations = "" if folder is not None else ",".join(map(str, D.DEFAULT_DURATIONS))
+    videos = D.bench_videos(_int_list(durations, option="--durations"), height=height, xvid=xvid)
+    if not videos and not files:
+        raise ValueError("nothing to measure: give --durations or --folder")
+    _bench_decoders(
+        videos,
+        files,
+        clip=clip,
+        videos_dir=videos_dir.expanduser(),
+        decoders=_names(decoders, option="--decoders", known=DECODERS),
+        workers=_int_list(workers or "1", option="--workers"),
+        full_limit_gb=full_limit_gb,
+        json_out=json_out,
+        step=(backbone, batch) if device == BenchDevice.cuda else None,
+    )
+
+
+def _bench_decoders(
+    videos: list[Any],
+    files: list[Path],
+    *,
+    clip: Any,
+    videos_dir: Path,
+    decoders: list[str],
+    workers: list[int],
+    full_limit_gb: float,
+    json_out: Path | None,
+    step: tuple[str, int] | None,
+) -> None:
+    """Write and probe the videos, compare the decoders, print tables and the ratios last."""
+    import dataclasses
+    import os
+    import tempfile
+
+    from mpbench.bench import data as D
+
+    load_start = os.getloadavg()
+    console.print(
+        f"load average (1, 5, 15 min): {_load(load_start)} on {os.cpu_count()} CPUs",
+        highlight=False,
+    )
+    probes = _write_videos(D, videos, files, videos_dir=videos_dir, size=clip.short_side)
+    videos_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=videos_dir, prefix=".stores-") as store_dir:
+        result = _measure(
+            D,
+            probes,
+            store_dir=store_dir,
+            decoders=decoders,
+            workers=workers,
+            clip=clip,
+            full_limit_gb=full_limit_gb,
+        )
+    for probe in probes:
+        table, notes = _decoder_table(probe, result, clip)
+        console.print(table)
+        for note in notes:
+            console.print(f"  {note}", highlight=False, soft_wrap=True)
+    gpu = None if step is None else _gpu_rows(D, result.rows, backbone=step[0], batch=step[1])
+    ratios = D.decoder_ratios(result.rows, workers=workers[0])
+    load_end = os.getloadavg()
+    console.print(f"load average at the end: {_load(load_end)}", highlight=False)
+    if json_out is not None:
+        json_out.write_text(
+            json.dumps(
+                {
+                    "settings": {
+                        **dataclasses.asdict(clip),
+                        "workers": workers,
+                        "full_limit_gb": full_limit_gb,
+                        "decoders": decoders,
+                    },
+                    "load_average": {"start": load_start, "end": load_end},
+                    "rows": result.rows,
+                    "cache_builds": result.builds,
+                    "gpu": gpu,
+                    "ratios": ratios,
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+        console.print(f"rows written to {json_out}", highlight=False)
+    _print_ratios(ratios, workers=workers[0])
+
+
+def _load(avg: tuple[float, float, float]) -> str:
+    return ", ".join(f"{a:.2f}" for a in avg)
+
+
+def _write_videos(D: Any, videos: list, files: list, *, videos_dir: Path, size: int) -> list:
+    """Write the missing test videos under a progress bar; probe every video."""
+    from rich.progress import Progress
+
+    missing = sum(v.frames for v in videos if not (videos_dir / v.name).exists())
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"writing test videos into {videos_dir}", total=missing)
+        return D.prepare_videos(
+            videos,
+            files,
+            videos_dir=videos_dir,
+            short_side=size,
+            progress=lambda n: bar.advance(task, n),
+        )
+
+
+def _measure(D: Any, probes: list, **kwargs: Any) -> Any:
+    """Run the comparison under a progress bar (one step per row)."""
+    from rich.progress import Progress
+
+    total = len(probes) * len(kwargs["decoders"]) * len(kwargs["workers"])
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("measuring", total=total)
+        return D.compare_decoders(
+            probes,
+            on_row=lambda row: bar.advance(task),
+            on_start=lambda s: bar.update(task, description=s),
+            **kwargs,
+        )
+
+
+def _num(value: Any, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _ms(value: float | None) -> str:
+    """Milliseconds with three significant digits or so (cache reads take microseconds)."""
+    return "-" if value is None else f"{value:.3f}" if value < 1 else f"{value:.1f}"
+
+
+def _decoder_table(probe: Any, result: Any, clip: Any) -> tuple[Any, list[str]]:
+    """One video's rows (rate, ms/clip and peak RSS per worker) and the notes below it: why a
+    row has no numbers, and the cache's build time."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    name = Path(probe.path).name
+    table = Table(
+        title=f"{name}: {probe.kind} {probe.width}x{probe.height}, {probe.seconds:g} s, "
+        f"{probe.frames} frames; clips of {clip.frames}+1 frames every {clip.sampling_rate} "
+        f"at {probe.out_width}x{probe.out_height}",
+        caption_justify="left",
+    )
+    for col in ("decoder", "workers", "clips/s/worker", "ms/clip", "peak RSS MB/worker",
+                "RSS MB at start", "status"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("decoder", "status") else "right")
+    notes = []
+    for r in (r for r in result.rows if r["video"] == name):
+        ok = r["status"] == "ok"
+        if not ok:
+            notes.append(escape(f"{r['decoder']} x {r['workers']} {r['status']}: {r['reason']}"))
+        table.add_row(
+            r["decoder"], str(r["workers"]), _num(r.get("clips_per_s_per_worker"), ".2f"),
+            _ms(r.get("ms_per_clip")), _num(r.get("peak_rss_mb"), ".0f"),
+            _num(r.get("start_rss_mb"), ".0f"), f"ok, {r['clips']} timed" if ok else r["status"],
+        )  # fmt: skip
+    notes += [
+        f"cache: store built once in {b['seconds']:.1f} s ({b['bytes'] / 1e6:.1f} MB), "
+        "not counted in its rate"
+        for b in result.builds
+        if b["video"] == name
+    ]
+    return table, notes
+
+
+def _gpu_rows(D: Any, rows: list, *, backbone: str, batch: int) -> list[dict[str, Any]]:
+    """Time the training step on CUDA and print the data rates beside it."""
+    from rich.table import Table
+
+    from mpbench.bench.step import time_training_step
+
+    with console.status(f"timing a training step of {backbone} on cuda"):
+        timing = time_training_step(backbone=backbone, device="cuda", batch=batch)
+    step_rate = batch / timing.prompt_s
+    gpu = D.data_vs_step(rows, step_clips_per_s=step_rate)
+    table = Table(
+        title=f"data rate vs training step: {backbone} ({timing.size}, {timing.frames}+1 x "
+        f"{timing.crop}^2, batch {batch}, amp {timing.amp}) takes {timing.prompt_s * 1e3:.1f} "
+        f"ms/step = {step_rate:.1f} clips/s"
+    )
+    for col in (
+        "video",
+        "decoder",
+        "workers",
+        "data clips/s",
+        "step clips/s",
+        "GPU",
+        "workers needed",
+    ):
+        table.add_column(col, justify="left" if col in ("video", "decoder", "GPU") else "right")
+    for g in gpu:
+        table.add_row(
+            g["video"],
+            g["decoder"],
+            str(g["workers"]),
+            f"{g['data_clips_per_s']:.1f}",
+            f"{g['step_clips_per_s']:.1f}",
+            "waits for data" if g["gpu_waits"] else "busy",
+            str(g["workers_needed"]),
+        )
+    console.print(table)
+    return gpu
+
+
+def _print_ratios(ratios: list[dict[str, Any]], *, workers: int) -> None:
+    """The targets' ratios, each with its target and PASS/MISS (printed last)."""
+    if not ratios:
+        console.print("ratios: none (they are taken on the H.264 test videos)")
+        return
+    console.print(f"[bold]ratios against the targets ({workers} worker{'s' * (workers > 1)}):[/]")
+    styles = {"PASS": "bold green", "MISS": "bold red", "n/a": "yellow"}
+    for r in ratios:
+        if r["value"] is None:
+            value = f"n/a ({r['reason']})"
+        else:
+            value = f"{r['value']:.2f}" + ("x" if r["unit"] == "x" else f" {r['unit']}")
+        console.print(
+            f"  {r['label']}: {value}, target {r['target']} "
+            f"[{styles[r['verdict']]}]{r['verdict']}[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _bench_dataset(
+    dataset: str,
+    *,
+    root: Path | None,
+    frames: int,
+    sampling_rate: int,
+    crop: int,
+    batch: int,
+    workers: str,
+    batches: int,
 ) -> None:
     """Clips per second decoded and transformed, in total and per DataLoader worker."""
     counts = _int_list(workers, option="--workers")
