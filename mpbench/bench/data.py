@@ -123,6 +123,7 @@ DEFAULT_DURATIONS: tuple[int, ...] = (10, 60, 300)
 GOP = 250  # frames between keyframes: 10 s at 25 fps, the default of x264 and many web encoders
 FPS = 25
 XVID_SIZE = (320, 240)  # UCF-101's frame size
+H264_BITRATE_720P = 2_500_000  # bit/s, a common rate of 720p web video
 
 
 @dataclass(frozen=True)
@@ -171,30 +172,35 @@ def bench_videos(durations: Sequence[int], *, height: int, xvid: bool) -> list[B
 
 
 def moving_frames(width: int, height: int, count: int, *, seed: int = 0) -> Iterator[np.ndarray]:
-    """``count`` RGB frames of a panning block texture with a square moving on it."""
+    """``count`` RGB frames: a panning block texture, a square moving on it, and +-4 levels of
+    noise (seven fixed patterns in turn) that the encoder cannot predict, as camera noise."""
     rng = np.random.default_rng(seed)
     block = max(height // 90, 1)  # 8 px blocks at 720p
     tex = rng.integers(0, 256, (-(-height // block), -(-2 * width // block), 3), dtype=np.uint8)
     tex = np.repeat(np.repeat(tex, block, axis=0), block, axis=1)[:height]
     period = tex.shape[1]
     tex = np.concatenate([tex, tex], axis=1)  # wraps around while panning
+    noise = rng.integers(-4, 5, (7, height, width, 3), dtype=np.int16)
     side = max(height // 6, 2)
+    step = 3 * height / 720  # 3 px a frame at 720p
     for i in range(count):
-        x0 = (3 * i * block) % period
-        frame = tex[:, x0 : x0 + width].copy()
+        x0 = round(step * i) % period
+        frame = tex[:, x0 : x0 + width].astype(np.int16) + noise[i % len(noise)]
         cx = round((width - side) * (0.5 + 0.5 * math.cos(i / 20)))
         cy = round((height - side) * (0.5 + 0.5 * math.sin(i / 15)))
         frame[cy : cy + side, cx : cx + side] = ((5 * i) % 256, 200, 50)
-        yield frame
+        yield np.clip(frame, 0, 255).astype(np.uint8)
 
 
 def _add_stream(container: Any, video: BenchVideo) -> Any:
-    """The encoder: x264 veryfast (B-frames, CABAC, as web video) or mpeg4 tagged XVID."""
+    """The encoder: x264 veryfast (B-frames, CABAC) at 2.5 Mbit/s for 720p, scaled by the pixel
+    count (web video's rate), or mpeg4 tagged XVID at 400 kbit/s (UCF-101's order)."""
     if video.kind == "h264":
         params = f"keyint={GOP}:min-keyint={GOP}:scenecut=0"
         stream = container.add_stream(
             "libx264", rate=FPS, options={"preset": "veryfast", "x264-params": params}
         )
+        stream.bit_rate = round(H264_BITRATE_720P * video.width * video.height / (1280 * 720))
     else:
         stream = container.add_stream("mpeg4", rate=FPS)
         stream.codec_tag = "XVID"
