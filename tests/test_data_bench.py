@@ -16,6 +16,7 @@ from mpbench.bench.data import (
     BenchVideo,
     VideoProbe,
     bench_data,
+    data_vs_step,
     decoder_ratios,
     full_skip_reason,
     probe_video,
@@ -252,3 +253,50 @@ def test_cli_bench_data_device_cuda_without_cuda_exits_2(
     assert result.exit_code == 2
     assert "device 'cuda' requested but torch.cuda.is_available() is False" in result.output
     assert not videos.exists()  # refused before writing anything
+
+
+def test_data_vs_step_says_whether_the_gpu_waits() -> None:
+    rows = [
+        _row("a", 10.0, "seek", 100.0),
+        _row("a", 10.0, "cache", 1.0),
+        _row("a", 10, "full", None),
+    ]
+    got = data_vs_step(rows, step_clips_per_s=50.0)
+    assert [
+        (g["decoder"], g["data_clips_per_s"], g["gpu_waits"], g["workers_needed"]) for g in got
+    ] == [
+        ("seek", pytest.approx(10.0), True, 5),
+        ("cache", pytest.approx(1000.0), False, 1),
+    ]
+
+
+def test_cli_bench_data_cuda_prints_the_data_rate_beside_the_step_rate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    import mpbench.bench.step as step_mod
+
+    timing = step_mod.StepTiming("x3d_xs", "cuda", "full", 8, 8, 64, "none", 0.1, 0.09, 3)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(step_mod, "time_training_step", lambda **kw: timing)
+    args = ["bench", "data", "--device", "cuda", "--backbone", "x3d_xs", "--durations", "1",
+            "--height", "32", "--size", "16", "--no-xvid", "--decoders", "seek",
+            "--videos-dir", str(tmp_path), "--clips", "1"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "data rate vs training step: x3d_xs" in result.output
+    assert "100.0 ms/step = 80.0 clips/s" in result.output
+    assert result.output.strip().splitlines()[-1].startswith("  cache vs seek")  # ratios last
+
+
+def test_cli_bench_data_on_a_folder_measures_its_videos_and_has_no_ratios(tmp_path: Path) -> None:
+    write_bench_video(BenchVideo("h264", 1, 28, 16), tmp_path / "mine" / "sub")
+    args = ["bench", "data", "--folder", str(tmp_path / "mine"), "--decoders", "full",
+            "--full-limit-gb", "1e-9", "--videos-dir", str(tmp_path / "videos")]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "h264-28x16-25fps-1s-gop250.mp4: file 28x16, 1 s, 25 frames" in result.output
+    assert result.output.strip().endswith("ratios: none (they are taken on the H.264 test videos)")
+    result = runner.invoke(app, ["bench", "data", "--folder", str(tmp_path / "nothing")])
+    assert result.exit_code == 2 and "is not a folder" in result.output

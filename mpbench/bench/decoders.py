@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -172,16 +171,26 @@ def _decord(spec: WorkerSpec) -> Reader:
     return lambda idx: reader.get_batch(idx).asnumpy()
 
 
-def rss_mb() -> float:
-    """This process's resident memory now in MB (VmRSS)."""
+def _status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (in kB there) in MB."""
     with open("/proc/self/status", encoding="ascii") as fh:
-        kib = next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
+        kib = next(int(line.split()[1]) for line in fh if line.startswith(f"{field}:"))
     return kib * 1024 / 1e6
 
 
+def rss_mb() -> float:
+    """This process's resident memory now in MB (VmRSS)."""
+    return _status_mb("VmRSS")
+
+
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far in MB (ru_maxrss is in KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+    """This process's peak resident memory so far in MB (VmHWM).
+
+    Not ``getrusage(RUSAGE_SELF).ru_maxrss``: Linux carries the peak of the memory the process
+    had before ``exec`` (its parent's, when forked or vforked) into it, so a worker started by
+    a big parent would report the parent's size.
+    """
+    return _status_mb("VmHWM")
 
 
 def _checked_clip(clip: Any, spec: WorkerSpec, n: int) -> None:
@@ -213,9 +222,9 @@ def worker_main(spec: WorkerSpec) -> None:
     import torch
 
     torch.set_num_threads(1)
-    start_rss = rss_mb()
     try:
         read = open_reader(spec)
+        start_rss = rss_mb()  # the decoder's imports done, nothing decoded yet
         time_clips(read, spec.clips[:1], spec)
     except Exception as exc:  # any failure is reported, with its reason, as unavailable
         _emit(_failure(exc))

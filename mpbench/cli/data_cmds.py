@@ -536,7 +536,7 @@ def _decoder_table(probe: Any, result: Any, clip: Any) -> tuple[Any, list[str]]:
         caption_justify="left",
     )
     for col in ("decoder", "workers", "clips/s/worker", "ms/clip", "peak RSS MB/worker",
-                "RSS MB at start", "status"):  # fmt: skip
+                "RSS MB before decoding", "status"):  # fmt: skip
         table.add_column(col, justify="left" if col in ("decoder", "status") else "right")
     notes = []
     for r in (r for r in result.rows if r["video"] == name):
@@ -567,20 +567,17 @@ def _gpu_rows(D: Any, rows: list, *, backbone: str, batch: int) -> list[dict[str
         timing = time_training_step(backbone=backbone, device="cuda", batch=batch)
     step_rate = batch / timing.prompt_s
     gpu = D.data_vs_step(rows, step_clips_per_s=step_rate)
-    table = Table(
-        title=f"data rate vs training step: {backbone} ({timing.size}, {timing.frames}+1 x "
-        f"{timing.crop}^2, batch {batch}, amp {timing.amp}) takes {timing.prompt_s * 1e3:.1f} "
-        f"ms/step = {step_rate:.1f} clips/s"
+    console.print(
+        f"data rate vs training step: {backbone} with the prompt layer ({timing.size} size, "
+        f"{timing.frames}+1 frames at {timing.crop}x{timing.crop}, batch {batch}, amp "
+        f"{timing.amp}) on cuda takes {timing.prompt_s * 1e3:.1f} ms/step = {step_rate:.1f} "
+        "clips/s; the GPU waits where the workers deliver fewer",
+        highlight=False,
+        soft_wrap=True,
     )
-    for col in (
-        "video",
-        "decoder",
-        "workers",
-        "data clips/s",
-        "step clips/s",
-        "GPU",
-        "workers needed",
-    ):
+    table = Table()
+    for col in ("video", "decoder", "workers", "data clips/s", "step clips/s", "GPU",
+                "workers needed"):  # fmt: skip
         table.add_column(col, justify="left" if col in ("video", "decoder", "GPU") else "right")
     for g in gpu:
         table.add_row(
