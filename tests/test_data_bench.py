@@ -296,7 +296,7 @@ def test_cli_bench_data_on_a_folder_measures_its_videos_and_has_no_ratios(tmp_pa
             "--full-limit-gb", "1e-9", "--videos-dir", str(tmp_path / "videos")]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "h264-28x16-25fps-1s-gop250.mp4: file 28x16, 1 s, 25 frames" in result.output
+    assert "h264-28x16-25fps-1s-gop250-v1.mp4: file 28x16, 1 s, 25 frames" in result.output
     assert result.output.strip().endswith("ratios: none (they are taken on the H.264 test videos)")
     result = runner.invoke(app, ["bench", "data", "--folder", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "is not a folder" in result.output

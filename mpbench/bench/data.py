@@ -124,6 +124,9 @@ GOP = 250  # frames between keyframes: 10 s at 25 fps, the default of x264 and m
 FPS = 25
 XVID_SIZE = (320, 240)  # UCF-101's frame size
 H264_BITRATE_720P = 2_500_000  # bit/s, a common rate of 720p web video
+# In the file names: bump it when the frames or the encoder settings change, so that the files
+# written before are not reused.
+BENCH_VIDEO_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,7 @@ class BenchVideo:
 
     Example:
         >>> BenchVideo("h264", 10, 1280, 720).name
-        'h264-1280x720-25fps-10s-gop250.mp4'
+        'h264-1280x720-25fps-10s-gop250-v1.mp4'
     """
 
     kind: Literal["h264", "xvid"]
@@ -153,9 +156,10 @@ class BenchVideo:
 
     @property
     def name(self) -> str:
-        """File name, holding every setting (another setting, another file)."""
+        """File name, holding the settings and the version (another setting, another file)."""
         ext = "mp4" if self.kind == "h264" else "avi"
-        return f"{self.kind}-{self.width}x{self.height}-{FPS}fps-{self.seconds}s-gop{GOP}.{ext}"
+        size = f"{self.width}x{self.height}"
+        return f"{self.kind}-{size}-{FPS}fps-{self.seconds}s-gop{GOP}-v{BENCH_VIDEO_VERSION}.{ext}"
 
 
 def bench_videos(durations: Sequence[int], *, height: int, xvid: bool) -> list[BenchVideo]:

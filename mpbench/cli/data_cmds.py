@@ -304,7 +304,7 @@ def bench_data_cmd(
     durations: Annotated[
         str | None,
         typer.Option(
-            help="Test videos' seconds, comma-separated [default: 10,60,300; none with --folder]."
+            help="Test videos' seconds, comma-separated (default 10,60,300; none with --folder)."
         ),
     ] = None,
     height: Annotated[int, typer.Option(help="Test videos' height (16:9 H.264).", min=16)] = 720,
@@ -321,14 +321,14 @@ def bench_data_cmd(
     frames: Annotated[int, typer.Option(help="T (the clips hold T+1 frames).", min=1)] = 8,
     sampling_rate: Annotated[
         int | None,
-        typer.Option(help="Stride between sampled frames [default: 4; 1 with --dataset].", min=1),
+        typer.Option(help="Stride between sampled frames (default 4; 1 with --dataset).", min=1),
     ] = None,
     size: Annotated[int, typer.Option(help="Short side the frames are decoded at.", min=8)] = 256,
     workers: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated worker counts: processes timed at once [default: 1; "
-            "0,1,2 DataLoader workers with --dataset]."
+            help="Comma-separated worker counts: processes timed at once (default 1; "
+            "0,1,2 DataLoader workers with --dataset)."
         ),
     ] = None,
     clips: Annotated[
@@ -347,9 +347,9 @@ def bench_data_cmd(
     batch: Annotated[
         int, typer.Option(help="Clips per batch (--dataset) or step (cuda).", min=1)
     ] = 8,
-    crop: Annotated[int | None, typer.Option(help="--dataset: crop size [default: 64].")] = None,
+    crop: Annotated[int | None, typer.Option(help="--dataset: crop size (default 64).")] = None,
     batches: Annotated[
-        int | None, typer.Option(help="--dataset: timed batches per worker count [default: 10].")
+        int | None, typer.Option(help="--dataset: timed batches per worker count (default 10).")
     ] = None,
 ) -> None:
     """Compare clip decoders side by side on test videos: clips/s and peak memory per worker,
