@@ -6,13 +6,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from report_fixtures import log_ablation, log_search, log_sweep, make_client, make_clip
+from report_fixtures import (
+    log_ablation,
+    log_run,
+    log_search,
+    log_sweep,
+    make_client,
+    make_clip,
+)
 
 from mpbench import tracking as tk
 from mpbench.report import figures as fg
 from mpbench.report.build import make_figures
 from mpbench.report.load import load_history, load_runs, long_form
-from mpbench.report.stats import aggregate
+from mpbench.report.stats import aggregate, with_setting
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -124,3 +131,26 @@ def test_make_figures_writes_png_and_pdf(store: tuple, tmp_path: Path) -> None:
             assert path.read_bytes()[:5] == b"%PDF-"
     assert any(n.startswith("skipped lambda_sweep") for n in notes)
     assert any(n.startswith("skipped search_history") for n in notes)
+
+
+def test_ablation_bars_per_varied_field(tmp_path: Path) -> None:
+    """Runs that differ in lr get one bar each (the label carries the varied fields)."""
+    client, uri = make_client(tmp_path)
+    for lr, values in (("0.001", [0.5, 0.6]), ("0.01", [0.2, 0.3])):
+        for seed, value in enumerate(values):
+            log_run(
+                client,
+                study="lr",
+                variant="baseline",
+                dataset="synth",
+                seed=seed,
+                final=value,
+                params={"lr": lr},
+            )
+    runs = load_runs("lr", tracking_uri=uri)
+    fig = fg.plot_ablation(long_form(with_setting(runs)))
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["baseline lr=0.001", "baseline lr=0.01"]
+    assert [p.get_height() for p in fig.axes[0].patches] == pytest.approx([55.0, 25.0])
+    agg = fg.plot_aggregate(aggregate(runs, resamples=50))
+    assert [t.get_text() for t in agg.axes[0].get_yticklabels()] == labels

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from pathlib import Path
@@ -25,6 +26,7 @@ from mpbench.report.load import (
     load_study,
 )
 from mpbench.report.stats import (
+    add_labels,
     aggregate,
     boot_mean_ci,
     boot_rng,
@@ -36,6 +38,8 @@ from mpbench.report.stats import (
     stratified_iqm,
     stratified_prob_greater,
     summarize,
+    varied_fields,
+    with_setting,
 )
 
 
@@ -356,3 +360,79 @@ def test_empty_experiment_is_a_user_error(tmp_path: Path) -> None:
     _, uri = make_client(tmp_path)
     with pytest.raises(ValueError, match=r"no runs of study 'x'.*studies found: none"):
         load_runs("x", tracking_uri=uri)
+
+
+# variant x lr x 2 seeds: test_top1 by seed (issue 16: two lrs were averaged together)
+MULTI = {
+    ("baseline", 0.001): [0.50, 0.52],
+    ("baseline", 0.01): [0.30, 0.34],
+    ("learnable_tav", 0.001): [0.56, 0.60],
+    ("learnable_tav", 0.01): [0.31, 0.33],
+}
+
+
+@pytest.fixture(scope="module")
+def multi(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A store holding the grid 'multi' (variant x lr x 2 seeds), logged lr by lr."""
+    client, uri = make_client(tmp_path_factory.mktemp("multi"))
+    for (variant, lr), values in MULTI.items():
+        for seed, value in enumerate(values):
+            params = {
+                "lr": str(lr),
+                "tav_weight": "None" if variant == "baseline" else "1.0",
+                "batch_size": "8",  # the same everywhere: no column
+                "run_dir": f"runs/multi/trials/{variant}-{lr}-{seed}",  # execution: no column
+                "dataset_options": json.dumps({"classes": 4, "cache": seed == 0}),  # cache: none
+            }
+            log_run(
+                client,
+                study="multi",
+                variant=variant,
+                dataset="synth",
+                seed=seed,
+                final=value,
+                params=params,
+            )
+    return uri
+
+
+def test_multi_axis_grid_never_averages_differing_configs(multi: str, tmp_path: Path) -> None:
+    runs = load_runs("multi", tracking_uri=multi)
+    summary = summarize(runs, resamples=200)
+    test = summary[summary["split"] == "test"]
+    assert list(summary.columns[:4]) == ["backbone", "dataset", "label", "lr"]
+    assert list(zip(test["label"], test["lr"], strict=True)) == [
+        ("baseline", "0.001"),
+        ("baseline", "0.01"),
+        ("learnable_tav", "0.001"),
+        ("learnable_tav", "0.01"),
+    ]
+    assert test["n"].tolist() == [2, 2, 2, 2] and test["n_finished"].tolist() == [2, 2, 2, 2]
+    for (_, row), values in zip(test.iterrows(), MULTI.values(), strict=True):
+        assert row["mean"] == pytest.approx(statistics.mean(values))
+    tav = test[test["label"] == "learnable_tav"].set_index("lr")
+    # paired with the baseline of the same lr, never across lrs
+    assert tav.loc["0.001", "delta"] == pytest.approx(0.07)
+    assert tav.loc["0.01", "delta"] == pytest.approx(0.0)
+    assert tav.loc["0.01", "n_pairs"] == 2
+    assert not {"batch_size", "run_dir", "dataset_options", "seed"} & set(summary.columns)
+    report = make_report("multi", tracking_uri=multi, results_dir=tmp_path, resamples=200)
+    md = report.paths[0].read_text().splitlines()
+    assert md[2] == "| backbone | variant | lr | synth (val) | synth (test) | excluded |"
+    assert "| x3d_xs | baseline | 0.01 | **40.50 ± 0.71** | 32.00 ± 2.83 | 0 |" in md
+    assert "| x3d_xs | learnable_tav | 0.001 | **40.50 ± 0.71** | **58.00 ± 2.83** | 0 |" in md
+    csv = pd.read_csv(report.paths[2])
+    assert "lr" in csv.columns and len(csv) == 8
+    agg = report.aggregate
+    assert list(agg.columns[:4]) == ["split", "metric", "label", "lr"] and len(agg) == 8
+    agg_md = report.paths[3].read_text()
+    assert (
+        "| variant | lr | tasks | runs |" in agg_md and "| learnable_tav | 0.01 | 1 | 2 |" in agg_md
+    )
+
+
+def test_only_variant_and_seed_varying_gives_no_extra_column(store: tuple) -> None:
+    _, uri, _ = store
+    runs = add_labels(load_runs("demo", tracking_uri=uri))
+    assert varied_fields(runs) == []  # tav_weight differs by variant only: it is in the label
+    assert with_setting(runs)["setting"].eq("").all()

@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from mpbench import tracking as T
 from mpbench.cli import app
 from mpbench.study import storage as S
+from mpbench.study.preflight import preflight
 from mpbench.study.runner import plan, prepare, run_study
 from mpbench.study.spec import load_study
 from mpbench.study.worker import WorkerOptions, run_worker
@@ -92,7 +93,7 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_uri: str) ->
 def test_four_workers_journal_every_cell_exactly_once(tmp_path: Path) -> None:
     spec = load_study(grid_study(tmp_path, name="once"))
     p = plan(spec, workers=4)
-    assert p.storage == str(Path("runs") / "once" / "optuna.journal")
+    assert p.storage == str(tmp_path / "runs" / "once" / "optuna.journal")
     result = run_study(spec, p, progress=False)
     assert result.exit_codes == [0, 0, 0, 0]
     assert result.enqueued == 12 and result.summary.cells == {"complete": 12}
@@ -243,7 +244,9 @@ dataset_options = [{ classes = 3, train_clips = 8, val_clips = 4, video_frames =
     assert "fewer than one batch" in failed.user_attrs[S.ATTR_ERROR]
     run = next(r for r in mlflow_runs("fails") if r.info.status == "FAILED")
     assert "fewer than one batch" in run.data.tags[T.TAG_ERROR]
-    again = run_study(spec, p, retry_failed=True, progress=False)
+    # check=False: the pre-flight would refuse the cell (test_preflight.py); here the runner's
+    # bookkeeping of a cell that fails in training is under test
+    again = run_study(spec, p, retry_failed=True, progress=False, check=False)
     assert again.enqueued == 1 and again.summary.cells == {"complete": 1, "fail": 1}
     assert len(study.get_trials()) == 3
 
@@ -296,7 +299,9 @@ def test_shipped_study_smoke_run(path: Path) -> None:
     """Each shipped study at toy size (synthetic data swapped in for the real datasets, tiny
     models, 1 epoch): validated, expanded, and its first trial run by a real worker."""
     spec = load_study(path, overrides=TOY)
-    p = plan(spec, workers=1)
+    p = plan(spec, workers=1, run_folder="runs")  # not the project's runs/
+    checked = preflight(spec, p)  # every cell's data and model at toy size
+    assert checked.cells == (len(_cells(spec)) if spec.grid else checked.cells) and checked.models
     study, _, added = prepare(spec, p)
     assert added == (len(_cells(spec)) if spec.grid else 0)
     summary = run_worker(WorkerOptions(storage=p.storage, study=spec.name, max_trials=1))
@@ -337,3 +342,50 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_finishes_each_cell_once(tmp_path: Pa
     result = run_study(spec, plan(spec, workers=2), progress=False)
     assert result.exit_codes == [0, 0]
     assert_exactly_once(study, {c.key() for c in _cells(spec)})
+
+
+@pytest.mark.slow
+def test_failed_cells_exit_1_with_a_table_status_and_the_rerun_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A grid in which one cell diverges, run from another folder than the project's: exit 1,
+    the failed cell with its config difference, error line and worker log; `status` from a third
+    folder finds the study and shows the same; a rerun says what is left and exits 1 again."""
+    body = """
+[grid]
+variant = ["baseline"]
+lr = [2e-3, 1e9]
+"""
+    proj = tmp_path / "proj"
+    (proj / "studies").mkdir(parents=True)
+    path = study_file(proj / "studies", body, name="div")
+    for folder in ("elsewhere", "third"):
+        (tmp_path / folder).mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    runner = CliRunner()
+    res = runner.invoke(app, ["grid", str(path), "--workers", "1"])
+    assert res.exit_code == 1, res.output
+    assert "grid study div: 2/2 ended, 1 failed" in res.output
+    assert f"failed cells: 1 (rerun them with: mpbench grid {path} --retry-failed)" in res.output
+    row = next(line for line in res.output.splitlines() if "| diverged |" in line)
+    log = proj / "runs" / "div" / "logs" / "worker-0.log"
+    assert (
+        "| variant=baseline lr=1000000000.0 |" in row
+        and "DivergenceError: training diverged" in row
+    )
+    assert f"| {log} |" in row and "DivergenceError" in log.read_text()
+    assert (proj / "runs" / "div" / "optuna.journal").is_file()  # the project's runs/, not ours
+    assert not (tmp_path / "elsewhere" / "runs").exists()
+    monkeypatch.chdir(tmp_path / "third")
+    status = runner.invoke(app, ["status", str(path)])
+    assert status.exit_code == 0 and "2/2 ended, 1 failed" in status.output
+    assert "DivergenceError: training diverged" in status.output
+    again = runner.invoke(app, ["grid", str(path)])
+    assert again.exit_code == 1
+    assert (
+        "nothing to do: every cell has ended; 1 failed — rerun with --retry-failed" in again.output
+    )
+    worker = runner.invoke(
+        app, ["worker", str(path), "--storage", str(proj / "runs/div/optuna.journal")]
+    )
+    assert worker.exit_code == 1 and "failed cells: 1" in worker.output

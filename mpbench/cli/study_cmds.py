@@ -1,4 +1,9 @@
-"""``mpbench grid``, ``search``, ``worker`` and ``status``: run studies on Optuna storages."""
+"""``mpbench grid``, ``search``, ``worker`` and ``status``: run studies on Optuna storages.
+
+Exit codes (``mpbench.study.runner.EXIT_*``): 0 every cell finished, 1 some cells failed (a table
+lists them), 2 bad input or a failed pre-flight (nothing was enqueued or started), 130
+interrupted.
+"""
 
 from __future__ import annotations
 
@@ -37,9 +42,26 @@ SetOpt = Annotated[
         "--set", help="Pin a trial field, e.g. --set epochs=1 (removes it from the grid axes)."
     ),
 ]
+EXIT_HELP = (
+    "Exit codes: 0 every cell finished; 1 some cells failed (listed with their errors and "
+    "logs; rerun them with --retry-failed); 2 bad input: the study file, an option or the "
+    "pre-flight (nothing was enqueued or started); 130 interrupted (Ctrl-C, SIGTERM)."
+)
+PATHS_HELP = (
+    "Relative paths in the study file (data_root, run_folder, a journal storage) are relative "
+    "to its project folder (the folder above studies/, else the file's folder); paths given "
+    "as options are relative to the current folder."
+)
 ProbeOpt = Annotated[
     int, typer.Option(help="Training steps timed by the --dry-run probe (0: no probe).", min=0)
 ]
+
+
+PRE_FLIGHT_HELP = (
+    "Before anything is enqueued or started (also with --dry-run) a pre-flight builds every "
+    "remaining cell's dataset and model (a forward pass at batch 1, no training) and checks the "
+    "GPUs and the run folder."
+)
 
 
 def _study_command(kind: str, doc: str) -> None:
@@ -60,7 +82,7 @@ def _study_command(kind: str, doc: str) -> None:
     ) -> None:
         _run(kind, **{k: v for k, v in locals().items() if k != "kind"})
 
-    command.__doc__ = doc
+    command.__doc__ = "\n\n".join([doc, PRE_FLIGHT_HELP, PATHS_HELP, EXIT_HELP])
     command.__name__ = kind
     app.command(kind)(user_errors(command))
 
@@ -69,7 +91,16 @@ _study_command("grid", "Run every cell of a grid study exactly once (local worke
 _study_command("search", "Run an Optuna search study (the trial budget is global across workers).")
 
 
-@app.command()
+@app.command(
+    help="\n\n".join(
+        [
+            "Join a study from this machine: claim and run its trials until none are left.",
+            "Trials run in the study's project folder when STUDY is a study file, else in the "
+            "current folder.",
+            EXIT_HELP,
+        ]
+    )
+)
 @user_errors
 def worker(
     study: Annotated[str, typer.Argument(help="Study file or study name.")],
@@ -81,19 +112,26 @@ def worker(
         int | None, typer.Option(help="Stop after this many trials.", min=1)
     ] = None,
 ) -> None:
-    """Join a study from this machine: claim and run its trials until none are left."""
+    """Join a study from this machine (see the help text above for paths and exit codes)."""
+    import os
+
     from mpbench.study import storage as S
+    from mpbench.study.runner import exit_code, worker_tracking_uri
+    from mpbench.study.spec import check_study_name
+    from mpbench.study.status import summarize
     from mpbench.study.worker import WorkerOptions, interrupt_on_sigterm, run_worker
 
-    name = _study_name(study)
-    st = S.open_storage(storage)
-    spec = S.load_spec(S.load_study(name, st))
+    name, folder = _study_name(study)
+    check_study_name(name)
+    storage = S.resolve_storage(storage, Path.cwd())
     S.check_workers(storage, 2)
+    st = S.open_storage(storage)
+    spec = S.load_spec(S.load_study(name, st)).with_folder(folder)
     ex = spec.execution
     opts = WorkerOptions(
         storage=storage,
         study=name,
-        run_folder=run_folder or ex.run_folder,
+        run_folder=str(spec.run_folder(run_folder).parent),
         experiment=None if no_mlflow else (experiment or ex.experiment),
         retries=ex.retries,
         heartbeat_interval=ex.heartbeat_interval,
@@ -101,13 +139,21 @@ def worker(
         max_trials=max_trials,
     )
     _logging()
+    if opts.experiment is not None:
+        os.environ["MLFLOW_TRACKING_URI"] = worker_tracking_uri()  # before leaving this folder
+    os.chdir(folder)
     try:
         with interrupt_on_sigterm():
-            summary = run_worker(opts)
+            done = run_worker(opts)
     except KeyboardInterrupt:
         err_console.print("interrupted: the current trial was given back to the queue")
         raise typer.Exit(130) from None
-    console.print(f"worker done: { {k: len(v) for k, v in summary.outcomes.items()} }")
+    console.print(f"worker done: { {k: len(v) for k, v in done.outcomes.items()} }")
+    summary = summarize(S.load_study(name, st, spec=spec), spec)
+    print_summary(summary, retry=f"mpbench {spec.kind} <study file> --storage ... --retry-failed")
+    code = exit_code(summary)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -118,7 +164,9 @@ def status(
     run_folder: RunFolderOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Cells and trials by state, the best trial, time spent and an estimate of the rest."""
+    """Cells and trials by state, the failed cells with their errors, the best trial, time spent
+    and an estimate of the rest. The study's state is found from its file whatever the current
+    folder."""
     from mpbench.study.runner import plan
     from mpbench.study.status import open_existing, summarize
 
@@ -126,9 +174,13 @@ def status(
     p = plan(spec, storage=storage, run_folder=run_folder, workers=1)
     found = open_existing(spec, p.storage)
     if found is None:
-        console.print(f"study {spec.name!r} has not started (storage {p.storage})")
+        console.print(
+            f"study {spec.name!r} has not started (storage {_describe(p.storage)})",
+            highlight=False,
+            soft_wrap=True,
+        )
         return
-    print_summary(summarize(found, spec))
+    print_summary(summarize(found, spec), retry=_retry_command(spec, study, storage))
 
 
 def _run(
@@ -147,7 +199,8 @@ def _run(
     probe_steps: int,
 ) -> None:
     """Body of ``grid`` and ``search``."""
-    from mpbench.study.runner import plan, run_study
+    from mpbench.study.preflight import preflight
+    from mpbench.study.runner import log_folder, plan, run_study
 
     spec = _load(study, set_)
     if spec.kind != kind:
@@ -160,19 +213,41 @@ def _run(
         run_folder=run_folder,
         experiment=None if no_mlflow else (experiment or ""),
     )
+    checked = preflight(spec, p, retry_failed=retry_failed)
+    console.print(checked.describe(), highlight=False)
     if dry_run:
         return print_dry_run(spec, p.storage, workers=p.workers, probe_steps=probe_steps)
     _logging()
-    console.print(f"study {spec.name}: {p.workers} worker(s), storage {_describe(p.storage)}")
-    result = run_study(spec, p, retry_failed=retry_failed)
+    console.print(
+        f"study {spec.name}: {p.workers} worker(s), storage {_describe(p.storage)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    result = run_study(spec, p, retry_failed=retry_failed, check=False)
     if not result.exit_codes:
-        console.print("nothing to do: every cell has finished")
-    print_summary(result.summary)
-    if result.interrupted:
-        raise typer.Exit(130)
-    if any(c != 0 for c in result.exit_codes):
-        err_console.print(f"worker exit codes: {result.exit_codes}")
-        raise typer.Exit(1)
+        console.print(nothing_to_do(result.summary), highlight=False)
+    print_summary(result.summary, retry=_retry_command(spec, study, storage))
+    if not result.interrupted and any(c != 0 for c in result.exit_codes):
+        logs = log_folder(spec, p)
+        err_console.print(
+            f"worker exit codes: {result.exit_codes} (logs: {logs}/worker-N.log)", highlight=False
+        )
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+def nothing_to_do(summary: Any) -> str:
+    """The line of a run that found no cell to run."""
+    n = len(summary.failed)
+    if n:
+        return f"nothing to do: every cell has ended; {n} failed — rerun with --retry-failed"
+    return "nothing to do: every cell has finished"
+
+
+def _retry_command(spec: Any, study: Path, storage: str | None) -> str:
+    """The command line that reruns the study's failed cells."""
+    extra = f" --storage {_describe(storage)}" if storage else ""
+    return f"mpbench {spec.kind} {study}{extra} --retry-failed"
 
 
 def _load(study: Path, set_: list[str] | None) -> Any:
@@ -181,11 +256,13 @@ def _load(study: Path, set_: list[str] | None) -> Any:
     return load_study(study, overrides=parse_overrides(set_ or []))
 
 
-def _study_name(study: str) -> str:
-    """The study name of a file argument, or the argument itself."""
+def _study_name(study: str) -> tuple[str, Path]:
+    """The study name and project folder of a file argument, or the argument itself and the
+    current folder."""
     if study.endswith(".toml") or Path(study).is_file():
-        return _load(Path(study), None).name
-    return study
+        spec = _load(Path(study), None)
+        return spec.name, spec.folder
+    return study, Path.cwd()
 
 
 def _gpus(text: str | None) -> list[int] | None:
@@ -209,13 +286,18 @@ def _logging() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-def print_summary(s: Any) -> None:
-    """Print a StudySummary as a small table."""
+def print_summary(s: Any, *, retry: str = "--retry-failed") -> None:
+    """Print a StudySummary: cells by state, the failed cells (a table), best, time."""
     from rich.table import Table
 
     from mpbench.study.status import format_seconds
 
-    console.print(f"{s.kind} study {s.name}: {s.finished}/{s.total} finished", highlight=False)
+    done = (
+        f"{s.finished}/{s.total} ended, {len(s.failed)} failed"
+        if s.failed
+        else (f"{s.finished}/{s.total} finished")
+    )
+    console.print(f"{s.kind} study {s.name}: {done}", highlight=False)
     table = Table()
     for col in ("cells", "count"):
         table.add_column(col)
@@ -232,6 +314,23 @@ def print_summary(s: Any) -> None:
     )
     if s.finished_twice:
         err_console.print(f"cells finished more than once: {s.finished_twice}")
+    if s.failed:
+        print_failed(s.failed, retry=retry)
+
+
+def print_failed(failed: list[Any], *, retry: str) -> None:
+    """The failed cells as a Markdown table (one line each, never wrapped) and the rerun hint."""
+    import os
+
+    rows = [["cell", "trial", "status", "config (vs base)", "error (last line)", "log"]]
+    for f in failed:
+        log = os.path.relpath(f.log) if os.path.isabs(f.log) else f.log
+        log = f.log if log.startswith("..") else log
+        rows.append([f.cell, str(f.trial), f.status, f.config, f.error, log])
+    lines = ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows]
+    lines.insert(1, "|" + "---|" * len(rows[0]))
+    text = "\n".join([f"failed cells: {len(failed)} (rerun them with: {retry})", *lines])
+    console.print(text, highlight=False, markup=False, soft_wrap=True)
 
 
 def print_dry_run(spec: Any, url: str, *, workers: int, probe_steps: int) -> None:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from mpbench import tracking as tk
 from mpbench.report.load import default_cache_dir, load_history, load_runs, long_form
-from mpbench.report.stats import BOOT_SEED, RESAMPLES, aggregate, summarize
+from mpbench.report.stats import BOOT_SEED, RESAMPLES, aggregate, summarize, with_setting
 from mpbench.report.table import PaperTable, paper_table, write_aggregate, write_tables
 
 
@@ -130,6 +130,9 @@ def make_figures(
     out.mkdir(parents=True, exist_ok=True)
     grid = runs[runs["kind"] != "search"]
     search = runs[runs["kind"] == "search"]
+    # grid runs whose configs differ in more than variant and seed get their own bars and curves
+    grid = with_setting(grid) if len(grid) else grid
+    curves = pd.concat([grid, search]) if len(search) else grid
     makers: list[tuple[str, Callable[[], Any]]] = [
         ("ablation", lambda: fg.plot_ablation(long_form(grid), metric=metric)),
         ("aggregate", lambda: _plot_aggregate(runs, metric=metric, resamples=resamples)),
@@ -138,7 +141,7 @@ def make_figures(
             "learning_curves",
             lambda: fg.plot_learning_curves(
                 load_history(
-                    runs[runs["status"] == tk.STATUS_FINISHED],
+                    curves[curves["status"] == tk.STATUS_FINISHED],
                     metrics=(tk.M_VAL_TOP1,),
                     tracking_uri=tracking_uri,
                     cache_dir=cache,

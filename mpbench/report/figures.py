@@ -171,6 +171,14 @@ def plot_aggregate(df: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1) -> Figure:
     rows = df[df["metric"] == metric]
     if rows.empty:
         raise NoData(f"no aggregate of {metric!r}")
+    columns = list(df.columns)
+    fields = columns[columns.index("label") + 1 : columns.index("variant")]  # varied fields
+    if fields:
+        text = [
+            " ".join(f"{f}={v}" for f, v in zip(fields, r, strict=True))
+            for r in rows[fields].itertuples(index=False, name=None)
+        ]
+        rows = rows.assign(label=rows["label"] + " " + pd.Series(text, index=rows.index))
     scale, xlabel = _scale(metric)
     fig, axes = _grid(1, 2)
     _errorbar(axes[0, 0], rows, ("iqm", "iqm_low", "iqm_high"), scale)

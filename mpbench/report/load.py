@@ -57,6 +57,7 @@ ID_COLUMNS: Final = (
     "tav_weight",
 )
 LONG_COLUMNS: Final = (*ID_COLUMNS, "metric", "step", "value")
+CARRIED_COLUMNS: Final = ("setting",)
 HISTORY_METRICS: Final = (tk.M_VAL_TOP1, tk.M_TRAIN_LOSS, tk.M_SLOPE, tk.M_SHIFT)
 
 
@@ -203,6 +204,9 @@ def load_runs(
     """
     if not study:
         raise ValueError("study name must be a non-empty string, got ''")
+    from mpbench.study.spec import check_study_name
+
+    check_study_name(study)  # it names results/<study>/: no '..', no '/'
     client = _client(tracking_uri)
     experiment_id = _experiment_id(client, experiment)
     base = f"tags.`{tk.TAG_STUDY}` = {_quote(study)}"
@@ -224,16 +228,21 @@ def load_runs(
     return runs
 
 
+def _carried(runs: pd.DataFrame) -> list[str]:
+    """Extra id columns that the long frames carry when ``runs`` has them (``setting``: the
+    varied fields of :func:`mpbench.report.stats.with_setting`)."""
+    return [c for c in CARRIED_COLUMNS if c in runs]
+
+
 def long_form(runs: pd.DataFrame) -> pd.DataFrame:
     """Melt the wide frame into one row per run x metric (``step = LATEST_STEP``)."""
     metric_cols = [c for c in runs.columns if c.startswith("metric.")]
-    long = runs[[*ID_COLUMNS, *metric_cols]].melt(
-        id_vars=list(ID_COLUMNS), var_name="metric", value_name="value"
-    )
+    ids = [*ID_COLUMNS, *_carried(runs)]
+    long = runs[[*ids, *metric_cols]].melt(id_vars=ids, var_name="metric", value_name="value")
     long = long[long["value"].notna()].copy()
     long["metric"] = long["metric"].str.removeprefix("metric.")
     long["step"] = np.int64(LATEST_STEP)
-    long = long[list(LONG_COLUMNS)]
+    long = long[[*LONG_COLUMNS, *_carried(runs)]]
     return long.sort_values(["run_id", "metric"], kind="stable").reset_index(drop=True)
 
 
@@ -296,9 +305,9 @@ def load_history(
     if cache is not None and fresh is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         hist.to_parquet(cache, index=False)
-    ids = runs[list(ID_COLUMNS)]
+    ids = runs[[*ID_COLUMNS, *_carried(runs)]]
     out = hist.drop(columns="cached_end_time").merge(ids, on="run_id", how="inner")
-    return out[list(LONG_COLUMNS)].reset_index(drop=True)
+    return out[[*LONG_COLUMNS, *_carried(runs)]].reset_index(drop=True)
 
 
 def export_study(

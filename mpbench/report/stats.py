@@ -1,16 +1,21 @@
 """Statistics of a study: aggregates over seeds, paired tests against the baseline, costs.
 
-Rows of the stats table are *settings*: backbone x dataset x label, where the label is the
-variant name, suffixed with ``λ=<tav_weight>`` when one variant ran with several ``tav_weight``
-values (a lambda sweep). Only runs whose ``status`` tag is ``finished`` and that logged the
-metric are averaged; the others are counted in ``n_failed``, ``n_diverged``, ``n_pruned`` and
-``n_other``. When a seed ran more than once for one setting, the run that ended last is used.
+Rows of the stats table are *settings*: backbone x dataset x label x the other varied fields,
+where the label is the variant name, suffixed with ``λ=<tav_weight>`` when one variant ran with
+several ``tav_weight`` values (a lambda sweep), and the *varied fields* (:func:`varied_fields`)
+are every other config field (MLflow param) that takes more than one value among the runs of one
+backbone x dataset x label, except the seed and execution settings: each becomes a column (``lr``
+for a grid over learning rates), so runs whose configs differ are never averaged together. Only
+runs whose ``status`` tag is ``finished`` and that logged the metric are averaged; the others are
+counted in ``n_failed``, ``n_diverged``, ``n_pruned`` and ``n_other``. When a seed ran more than
+once for one setting, the run that ended last is used.
 
 Each non-baseline setting is paired by seed with the ``baseline`` variant of the same backbone
-and dataset: paired t-test and Wilcoxon signed-rank test (two-sided, scipy), Holm correction of
-the t-test p values across all comparisons of the table, and the number of seeds a paired t-test
-(alpha 0.05, power 0.8, two-sided) would need to detect the observed mean difference at the
-observed standard deviation of the differences (noncentral t).
+and dataset (and the same value of each varied field on which the baselines themselves differ,
+e.g. the same ``lr``): paired t-test and Wilcoxon signed-rank test (two-sided, scipy), Holm
+correction of the t-test p values across all comparisons of the table, and the number of seeds
+a paired t-test (alpha 0.05, power 0.8, two-sided) would need to detect the observed mean
+difference at the observed standard deviation of the differences (noncentral t).
 
 Splits: every number names the split it comes from (``split`` column: ``val``, ``test``,
 ``train`` or ``none`` for metrics of no split, such as costs). A val/test metric is reported
@@ -23,7 +28,8 @@ Bootstrap (Bouthillier et al. 2021; Agarwal et al. 2021), :data:`RESAMPLES` resa
 - ``boot_low``/``boot_high``: 95% percentile CI of a cell's mean over seeds (seeds resampled
   with replacement); the 2.5% and 97.5% quantiles (numpy's linear interpolation) of the
   resampled means.
-- :func:`aggregate`, per label, over the *tasks* (backbone x dataset) it ran on: the
+- :func:`aggregate`, per label (and varied fields), over the *tasks* (backbone x dataset) it ran
+  on: the
   interquartile mean (IQM, :func:`iqm`) of all its finished runs pooled over tasks and seeds,
   and the probability of improvement over the baseline (:func:`prob_greater`, averaged over the
   tasks both ran), each with a 95% *stratified* bootstrap CI: the runs of each task are
@@ -46,12 +52,19 @@ import pandas as pd
 from scipy import stats
 
 from mpbench import tracking as tk
+from mpbench.config import EXECUTION_DATASET_OPTIONS, EXECUTION_FIELDS, TrialConfig
 
 BASELINE: Final = "baseline"
 ALPHA: Final = 0.05
 POWER: Final = 0.8
 MAX_SEEDS: Final = 10_000
 KEYS: Final = ["backbone", "dataset", "label"]
+# Config fields that never become a setting column: the keys themselves, the seed (averaged over),
+# tav_weight (in the label) and settings that change how fast a trial runs, not what it measures.
+NOT_VARIED: Final = frozenset({"backbone", "dataset", "variant", "seed", "tav_weight"}) | (
+    EXECUTION_FIELDS
+)
+UNKNOWN: Final = "?"  # a varied field that a run did not log
 RESAMPLES: Final = 2000
 BOOT_SEED: Final = 0
 IQM_CUT: Final = 0.25
@@ -151,17 +164,83 @@ def add_labels(runs: pd.DataFrame) -> pd.DataFrame:
         f"{v} {_fmt_weight(w)}"
         for v, w in zip(runs.loc[sweep, "variant"], runs.loc[sweep, "tav_weight"], strict=True)
     ]
+    if "setting" in runs:  # the varied fields, for figures (see with_setting)
+        named = runs["setting"].fillna("").astype(str) != ""
+        runs.loc[named, "label"] = runs.loc[named, "label"] + " " + runs.loc[named, "setting"]
     return runs
 
 
-def _finished(runs: pd.DataFrame, column: str) -> pd.DataFrame:
+def _param_values(runs: pd.DataFrame, field: str) -> pd.Series:
+    """The logged values of config ``field`` (MLflow param strings; dataset options without
+    execution options), a run that did not log it taking the value of another run of its cell."""
+    values = runs[f"param.{field}"].astype(object)
+    if field == "dataset_options":
+        values = values.map(_semantic_options)
+    values = values.where(values.notna(), None)
+    if "cell" in runs and values.isna().any():
+        filled = values.groupby(runs["cell"].fillna("")).transform("first")
+        values = values.where(values.notna(), filled)
+    return values
+
+
+def _semantic_options(text: object) -> object:
+    """A dataset_options param without the options that change no pixel (``cache``)."""
+    import json
+
+    if not isinstance(text, str):
+        return text
+    try:
+        opts = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(opts, dict):
+        return text
+    kept = {k: v for k, v in opts.items() if k not in EXECUTION_DATASET_OPTIONS}
+    return json.dumps(kept, sort_keys=True)
+
+
+def varied_fields(runs: pd.DataFrame) -> list[str]:
+    """The config fields that take more than one value among the runs of one backbone x dataset
+    x label (``runs`` with labels), seed and execution settings aside, in TrialConfig order."""
+    out = []
+    for field in TrialConfig.model_fields:
+        if field in NOT_VARIED or f"param.{field}" not in runs:
+            continue
+        values = _param_values(runs, field)
+        counts = values.groupby([runs[k] for k in KEYS], dropna=False).nunique(dropna=True)
+        if (counts > 1).any():
+            out.append(field)
+    return out
+
+
+def add_settings(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """``runs`` (with labels) plus one column per varied field, and the setting keys
+    (``KEYS`` then the varied fields)."""
+    fields = varied_fields(runs)
+    columns = {f: _param_values(runs, f).fillna(UNKNOWN).astype(str) for f in fields}
+    return runs.assign(**columns), [*KEYS, *fields]
+
+
+def with_setting(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with a ``setting`` column, ``field=value ...`` of the varied fields ("" when
+    none vary): figures append it to the label, so they never pool differing configs either."""
+    labelled, keys = add_settings(add_labels(runs))
+    fields = keys[len(KEYS) :]
+    text = [
+        " ".join(f"{f}={v}" for f, v in zip(fields, row, strict=True))
+        for row in labelled[fields].itertuples(index=False, name=None)
+    ]
+    return runs.assign(setting=text if fields else "")
+
+
+def _finished(runs: pd.DataFrame, column: str, keys: list[str] = KEYS) -> pd.DataFrame:
     """One finished run per setting and seed (the last to end) that logged ``column``."""
     ok = runs[(runs["status"] == tk.STATUS_FINISHED) & runs[column].notna()]
-    ok = ok.sort_values([*KEYS, "seed", "end_time", "run_id"], kind="stable")
-    return ok.drop_duplicates([*KEYS, "seed"], keep="last")
+    ok = ok.sort_values([*keys, "seed", "end_time", "run_id"], kind="stable")
+    return ok.drop_duplicates([*keys, "seed"], keep="last")
 
 
-def _counts(runs: pd.DataFrame) -> pd.DataFrame:
+def _counts(runs: pd.DataFrame, keys: list[str] = KEYS) -> pd.DataFrame:
     """Number of runs per setting by status tag (failed, diverged, pruned, other)."""
     status = runs["status"].fillna("unknown")
     named = {
@@ -171,7 +250,7 @@ def _counts(runs: pd.DataFrame) -> pd.DataFrame:
         tk.STATUS_FINISHED: "n_finished",
     }
     col = status.map(named).fillna("n_other")
-    counts = pd.crosstab([runs[k] for k in KEYS], col)
+    counts = pd.crosstab([runs[k] for k in keys], col)
     for name in ("n_failed", "n_diverged", "n_pruned", "n_other", "n_finished"):
         if name not in counts:
             counts[name] = 0
@@ -367,20 +446,20 @@ def holm(pvalues: pd.Series) -> pd.Series:
     return pd.Series(adjusted, index=valid.index).reindex(pvalues.index)
 
 
-def _costs(ok: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+def _costs(ok: pd.DataFrame, runs: pd.DataFrame, keys: list[str] = KEYS) -> pd.DataFrame:
     """Cost columns per setting: means of the cost metrics, compute hours and device kind."""
     cols = {name: f"metric.{key}" for name, key in COST_METRICS.items()}
     present = {name: c for name, c in cols.items() if c in ok}
-    means = ok.groupby(KEYS)[list(present.values())].mean()
+    means = ok.groupby(keys)[list(present.values())].mean()
     means.columns = list(present)
     for name in cols:
         if name not in means:
             means[name] = math.nan
     seconds = f"metric.{tk.M_TRAIN_SECONDS}"
     spent = runs[seconds] if seconds in runs else pd.Series(math.nan, index=runs.index)
-    hours = (spent.fillna(0.0) / 3600.0).groupby([runs[k] for k in KEYS]).sum()
+    hours = (spent.fillna(0.0) / 3600.0).groupby([runs[k] for k in keys]).sum()
     device = runs["device"].fillna("unknown").map(lambda d: "cpu" if d == "cpu" else "gpu")
-    kinds = device.groupby([runs[k] for k in KEYS]).agg(lambda s: "+".join(sorted(set(s))))
+    kinds = device.groupby([runs[k] for k in keys]).agg(lambda s: "+".join(sorted(set(s))))
     means["params_ratio"] = means["prompt_params"] / means["backbone_params"]
     means["gflops_ratio"] = means["prompt_gflops"] / means["backbone_gflops"]
     means = means.reindex(hours.index)
@@ -416,13 +495,13 @@ def summarize(
     split, for ``metric`` and its counterpart on the other split (when logged)."""
     _check_metric(runs, metric)
     check_resamples(resamples)
-    runs = add_labels(runs)
-    counts = _counts(runs)
+    runs, keys = add_settings(add_labels(runs))
+    counts = _counts(runs, keys)
     parts = [
-        _summarize_metric(runs, counts, m, resamples=resamples, seed=seed)
+        _summarize_metric(runs, counts, m, keys, resamples=resamples, seed=seed)
         for m in _logged(runs, metric)
     ]
-    return _order(pd.concat(parts, ignore_index=True))
+    return _order(pd.concat(parts, ignore_index=True), keys)
 
 
 SUMMARY_COLUMNS: Final = [
@@ -441,11 +520,13 @@ SUMMARY_COLUMNS: Final = [
 ]
 
 
-def _seed_rows(ok: pd.DataFrame, metric: str, *, resamples: int, seed: int) -> pd.DataFrame:
+def _seed_rows(
+    ok: pd.DataFrame, metric: str, keys: list[str], *, resamples: int, seed: int
+) -> pd.DataFrame:
     """Mean, std, t CI and bootstrap CI of ``metric`` over seeds, one row per setting."""
     column = f"metric.{metric}"
     rows = []
-    for key, group in ok.groupby(KEYS, sort=True):
+    for key, group in ok.groupby(keys, sort=True):
         values = group[column].to_numpy(float)
         mean, std, low, high = mean_ci(values)
         rng = boot_rng(seed, metric, *key)
@@ -453,41 +534,61 @@ def _seed_rows(ok: pd.DataFrame, metric: str, *, resamples: int, seed: int) -> p
         first = group.iloc[0]
         head = [*key, split_of(metric), first["variant"], first["tav_weight"], metric]
         rows.append([*head, len(group), mean, std, low, high, boot_low, boot_high])
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS).set_index(KEYS)
+    columns = [*keys, *SUMMARY_COLUMNS[len(KEYS) :]]
+    return pd.DataFrame(rows, columns=columns).set_index(keys)
 
 
 def _summarize_metric(
-    runs: pd.DataFrame, counts: pd.DataFrame, metric: str, *, resamples: int, seed: int
+    runs: pd.DataFrame,
+    counts: pd.DataFrame,
+    metric: str,
+    keys: list[str],
+    *,
+    resamples: int,
+    seed: int,
 ) -> pd.DataFrame:
     """The stats rows of one metric (one split): seeds, counts, paired tests, Holm, costs."""
     column = f"metric.{metric}"
-    ok = _finished(runs, column)
-    table = _seed_rows(ok, metric, resamples=resamples, seed=seed)
+    ok = _finished(runs, column, keys)
+    table = _seed_rows(ok, metric, keys, resamples=resamples, seed=seed)
     table = table.reindex(counts.index.union(table.index))
     table["metric"] = metric
     table["split"] = split_of(metric)
-    labels = runs.drop_duplicates(KEYS).set_index(KEYS)
+    labels = runs.drop_duplicates(keys).set_index(keys)
     table["variant"] = labels["variant"].reindex(table.index)
     table["tav_weight"] = labels["tav_weight"].reindex(table.index)
     table["n"] = table["n"].fillna(0).astype(int)
-    table = table.join(counts).join(_comparisons(ok, column)).join(_costs(ok, runs))
+    table = table.join(counts).join(_comparisons(ok, column, keys)).join(_costs(ok, runs, keys))
     table["p_holm"] = holm(table["p_t"])
     return table.reset_index()
 
 
-def _comparisons(ok: pd.DataFrame, column: str) -> pd.DataFrame:
+def _baseline_runs(
+    bases: dict[tuple, pd.DataFrame], key: tuple, fields: list[str]
+) -> pd.DataFrame | None:
+    """The baseline runs that a setting ``key`` (backbone, dataset, label, *fields values) is
+    compared with: same task, and the same value of each field on which the baselines differ."""
+    base = bases.get(key[:2])
+    if base is None:
+        return None
+    for field, value in zip(fields, key[len(KEYS) :], strict=True):
+        if base[field].nunique() > 1:
+            base = base[base[field] == value]
+    return base if len(base) else None
+
+
+def _comparisons(ok: pd.DataFrame, column: str, keys: list[str] = KEYS) -> pd.DataFrame:
     """Paired tests of each non-baseline setting against its backbone x dataset baseline."""
     rows = {}
     by_seed = ok.set_index("seed")
     is_base = by_seed["variant"] == BASELINE
-    bases = {
-        task: base.sort_values(["end_time", "run_id"]).groupby(level=0).last()[column]
-        for task, base in by_seed[is_base].groupby(["backbone", "dataset"], sort=True)
-    }
-    for key, group in by_seed[~is_base].groupby(KEYS, sort=True):
-        base = bases.get(key[:2])
+    bases = {task: b for task, b in by_seed[is_base].groupby(["backbone", "dataset"], sort=True)}
+    fields = keys[len(KEYS) :]
+    for key, group in by_seed[~is_base].groupby(keys, sort=True):
+        base = _baseline_runs(bases, key, fields)
         if base is not None:
-            rows[key] = paired_tests(group[column], base)
+            last = base.sort_values(["end_time", "run_id"]).groupby(level=0).last()[column]
+            rows[key] = paired_tests(group[column], last)
     cols = [
         "n_pairs",
         "delta",
@@ -501,21 +602,32 @@ def _comparisons(ok: pd.DataFrame, column: str) -> pd.DataFrame:
     ]
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=cols)
     frame.index = (
-        pd.MultiIndex.from_tuples(list(rows), names=KEYS)
+        pd.MultiIndex.from_tuples(list(rows), names=keys)
         if rows
-        else pd.MultiIndex(levels=[[], [], []], codes=[[], [], []], names=KEYS)
+        else pd.MultiIndex(levels=[[]] * len(keys), codes=[[]] * len(keys), names=keys)
     )
     return frame
 
 
-def _order(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows sorted by backbone, dataset, baseline first, label, then split (train, val, test)."""
+def _numeric(values: pd.Series) -> pd.Series:
+    """Values as numbers where they are numbers (for sorting ``lr`` 1e-3 before 1e-2)."""
+    return pd.to_numeric(values, errors="coerce")
+
+
+def _order(table: pd.DataFrame, keys: list[str] = KEYS) -> pd.DataFrame:
+    """Rows sorted by backbone, dataset, baseline first, label, the varied fields (numbers by
+    value), then split (train, val, test)."""
+    fields = keys[len(KEYS) :]
     table = table.assign(
-        _base=(table["variant"] != BASELINE).astype(int), _split=table["split"].map(SPLITS.index)
+        _base=(table["variant"] != BASELINE).astype(int),
+        _split=table["split"].map(SPLITS.index),
+        **{f"_num_{f}": _numeric(table[f]) for f in fields},
     )
-    keys = ["backbone", "dataset", "_base", "label", "_split"]
-    table = table.sort_values(keys, kind="stable")
-    return table.drop(columns=["_base", "_split"]).reset_index(drop=True)
+    by = ["backbone", "dataset", "_base", "label"]
+    by += [c for f in fields for c in (f"_num_{f}", f)] + ["_split"]
+    table = table.sort_values(by, kind="stable")
+    helpers = ["_base", "_split", *(f"_num_{f}" for f in fields)]
+    return table.drop(columns=helpers).reset_index(drop=True)
 
 
 AGGREGATE_COLUMNS: Final = [
@@ -537,11 +649,13 @@ AGGREGATE_COLUMNS: Final = [
 ]
 
 
-def _task_values(ok: pd.DataFrame, column: str, sign: float) -> dict[str, dict[tuple, np.ndarray]]:
-    """label -> (backbone, dataset) -> the finished runs' values (times ``sign``)."""
-    out: dict[str, dict[tuple, np.ndarray]] = {}
-    for (backbone, dataset, label), group in ok.groupby(KEYS, sort=True):
-        out.setdefault(label, {})[(backbone, dataset)] = sign * group[column].to_numpy(float)
+def _task_values(
+    ok: pd.DataFrame, column: str, sign: float, keys: list[str]
+) -> dict[tuple, dict[tuple, np.ndarray]]:
+    """(label, *varied values) -> (backbone, dataset) -> the finished runs' values (x ``sign``)."""
+    out: dict[tuple, dict[tuple, np.ndarray]] = {}
+    for key, group in ok.groupby(keys, sort=True):
+        out.setdefault(tuple(key[2:]), {})[tuple(key[:2])] = sign * group[column].to_numpy(float)
     return out
 
 
@@ -569,27 +683,47 @@ def _aggregate_label(
     }
 
 
+def _base_tasks(
+    ok: pd.DataFrame, column: str, sign: float, keys: list[str], setting: tuple
+) -> dict[tuple, np.ndarray] | None:
+    """Per task, the baseline runs a setting (label, *varied values) is compared with (the same
+    value of each varied field on which the baselines differ); None when there is none."""
+    base = ok[ok["variant"] == BASELINE]
+    if base.empty:
+        return None
+    bases = {task: b for task, b in base.groupby(["backbone", "dataset"], sort=True)}
+    fields = keys[len(KEYS) :]
+    out = {}
+    for task in bases:
+        rows = _baseline_runs(bases, (*task, *setting), fields)
+        if rows is not None:
+            out[task] = sign * rows[column].to_numpy(float)
+    return out
+
+
 def _aggregate_metric(
-    runs: pd.DataFrame, metric: str, *, resamples: int, seed: int
+    runs: pd.DataFrame, metric: str, keys: list[str], *, resamples: int, seed: int
 ) -> list[dict[str, object]]:
     """The aggregate rows of one metric (one split), baseline first."""
     column = f"metric.{metric}"
-    ok = _finished(runs, column)
+    ok = _finished(runs, column, keys)
     sign = 1.0 if higher_is_better(metric) else -1.0  # improvement = lower loss
-    by_label = _task_values(ok, column, sign)
+    by_setting = _task_values(ok, column, sign, keys)
     variants = ok.drop_duplicates("label").set_index("label")["variant"]
-    base_label = next((lb for lb in by_label if variants[lb] == BASELINE), None)
+    fields = keys[len(KEYS) :]
     rows = []
-    for label in sorted(by_label, key=lambda lb: (variants[lb] != BASELINE, lb)):
+    for setting in sorted(by_setting, key=lambda st: (variants[st[0]] != BASELINE, *st)):
+        label = setting[0]
         is_base = variants[label] == BASELINE
-        base = None if is_base or base_label is None else by_label[base_label]
-        rng = boot_rng(seed, metric, label)
-        agg = _aggregate_label(by_label[label], base, resamples=resamples, rng=rng)
+        base = None if is_base else _base_tasks(ok, column, sign, keys, setting)
+        rng = boot_rng(seed, metric, *setting)
+        agg = _aggregate_label(by_setting[setting], base, resamples=resamples, rng=rng)
         for name in ("iqm", "iqm_low", "iqm_high"):
             agg[name] *= sign
         if sign < 0:
             agg["iqm_low"], agg["iqm_high"] = agg["iqm_high"], agg["iqm_low"]
         row = {"split": split_of(metric), "metric": metric, "label": label}
+        row |= dict(zip(fields, setting[1:], strict=True))
         rows.append({**row, "variant": variants[label], **agg})
     return rows
 
@@ -605,10 +739,12 @@ def aggregate(
     bootstrap 95% CIs; for ``metric`` and its counterpart on the other split."""
     _check_metric(runs, metric)
     check_resamples(resamples)
-    runs = add_labels(runs)
+    runs, keys = add_settings(add_labels(runs))
     rows = [
         row
         for m in _logged(runs, metric)
-        for row in _aggregate_metric(runs, m, resamples=resamples, seed=seed)
+        for row in _aggregate_metric(runs, m, keys, resamples=resamples, seed=seed)
     ]
-    return pd.DataFrame(rows, columns=AGGREGATE_COLUMNS).assign(resamples=resamples, boot_seed=seed)
+    at = AGGREGATE_COLUMNS.index("label") + 1
+    columns = [*AGGREGATE_COLUMNS[:at], *keys[len(KEYS) :], *AGGREGATE_COLUMNS[at:]]
+    return pd.DataFrame(rows, columns=columns).assign(resamples=resamples, boot_seed=seed)

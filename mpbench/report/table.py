@@ -1,4 +1,5 @@
-"""The paper table: rows backbone x label, columns dataset x split, cells ``mean ± std``.
+"""The paper table: rows backbone x label (x each varied field, e.g. ``lr``), columns dataset x
+split, cells ``mean ± std``.
 
 Each dataset gets one column per split that the metric was logged on (``val`` then ``test``);
 a caption line above the table names each split's metric and its role, e.g. ``test top-1 %
@@ -43,8 +44,8 @@ class PaperTable:
     """The display table and what it was built from.
 
     Args:
-        cells: display strings (no markup), index (backbone, label), columns (dataset, split)
-            plus ``("excluded", "")``.
+        cells: display strings (no markup), index (backbone, label, *varied fields), columns
+            (dataset, split) plus ``("excluded", "")``.
         best: booleans of the same shape, True where a cell is the best of its column.
         notes: footnote lines.
         metrics: the metrics shown, one per split, in column order (val before test).
@@ -66,22 +67,24 @@ class PaperTable:
         """Flat column names: ``dataset (split)``; the dataset alone for metrics of no split."""
         return [d if sp in ("", "none") else f"{d} ({sp})" for d, sp in self.cells.columns]
 
+    @property
+    def row_names(self) -> list[str]:
+        """The names of the row columns: backbone, variant and the varied fields."""
+        return ["backbone", "variant", *self.cells.index.names[2:]]
+
     def markdown(self) -> str:
         """The table as GitHub Markdown: caption, table (best cells bold), notes."""
-        head = ["backbone", "variant", *self.headers()]
+        head = [*self.row_names, *self.headers()]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for (backbone, label), row in self.cells.iterrows():
-            texts = [
-                f"**{t}**" if self.best.loc[(backbone, label), c] and t else t
-                for c, t in row.items()
-            ]
-            lines.append("| " + " | ".join([backbone, label, *texts]) + " |")
+        for key, row in self.cells.iterrows():
+            texts = [f"**{t}**" if self.best.loc[key, c] and t else t for c, t in row.items()]
+            lines.append("| " + " | ".join([*map(str, key), *texts]) + " |")
         return "\n".join([self.caption, "", *lines, "", *self.notes]) + "\n"
 
     def latex(self) -> str:
         """The table as booktabs LaTeX (pandas Styler), dataset over split, best cells bold."""
         cells = self.cells.map(lambda t: t.replace("±", r"$\pm$").replace(MARK, r"$^{*}$"))
-        cells.index = cells.index.set_names(["backbone", "variant"])
+        cells.index = cells.index.set_names(self.row_names)
         best = self.best
         styler = cells.style.apply(
             lambda col: ["font-weight: bold;" if b else "" for b in best[col.name]], axis=0
@@ -126,7 +129,7 @@ def _cell(mean: float, std: float, scale: float, sig: bool) -> str:
     return f"{mean * scale:.2f} ± {spread}" + (MARK if sig else "")
 
 
-def _note(row: pd.Series) -> str | None:
+def _note(row: pd.Series, fields: list[str]) -> str | None:
     """A footnote on the trials of one setting that were not averaged in (or None)."""
     parts = [
         f"{int(row[c])} {name}"
@@ -140,7 +143,8 @@ def _note(row: pd.Series) -> str | None:
     ]
     if not parts:
         return None
-    return f"{row['backbone']} / {row['label']} / {row['dataset']}: " + ", ".join(parts)
+    setting = "".join(f" {f}={row[f]}" for f in fields)
+    return f"{row['backbone']} / {row['label']}{setting} / {row['dataset']}: " + ", ".join(parts)
 
 
 def _texts(summary: pd.DataFrame) -> pd.DataFrame:
@@ -166,23 +170,32 @@ def _best(shown: pd.DataFrame, metrics: dict[str, str]) -> pd.DataFrame:
 
 def _excluded(first: pd.DataFrame, index: pd.MultiIndex) -> list[str]:
     """Per row: the number of trials not averaged in (counted once, from one split)."""
-    counts = first.groupby(["backbone", "label"])[["n_failed", "n_diverged", "n_pruned", "n_other"]]
+    names = list(index.names)
+    counts = first.groupby(names)[["n_failed", "n_diverged", "n_pruned", "n_other"]]
     return counts.sum().sum(axis=1).reindex(index).astype(int).astype(str).tolist()
+
+
+def varied_columns(summary: pd.DataFrame) -> list[str]:
+    """The varied-field columns of a stats table (between ``label`` and ``split``)."""
+    columns = list(summary.columns)
+    return columns[columns.index("label") + 1 : columns.index("split")]
 
 
 def paper_table(summary: pd.DataFrame) -> PaperTable:
     """Pivot the stats table of :func:`mpbench.report.stats.summarize` to the paper layout."""
     splits = sorted(set(summary["split"]), key=SPLITS.index)
     metrics = {sp: str(summary.loc[summary["split"] == sp, "metric"].iloc[0]) for sp in splits}
+    fields = varied_columns(summary)
+    rows = ["backbone", "label", *fields]
     summary = _texts(summary)
     first = summary[summary["split"] == splits[0]]
-    order = first.drop_duplicates(["backbone", "label"])[["backbone", "label"]]
+    order = first.drop_duplicates(rows)[rows]
     index = pd.MultiIndex.from_frame(order.sort_values(["backbone"], kind="stable"))
     columns = pd.MultiIndex.from_product([sorted(set(summary["dataset"])), splits])
     wide = {
-        name: summary.pivot(
-            index=["backbone", "label"], columns=["dataset", "split"], values=name
-        ).reindex(index=index, columns=columns)
+        name: summary.pivot(index=rows, columns=["dataset", "split"], values=name).reindex(
+            index=index, columns=columns
+        )
         for name in ("text", "shown")
     }
     cells = wide["text"].fillna("")
@@ -190,7 +203,7 @@ def paper_table(summary: pd.DataFrame) -> PaperTable:
     cells[("excluded", "")] = _excluded(first, index)
     best[("excluded", "")] = False
     cells.columns.names = best.columns.names = [None, None]
-    notes = [n for n in (_note(r) for _, r in first.iterrows()) if n]
+    notes = [n for n in (_note(r, fields) for _, r in first.iterrows()) if n]
     if notes:
         notes = ["Not averaged in (counted in 'excluded'):", *notes]
     shown = tuple(metrics.values())
@@ -209,7 +222,7 @@ def _interval(point: float, low: float, high: float, scale: float) -> str:
     return f"{point * scale:.2f} [{low * scale:.2f}, {high * scale:.2f}]"
 
 
-def _aggregate_rows(part: pd.DataFrame) -> list[str]:
+def _aggregate_rows(part: pd.DataFrame, fields: list[str]) -> list[str]:
     """The Markdown rows of one split of the aggregate table."""
     scale = _scale(str(part["metric"].iloc[0]))
     lines = []
@@ -217,7 +230,8 @@ def _aggregate_rows(part: pd.DataFrame) -> list[str]:
         iqm = _interval(r["iqm"], r["iqm_low"], r["iqm_high"], scale)
         is_base = r["variant"] == BASELINE
         p = "—" if is_base else _interval(r["p_improve"], r["p_low"], r["p_high"], 1.0)
-        cells = [r["label"], str(r["n_tasks"]), str(r["n_runs"]), iqm, p, str(r["p_tasks"])]
+        cells = [r["label"], *(str(r[f]) for f in fields), str(r["n_tasks"]), str(r["n_runs"])]
+        cells += [iqm, p, str(r["p_tasks"])]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -225,11 +239,14 @@ def _aggregate_rows(part: pd.DataFrame) -> list[str]:
 def aggregate_markdown(agg: pd.DataFrame) -> str:
     """The aggregate table of :func:`mpbench.report.stats.aggregate` as Markdown, one table
     per split, each under a line naming its metric and split."""
-    head = "| variant | tasks | runs | IQM [95% CI] | P(improvement) [95% CI] | P tasks |"
+    columns = list(agg.columns)
+    fields = columns[columns.index("label") + 1 : columns.index("variant")]
+    names = ["variant", *fields, "tasks", "runs", "IQM [95% CI]", "P(improvement) [95% CI]"]
+    head = "| " + " | ".join([*names, "P tasks"]) + " |"
     lines: list[str] = []
     for metric, part in agg.groupby("metric", sort=False):
         lines += [f"Aggregate over tasks (backbone x dataset): {split_caption([str(metric)])}.", ""]
-        lines += [head, "|" + "---|" * 6, *_aggregate_rows(part), ""]
+        lines += [head, "|" + "---|" * (len(names) + 1), *_aggregate_rows(part, fields), ""]
     resamples = int(agg["resamples"].iloc[0]) if len(agg) else RESAMPLES
     seed = int(agg["boot_seed"].iloc[0]) if len(agg) else BOOT_SEED
     notes = (
@@ -271,14 +288,11 @@ def rich_table(table: PaperTable) -> object:
     title = " | ".join(metric_label(m) + _unit(m) for m in table.metrics)
     caption = "\n".join([table.caption, *table.notes])
     out = Table(title=title, caption=escape(caption), caption_justify="left")
-    out.add_column("backbone")
-    out.add_column("variant")
+    for name in table.row_names:
+        out.add_column(escape(name))
     for header in table.headers():
         out.add_column(escape(header), justify="right")
-    for (backbone, label), row in table.cells.iterrows():
-        texts = [
-            f"[bold]{t}[/bold]" if table.best.loc[(backbone, label), c] and t else t
-            for c, t in row.items()
-        ]
-        out.add_row(escape(str(backbone)), escape(str(label)), *texts)
+    for key, row in table.cells.iterrows():
+        texts = [f"[bold]{t}[/bold]" if table.best.loc[key, c] and t else t for c, t in row.items()]
+        out.add_row(*(escape(str(k)) for k in key), *texts)
     return out

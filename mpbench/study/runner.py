@@ -1,10 +1,22 @@
 """Running a study on this machine: prepare the storage, start local workers, show progress.
 
-``run_study`` creates or loads the Optuna study, enqueues the grid cells that have no trial yet,
-creates the MLflow experiment once, and starts ``workers`` worker processes
-(``python -m mpbench.study.worker``), one per GPU with ``gpus``. A study with nothing left to do
-starts no worker. Ctrl-C interrupts the workers' current trials, which give their cells back to
-the queue; no process is left behind.
+``run_study`` runs the pre-flight (:mod:`mpbench.study.preflight`), creates or loads the Optuna
+study, enqueues the grid cells that have no trial yet, creates the MLflow experiment once, and
+starts ``workers`` worker processes (``python -m mpbench.study.worker``), one per GPU with
+``gpus``. A study with nothing left to do starts no worker. Ctrl-C interrupts the workers' current
+trials, which give their cells back to the queue; no process is left behind.
+
+Paths: relative paths of a study file (``data_root``, ``weights``, ``[execution] run_folder`` and
+a journal ``storage``) are relative to its project folder (:func:`mpbench.study.spec.
+project_folder`), and the workers run in that folder; paths given on the command line are
+relative to the current folder. The plan holds absolute paths, so the study's state is found from
+its file whatever the current folder. The MLflow store is the current folder's (MLflow's rule:
+``MLFLOW_TRACKING_URI``, else ``./mlflow.db``); workers get its absolute URI.
+
+Exit codes of ``mpbench grid``, ``search`` and ``worker`` (:func:`exit_code`): :data:`EXIT_OK`
+every cell finished, :data:`EXIT_FAILED` some cells failed (or a worker crashed),
+:data:`EXIT_USAGE` bad input (study file, options, pre-flight; nothing was started),
+:data:`EXIT_INTERRUPTED` interrupted (Ctrl-C, SIGTERM).
 """
 
 from __future__ import annotations
@@ -25,6 +37,11 @@ from mpbench.study.spec import StudySpec, expand_grid
 
 log = logging.getLogger("mpbench.study")
 
+EXIT_OK = 0  # every cell ended well (finished; pruned in a search)
+EXIT_FAILED = 1  # some cells failed or diverged, or a worker process crashed
+EXIT_USAGE = 2  # bad input: study file, options or pre-flight; nothing was enqueued or started
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM: running cells were given back to the queue
+
 
 @dataclass(frozen=True)
 class RunPlan:
@@ -38,6 +55,10 @@ class RunPlan:
     retries: int
     heartbeat_interval: float
     grace_period: float
+    project_folder: str = "."  # where the workers run (relative paths of the study file)
+    gpus_key: str = "execution -> gpus"  # where each setting came from, for messages
+    run_folder_key: str = "execution -> run_folder"
+    storage_key: str = "execution -> storage"
 
 
 def plan(
@@ -50,24 +71,35 @@ def plan(
     experiment: str | None = "",
     retries: int | None = None,
 ) -> RunPlan:
-    """Command-line values over the study file's [execution] over the defaults."""
+    """Command-line values over the study file's [execution] over the defaults; paths given
+    here are relative to the current folder, the study file's to its project folder."""
     ex = spec.execution
-    folder = run_folder or ex.run_folder
+    folder = spec.run_folder(run_folder).parent
+    gpus_key = "--gpus" if gpus is not None else "execution -> gpus"
     gpus = list(gpus if gpus is not None else ex.gpus)
     n = workers or (len(gpus) if gpus else ex.workers)
     if n < 1:
         raise ValueError(f"--workers must be >= 1, got {n}")
-    url = storage or ex.storage or S.default_storage(spec, run_folder=folder)
+    if storage:
+        url = S.resolve_storage(storage, Path.cwd())
+    elif ex.storage:
+        url = S.resolve_storage(ex.storage, spec.folder)
+    else:
+        url = S.default_storage(spec, run_folder=folder)
     S.check_workers(url, n)
     return RunPlan(
         storage=url,
         workers=n,
         gpus=tuple(gpus),
-        run_folder=folder,
+        run_folder=str(folder),
         experiment=ex.experiment if experiment == "" else experiment,
         retries=ex.retries if retries is None else retries,
         heartbeat_interval=ex.heartbeat_interval,
         grace_period=ex.grace_period,
+        project_folder=str(spec.folder),
+        gpus_key=gpus_key,
+        run_folder_key="--run-folder" if run_folder else "execution -> run_folder",
+        storage_key="--storage" if storage else "execution -> storage",
     )
 
 
@@ -79,6 +111,21 @@ class StudyRun:
     exit_codes: list[int]
     summary: Any  # mpbench.study.status.StudySummary
     interrupted: bool = False
+    preflight: Any = None  # mpbench.study.preflight.PreflightResult, when it ran
+
+    @property
+    def exit_code(self) -> int:
+        """The command's exit code (:func:`exit_code`)."""
+        return exit_code(self.summary, self.exit_codes, interrupted=self.interrupted)
+
+
+def exit_code(summary: Any, worker_codes: list[int] = (), *, interrupted: bool = False) -> int:
+    """130 when interrupted, 1 when a cell failed for good or a worker crashed, else 0."""
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if summary.failed or any(c != 0 for c in worker_codes):
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def prepare(spec: StudySpec, p: RunPlan, *, retry_failed: bool = False) -> tuple[Any, Any, int]:
@@ -93,29 +140,42 @@ def prepare(spec: StudySpec, p: RunPlan, *, retry_failed: bool = False) -> tuple
 
 
 def run_study(
-    spec: StudySpec, p: RunPlan, *, retry_failed: bool = False, progress: bool = True
+    spec: StudySpec,
+    p: RunPlan,
+    *,
+    retry_failed: bool = False,
+    progress: bool = True,
+    check: bool = True,
 ) -> StudyRun:
-    """Prepare the study, run local workers until it is done, and summarise it."""
+    """Check the study (the pre-flight, unless ``check`` is False), prepare it, run local
+    workers until it is done, and summarise it. A failed pre-flight raises PreflightError
+    before anything is enqueued or started."""
+    from mpbench.study.preflight import preflight
     from mpbench.study.status import summarize
 
+    checked = preflight(spec, p, retry_failed=retry_failed) if check else None
     study, storage, added = prepare(spec, p, retry_failed=retry_failed)
     S.reap_stale(study, storage, grace_period=p.grace_period, retries=p.retries)
     if not has_work(study, spec):
-        return StudyRun(enqueued=added, exit_codes=[], summary=summarize(study, spec))
+        return StudyRun(added, [], summarize(study, spec), preflight=checked)
     if p.experiment is not None:
         T.get_or_create_experiment(p.experiment)  # once, before workers race to create it
     procs = start_workers(spec, p)
     interrupted = False
     try:
-        watch(study, spec, procs, progress=progress, logs=spec.run_folder(p.run_folder) / "logs")
+        watch(study, spec, procs, progress=progress, logs=log_folder(spec, p))
     except KeyboardInterrupt:
         interrupted = True
         stop_workers(procs)
     codes = [proc.wait() for proc in procs]
     interrupted = interrupted or any(c in (130, -signal.SIGINT) for c in codes)
-    return StudyRun(
-        enqueued=added, exit_codes=codes, summary=summarize(study, spec), interrupted=interrupted
-    )
+    summary = summarize(study, spec)
+    return StudyRun(added, codes, summary, interrupted=interrupted, preflight=checked)
+
+
+def log_folder(spec: StudySpec, p: RunPlan) -> Path:
+    """Where local workers write their logs: ``<run folder>/<study>/logs``."""
+    return spec.run_folder(p.run_folder) / "logs"
 
 
 def has_work(study: Any, spec: StudySpec) -> bool:
@@ -147,6 +207,8 @@ def worker_command(spec: StudySpec, p: RunPlan, *, index: int) -> list[str]:
         str(index),
         "--parent-pid",
         str(os.getpid()),
+        "--log",
+        str(log_folder(spec, p) / f"worker-{index}.log"),
     ]
     if p.experiment is None:
         return [*cmd, "--no-mlflow"]
@@ -154,13 +216,17 @@ def worker_command(spec: StudySpec, p: RunPlan, *, index: int) -> list[str]:
 
 
 def start_workers(spec: StudySpec, p: RunPlan) -> list[subprocess.Popen[bytes]]:
-    """Start the local worker processes; their output goes to ``<study folder>/logs``."""
-    logs = spec.run_folder(p.run_folder) / "logs"
+    """Start the local worker processes in the project folder; their output goes to
+    ``<study folder>/logs``."""
+    logs = log_folder(spec, p)
     logs.mkdir(parents=True, exist_ok=True)
     procs = []
     threads = str(max(1, (os.cpu_count() or 1) // p.workers))
+    tracking = worker_tracking_uri() if p.experiment is not None else None
     for i in range(p.workers):
         env = dict(os.environ)
+        if tracking is not None:
+            env["MLFLOW_TRACKING_URI"] = tracking  # the current folder's store, not the project's
         # torch's default (all cores per process) oversubscribes the CPU many times over
         # with several workers: measured 5x slower trials on 2 cores with 2 workers
         env.setdefault("OMP_NUM_THREADS", threads)
@@ -170,10 +236,27 @@ def start_workers(spec: StudySpec, p: RunPlan) -> list[subprocess.Popen[bytes]]:
         with open(logs / f"worker-{i}.log", "ab") as out:
             procs.append(
                 subprocess.Popen(
-                    worker_command(spec, p, index=i), env=env, stdout=out, stderr=subprocess.STDOUT
+                    worker_command(spec, p, index=i),
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    cwd=p.project_folder,
                 )
             )
     return procs
+
+
+def worker_tracking_uri() -> str:
+    """This process's MLflow tracking URI with a local store's path made absolute, so that
+    workers running in another folder write to the same store."""
+    import mlflow
+
+    uri = mlflow.get_tracking_uri()
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + os.path.abspath(uri.removeprefix("sqlite:///"))
+    if ":" not in uri:  # a plain folder of a file store
+        return os.path.abspath(uri)
+    return uri
 
 
 def stop_workers(procs: list[subprocess.Popen[bytes]], *, timeout: float = 60.0) -> None:

@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import os
+import re
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mpbench.config import TrialConfig, parse_assignments
 
@@ -28,6 +38,10 @@ EPOCH_METRIC_DEFAULT = "val_top1"
 # Metrics computed on the test split: grids may report them, a search may not optimise them
 # (val chooses, test reports; see docs/studies.md).
 TEST_METRIC_PREFIX = "test_"
+# A study file in a folder of this name belongs to the project folder above it (the repository's
+# layout: studies/*.toml next to data/, runs/ and results/).
+STUDIES_FOLDER = "studies"
+NAME_RULE = "letters, digits, '_', '-' and '.', not starting with '.'"
 
 
 class StudyFileError(ValueError):
@@ -158,13 +172,23 @@ class StudySpec(_Strict):
         ['baseline']
     """
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str
     description: str = ""
     base: TrialConfig = Field(default_factory=TrialConfig)
     grid: GridSpec | None = None
     search: SearchSpec | None = None
     objective: ObjectiveSpec = Field(default_factory=ObjectiveSpec)
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+    _folder: Path | None = PrivateAttr(default=None)
+    _source: str | None = PrivateAttr(default=None)
+    _pinned: tuple[str, ...] = PrivateAttr(default=())
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        if not is_safe_name(name):
+            raise ValueError(f"a study name must be a safe file name: {NAME_RULE}")
+        return name
 
     @model_validator(mode="after")
     def _one_kind(self) -> StudySpec:
@@ -177,9 +201,38 @@ class StudySpec(_Strict):
         """``"grid"`` or ``"search"``."""
         return "grid" if self.grid is not None else "search"
 
+    @property
+    def folder(self) -> Path:
+        """The project folder: relative paths of the study file are relative to it (see
+        :func:`project_folder`); the current folder for a spec that was not read from a file."""
+        return self._folder if self._folder is not None else Path.cwd()
+
+    @property
+    def source(self) -> str:
+        """The study file as it was named (for messages), or ``study '<name>'``."""
+        return self._source if self._source is not None else f"study {self.name!r}"
+
+    @property
+    def pinned(self) -> tuple[str, ...]:
+        """The base fields pinned on the command line (``--set``)."""
+        return self._pinned
+
+    def with_folder(self, folder: str | Path, *, source: str | None = None) -> StudySpec:
+        """A copy whose relative paths are relative to ``folder`` (``source``: its file)."""
+        spec = self.model_copy()
+        spec._folder = Path(os.path.abspath(folder))
+        spec._source = source if source is not None else self._source
+        return spec
+
+    def local_path(self, path: str | Path) -> Path:
+        """``path`` of the study file as an absolute path (relative ones from :attr:`folder`)."""
+        return Path(os.path.abspath(self.folder / path))
+
     def run_folder(self, root: str | Path | None = None) -> Path:
-        """The study's folder: ``<run_folder>/<name>`` (journal, trial checkpoints)."""
-        return Path(root or self.execution.run_folder) / self.name
+        """The study's folder: ``<run_folder>/<name>`` (journal, trial checkpoints); the study
+        file's ``run_folder`` is relative to :attr:`folder`, ``root`` to the current folder."""
+        base = Path(os.path.abspath(root)) if root else self.local_path(self.execution.run_folder)
+        return base / self.name
 
     def with_base_updates(self, **changes: Any) -> StudySpec:
         """A copy with base fields pinned to ``changes``: pinned fields leave the grid axes (and
@@ -201,7 +254,47 @@ class StudySpec(_Strict):
             if not space:
                 raise ValueError(f"the overrides {sorted(changes)} remove every search dimension")
             search = search.model_copy(update={"space": space})
-        return self.model_copy(update={"base": base, "grid": grid, "search": search})
+        spec = self.model_copy(update={"base": base, "grid": grid, "search": search})
+        spec._pinned = tuple(dict.fromkeys([*self._pinned, *changes]))
+        return spec
+
+
+def is_safe_name(name: object) -> bool:
+    """Whether ``name`` can name a folder: no separator, not empty, no leading dot (``..``)."""
+    return (
+        isinstance(name, str)
+        and re.fullmatch(r"[A-Za-z0-9_.-]+", name) is not None
+        and (not name.startswith("."))
+    )
+
+
+def check_study_name(name: str) -> str:
+    """``name`` if it is a safe file name (it names the run and results folders)."""
+    if not is_safe_name(name):
+        raise ValueError(f"a study name must be a safe file name: {NAME_RULE} (got {name!r})")
+    return name
+
+
+def project_folder(study_file: str | Path) -> Path:
+    """The folder that relative paths of ``study_file`` are relative to: the folder holding
+    its ``studies/`` folder for ``<project>/studies/x.toml``, else the file's own folder."""
+    folder = Path(os.path.abspath(study_file)).parent
+    return folder.parent if folder.name == STUDIES_FOLDER else folder
+
+
+def local_config(cfg: TrialConfig, folder: str | Path) -> TrialConfig:
+    """``cfg`` with its relative file paths (data_root, weights, a cache folder) made absolute
+    from ``folder``, for checks run outside the project folder (the cell key changes)."""
+
+    def absolute(value: Any) -> Any:
+        return value if not isinstance(value, str) else os.path.abspath(Path(folder) / value)
+
+    opts = dict(cfg.dataset_options)
+    if isinstance(opts.get("cache"), str):
+        opts["cache"] = absolute(opts["cache"])
+    return cfg.with_updates(
+        data_root=absolute(cfg.data_root), weights=absolute(cfg.weights), dataset_options=opts
+    )
 
 
 def axis_updates(axis: str, value: Any) -> dict[str, Any]:
@@ -233,7 +326,7 @@ def load_study(path: str | Path, *, overrides: dict[str, Any] | None = None) -> 
     if overrides:
         spec = _wrap(str(path), "--set", lambda: spec.with_base_updates(**overrides))
     validate_study(spec, source=str(path))
-    return spec
+    return spec.with_folder(project_folder(path), source=str(path))
 
 
 def parse_study(data: dict[str, Any], *, source: str = "<study>") -> StudySpec:

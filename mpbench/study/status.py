@@ -1,5 +1,6 @@
-"""Where a study stands (cells and trials by state, best so far, time spent and left) and the
-dry run (the expanded trials and a compute estimate from a short throughput probe)."""
+"""Where a study stands (cells and trials by state, the failed cells with their errors, best so
+far, time spent and left) and the dry run (the expanded trials and a compute estimate from a short
+throughput probe)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,38 @@ from typing import Any
 
 from mpbench.config import EXECUTION_DATASET_OPTIONS, TrialConfig
 from mpbench.study import storage as S
-from mpbench.study.spec import StudySpec, expand_grid, seeds
+from mpbench.study.spec import StudySpec, expand_grid, local_config, seeds
 
 FINAL = ("complete", "pruned", "fail")
 EVAL_OVERHEAD = 1.25  # validation + test forward passes on top of the training steps (rough)
+
+
+LOST = "worker lost (no heartbeat within the grace period) and no retries left"
+
+
+@dataclass(frozen=True)
+class FailedCell:
+    """A cell whose latest trial failed: where to look and what went wrong.
+
+    Args:
+        cell: the cell key.
+        trial: the Optuna trial number of the failed attempt.
+        status: ``failed``, ``diverged`` or ``lost``.
+        config: the cell's config where it differs from the study's base (``lr=0.1 seed=2``).
+        error: the last line of the error.
+        log: the log of the worker that ran it (or where that worker's output went).
+
+    Example:
+        >>> FailedCell("1a2b3c4d5e6f", 3, "failed", "seed=1", "ValueError: bad", "w.log").cell
+        '1a2b3c4d5e6f'
+    """
+
+    cell: str
+    trial: int
+    status: str
+    config: str
+    error: str
+    log: str
 
 
 @dataclass
@@ -32,6 +61,7 @@ class StudySummary:
     mean_trial_seconds: float | None
     eta_seconds: float | None
     finished_twice: list[str] = field(default_factory=list)  # cells with > 1 COMPLETE trial
+    failed: list[FailedCell] = field(default_factory=list)  # cells whose latest trial failed
 
     @property
     def finished(self) -> int:
@@ -49,6 +79,7 @@ def summarize(study: Any, spec: StudySpec) -> StudySummary:
     trials = study.get_trials(deepcopy=False)
     groups = S.cells(trials)
     states = Counter(c.state for c in groups.values())
+    keys = list(groups)
     if spec.grid is not None:
         keys = [c.key() for c in expand_grid(spec)]
         total = len(keys)
@@ -71,7 +102,51 @@ def summarize(study: Any, spec: StudySpec) -> StudySummary:
         mean_trial_seconds=mean,
         eta_seconds=None if mean is None else left * mean / workers,
         finished_twice=sorted(k for k, c in groups.items() if c.completed > 1),
+        failed=[
+            failed_cell(groups[k], spec) for k in keys if k in groups and groups[k].state == "fail"
+        ],
     )
+
+
+def failed_cell(cell: S.CellState, spec: StudySpec) -> FailedCell:
+    """The :class:`FailedCell` of a cell whose latest trial failed."""
+    t = cell.latest
+    attrs = t.user_attrs
+    error = last_line(str(attrs.get(S.ATTR_ERROR, "")))
+    status = str(attrs.get(S.ATTR_STATUS, "lost" if not error else "failed"))
+    return FailedCell(
+        cell=cell.key,
+        trial=t.number,
+        status=status,
+        config=config_difference(t, spec),
+        error=error or LOST,
+        log=str(attrs.get(S.ATTR_LOG, "-")),
+    )
+
+
+def last_line(text: str, *, width: int = 300) -> str:
+    """The last non-empty line of ``text``, cut to ``width`` characters."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:width] if lines else ""
+
+
+def config_difference(trial: Any, spec: StudySpec) -> str:
+    """``field=value`` for each field of the trial's config that differs from the base (a
+    search trial: its sampled params)."""
+    if S.ATTR_CONFIG in trial.user_attrs:
+        base = spec.base.model_dump(mode="json")
+        cfg = S.config_of(trial)
+        diff = {k: v for k, v in cfg.items() if k != "run_dir" and base.get(k) != v}
+    else:
+        diff = dict(trial.params)
+    return " ".join(f"{k}={_short(v)}" for k, v in diff.items()) or "(the base config)"
+
+
+def _short(value: Any) -> str:
+    """A config value as compact text (tables as inline TOML-like JSON)."""
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
 def _durations(trials: list[Any]) -> tuple[float, float | None]:
@@ -176,7 +251,10 @@ def dry_run(spec: StudySpec, url: str, *, probe: bool = True, probe_steps: int =
         todo = configs * max(0, spec.search.n_trials - done)
     est, per_step, notes = (None, {}, ["throughput probe skipped"])
     if probe and todo:
-        est, per_step, notes = estimate(todo, steps=probe_steps)
+        from mpbench.study.preflight import without_cache
+
+        local = [without_cache(local_config(c, spec.folder)) for c in todo]
+        est, per_step, notes = estimate(local, steps=probe_steps)
     return DryRun(
         rows=rows,
         done=done,

@@ -42,6 +42,7 @@ ATTR_STATUS = "mpbench.status"  # finished / failed / diverged / pruned / spurio
 ATTR_ERROR = "mpbench.error"
 ATTR_RUNS = "mpbench.mlflow_runs"  # {cell key of each seed config: MLflow run id}
 ATTR_SEED_VALUES = "mpbench.seed_values"  # {cell key: objective value} of finished seeds
+ATTR_LOG = "mpbench.log"  # the log of the worker that ran the trial (or where its output went)
 SYS_HEARTBEAT = "mpbench.heartbeat"  # unix time of the last beat
 SYS_HOST = "mpbench.host"
 SYS_PID = "mpbench.pid"
@@ -75,8 +76,13 @@ def code_version() -> str:
 
 
 def default_storage(spec: StudySpec, *, run_folder: str | Path | None = None) -> str:
-    """The journal file under the study's run folder."""
+    """The journal file under the study's run folder (an absolute path)."""
     return str(spec.run_folder(run_folder) / "optuna.journal")
+
+
+def resolve_storage(url: str, folder: str | Path) -> str:
+    """A journal file path made absolute from ``folder``; an RDB URL as it is."""
+    return os.path.abspath(Path(folder) / url) if is_journal(url) else url
 
 
 def normalise_url(url: str) -> str:

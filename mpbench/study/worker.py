@@ -57,6 +57,7 @@ class WorkerOptions:
         parent_pid: stop claiming trials when this parent process is gone.
         poll: seconds between looks at the storage while other workers finish.
         max_trials: stop after running this many trials (None: until the study is done).
+        log: where this worker's output goes, recorded on each trial it runs (None: its console).
 
     Example:
         >>> WorkerOptions(storage="runs/demo/optuna.journal", study="demo").retries
@@ -74,6 +75,7 @@ class WorkerOptions:
     parent_pid: int | None = None
     poll: float = 1.0
     max_trials: int | None = None
+    log: str | None = None
 
 
 @dataclass
@@ -149,6 +151,7 @@ def run_claimed(
         log.info("trial %d: %s, not run", trial.number, reason)
         return reason
     configs = trial_configs(spec, trial)
+    trial.set_user_attr(S.ATTR_LOG, opts.log or f"console of pid {os.getpid()} on {_host()}")
     tid = S.trial_id(study, storage, trial.number)
     log.info("trial %d: cell %s (%d seed(s))", trial.number, configs[0].key(), len(configs))
     try:
@@ -291,6 +294,12 @@ def _run_seeds(
     return sum(done[c.key()] for c in configs) / len(configs)
 
 
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
 def cell_dir(opts: WorkerOptions, key: str) -> Path:
     """Checkpoint folder of one cell: ``<run_folder>/<study>/trials/<key>``."""
     return Path(opts.run_folder) / opts.study / "trials" / key
@@ -403,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--index", type=int, default=0)
     p.add_argument("--parent-pid", type=int, default=None)
     p.add_argument("--max-trials", type=int, default=None)
+    p.add_argument("--log", default=None, help="the file this worker's output goes to")
     a = p.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format=f"%(asctime)s w{a.index} %(levelname)s %(name)s: %(message)s"
@@ -418,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         index=a.index,
         parent_pid=a.parent_pid,
         max_trials=a.max_trials,
+        log=a.log,
     )
     try:
         with interrupt_on_sigterm():
