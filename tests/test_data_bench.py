@@ -119,16 +119,29 @@ def test_decoder_ratios_follow_the_rows_and_the_targets() -> None:
     ]
     ratios = decoder_ratios(rows)
     assert [(r["key"], r["value"], r["verdict"]) for r in ratios] == [
-        ("seek_vs_full", 10.0, "PASS"),
-        ("seek_vs_full", 50.0, "PASS"),
-        ("seek_vs_full", None, "n/a"),
+        ("seek_vs_full", 10.0, "PASS"),  # 10 s video: target 4x
+        ("seek_vs_full_long", 50.0, "PASS"),  # 60 s and longer: target 30x
+        ("seek_vs_full_long", None, "n/a"),
         ("seek_long_vs_short", 3.0, "MISS"),
         ("seek_rss_long", 900.0, "PASS"),
         ("cache_vs_seek", 60.0, "PASS"),
     ]
     assert ratios[2]["label"].startswith("seek vs full, 300 s video")
     assert ratios[2]["reason"] == "full skipped"
-    assert [r["target"] for r in ratios][3:] == ["<= 2x", "< 1000 MB", ">= 20x"]
+    assert [r["target"] for r in ratios] == [
+        ">= 4x",
+        ">= 30x",
+        ">= 30x",
+        "<= 2x",
+        "< 1000 MB",
+        ">= 20x",
+    ]
+    assert (
+        decoder_ratios([_row("b", 60.0, "full", 2000.0), _row("b", 60.0, "seek", 100.0)])[0][
+            "verdict"
+        ]
+        == "MISS"
+    )  # 20x on a 60 s video misses the 30x target
 
 
 def test_full_is_skipped_when_twice_the_decoded_frames_exceed_the_limit() -> None:
@@ -228,7 +241,7 @@ def test_cli_bench_data_compares_decoders_and_prints_the_ratios_last(
     assert lines[-6].startswith("ratios against the targets (1 worker)")
     assert lines[-5:-3] == [
         f"  seek vs full, {s} s video (full ms/clip / seek ms/clip): n/a (full skipped), "
-        "target >= 2x n/a"
+        "target >= 4x n/a"
         for s in (1, 2)
     ]
     assert lines[-3].endswith(
