@@ -351,6 +351,7 @@ def results_readme(result: QuickstartResult, *, wall: float, answer: Answer) -> 
     """results/<study>/README.md: how the results were made and what they say."""
     import datetime
     import json
+    import os
 
     spec = result.study
     base = spec.base
@@ -368,7 +369,8 @@ def results_readme(result: QuickstartResult, *, wall: float, answer: Answer) -> 
         "",
         f"- Made on {datetime.date.today().isoformat()} on {machine_line()}; "
         f"{result.workers} worker processes.",
-        f"- Wall time {wall:.0f} s ({stages}).",
+        f"- Wall time {wall:.0f} s ({stages}); load average over the last 15 minutes "
+        f"{os.getloadavg()[2]:.1f} at the end (other work on the machine slows the run).",
         f"- Study `{result.study_file}`" + (f": {spec.description}." if spec.description else "."),
         f"- Data (`{result.data_root}`): {data['classes']} synthetic motion classes, "
         f"{data['train_clips']} train / {data['val_clips']} val / {data['test_clips']} test "
