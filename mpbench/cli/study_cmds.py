@@ -320,13 +320,8 @@ def print_summary(s: Any, *, retry: str = "--retry-failed") -> None:
 
 def print_failed(failed: list[Any], *, retry: str) -> None:
     """The failed cells as a Markdown table (one line each, never wrapped) and the rerun hint."""
-    import os
-
     rows = [["cell", "trial", "status", "config (vs base)", "error (last line)", "log"]]
-    for f in failed:
-        log = os.path.relpath(f.log) if os.path.isabs(f.log) else f.log
-        log = f.log if log.startswith("..") else log
-        rows.append([f.cell, str(f.trial), f.status, f.config, f.error, log])
+    rows += [[f.cell, str(f.trial), f.status, f.config, f.error, f.log] for f in failed]
     lines = ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows]
     lines.insert(1, "|" + "---|" * len(rows[0]))
     text = "\n".join([f"failed cells: {len(failed)} (rerun them with: {retry})", *lines])

@@ -290,6 +290,7 @@ def check_devices(spec: StudySpec, p: RunPlan, configs: list[TrialConfig]) -> li
 
 
 def _fp16(cfg: TrialConfig) -> bool:
+    """fp16 autocast, which needs CUDA."""
     return cfg.amp == "fp16"
 
 

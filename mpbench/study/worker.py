@@ -295,6 +295,7 @@ def _run_seeds(
 
 
 def _host() -> str:
+    """This machine's host name."""
     import socket
 
     return socket.gethostname()
