@@ -109,6 +109,15 @@ def ensure_synth_data(
     return True
 
 
+class QuickstartFailed(RuntimeError):
+    """Some trials of the quickstart's grid failed (exit code 1)."""
+
+
+def data_root(spec: Any) -> Path:
+    """The study's data folder (relative paths in a study file start at its project folder)."""
+    return spec.local_path(spec.base.data_root or "data/quickstart-synth")
+
+
 def ensure_cache(spec: Any, *, progress: Callable[[int, int], None] | None = None) -> bool:
     """Build the decoded-clip cache of the study's data when its base config asks for one
     (dataset option ``cache``) and it is missing or stale; True if built."""
@@ -134,7 +143,7 @@ def ensure_cache(spec: Any, *, progress: Callable[[int, int], None] | None = Non
 
     _, reason = cache_dataset(
         base.dataset,
-        root=base.data_root,
+        root=spec.local_path(base.data_root),
         short_side=decode_short_side(opts.pop("short_side", None), base.crop),
         cache_dir=None if cache is True else cache,
         options=opts,
@@ -164,7 +173,7 @@ def run_quickstart(
         raise ValueError(f"{study_file}: the quickstart runs a [grid] study, this one has none")
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    root = Path(spec.base.data_root or "data/quickstart-synth")
+    root = data_root(spec)
     on_stage(f"synthetic data in {root}")
     ensure_synth_data(root, progress=data_progress)
     ensure_cache(spec, progress=data_progress)
@@ -178,6 +187,12 @@ def run_quickstart(
     run = run_study(spec, p)
     if run.interrupted:
         raise KeyboardInterrupt
+    if run.exit_code != 0:
+        raise QuickstartFailed(
+            f"{run.summary.failed} quickstart trial(s) failed, so there is no answer to report: "
+            f"`mpbench status {study_file}` lists them with their errors; rerun with "
+            f"`mpbench grid {study_file} --retry-failed`"
+        )
     seconds["grid"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     experiment = p.experiment or T.DEFAULT_EXPERIMENT

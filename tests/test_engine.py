@@ -70,7 +70,7 @@ def test_meter_matches_hand_computation():
 
 @pytest.mark.slow
 def test_tiny_trial_learns(tmp_path):
-    # the quickstart's setting (studies/quickstart.toml) cut to 240 of its 360 steps of batch 32
+    # the quickstart's setting (studies/quickstart.toml) cut to 240 of its 330 steps of batch 32
     # of the tiny X3D on 4 motion-only synthetic classes (about 100 s on 2 CPU cores)
     from mpbench.quickstart import QUICKSTART_DATA
 

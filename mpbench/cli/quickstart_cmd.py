@@ -29,6 +29,8 @@ def quickstart(
 
     from mpbench.cli.study_cmds import _logging
     from mpbench.quickstart import (
+        QuickstartFailed,
+        data_root,
         ensure_cache,
         ensure_synth_data,
         run_quickstart,
@@ -45,7 +47,7 @@ def quickstart(
     t0 = time.perf_counter()
     overrides = parse_overrides(set_ or [])
     spec = load_study(study, overrides=overrides)
-    root = Path(spec.base.data_root or "data/quickstart-synth")
+    root = data_root(spec)
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"writing synthetic clips to {root}", total=None)
         ensure_synth_data(
@@ -56,13 +58,17 @@ def quickstart(
             spec, progress=lambda done, total: bar.update(task, completed=done, total=total)
         )
     data_seconds = time.perf_counter() - t0
-    result = run_quickstart(
-        study_file=study,
-        workers=workers,
-        results_dir=results,
-        overrides=overrides,
-        on_stage=lambda s: console.print(f"[bold]>[/] {s}"),
-    )
+    try:
+        result = run_quickstart(
+            study_file=study,
+            workers=workers,
+            results_dir=results,
+            overrides=overrides,
+            on_stage=lambda s: console.print(f"[bold]>[/] {s}"),
+        )
+    except QuickstartFailed as exc:
+        console.print(f"[bold red]quickstart failed:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
     console.print(result.table.read_text())
     wall = time.perf_counter() - t0
     result.seconds["data"] += data_seconds
