@@ -387,7 +387,7 @@ def results_readme(result: QuickstartResult, *, wall: float, answer: Answer) -> 
         f"- Wall time {wall:.0f} s ({stages}); load average over the last 15 minutes "
         f"{os.getloadavg()[2]:.1f} at the end (other work on the machine slows the run).",
         f"- Study `{result.study_file}`" + (f": {spec.description}." if spec.description else "."),
-        f"- Data (`{result.data_root}`): {data['classes']} synthetic motion classes, "
+        f"- Data (`{_shown(result.data_root)}`): {data['classes']} synthetic motion classes, "
         f"{data['train_clips']} train / {data['val_clips']} val / {data['test_clips']} test "
         f"clips of {data['video_frames']} frames at {data['size']} px (H.264 files); chance "
         f"{100 / data['classes']:.0f} %.",
@@ -419,6 +419,14 @@ def results_readme(result: QuickstartResult, *, wall: float, answer: Answer) -> 
         "",
     ]
     return "\n".join(lines)
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the current folder when it lies inside it."""
+    import os
+
+    rel = os.path.relpath(path)
+    return path.as_posix() if rel.startswith("..") else Path(rel).as_posix()
 
 
 def write_results_readme(result: QuickstartResult, *, wall: float) -> tuple[Path, Answer]:

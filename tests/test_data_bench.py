@@ -146,10 +146,11 @@ def test_decoder_ratios_follow_the_rows_and_the_targets() -> None:
 
 def test_full_is_skipped_when_twice_the_decoded_frames_exceed_the_limit() -> None:
     probe = VideoProbe("v.mp4", "h264", 1500, "25", 1280, 720, 455, 256)
-    assert full_skip_reason(probe, limit_gb=4.0) is None  # 2 x 0.52 GB
-    assert full_skip_reason(probe, limit_gb=1.0) == (
-        "full decoding would hold 2 x 1500 x 256 x 455 x 3 bytes = 1.05 GB per worker, "
-        "over the 1 GB limit"
+    # full decodes at the stored size, as mpbench did before the seeking decoder
+    assert full_skip_reason(probe, limit_gb=10.0) is None  # 2 x 4.15 GB
+    assert full_skip_reason(probe, limit_gb=4.0) == (
+        "full decoding would hold 2 x 1500 x 720 x 1280 x 3 bytes = 8.29 GB per worker, "
+        "over the 4 GB limit"
     )
 
 
@@ -226,7 +227,7 @@ def test_cli_bench_data_compares_decoders_and_prints_the_ratios_last(
             assert rows[s, d]["peak_rss_mb"] > 0
     out_text = result.output
     assert "pytorchvideo x 1 not installed: no module named 'mpbench_no_such_pkg'" in out_text
-    assert "full x 1 skipped: full decoding would hold 2 x 25 x 16 x 28 x 3 bytes" in out_text
+    assert "full x 1 skipped: full decoding would hold 2 x 25 x 32 x 56 x 3 bytes" in out_text
     assert len(record["cache_builds"]) == 2 and "cache: store built once in" in result.output
     # the ratios, recomputed from the rows, are the last lines printed
     expected = [

@@ -40,8 +40,19 @@ def test_results_readme_numbers_come_from_table_csv() -> None:
     text = (RESULTS / "README.md").read_text()
     csv = pd.read_csv(RESULTS / "table.csv")
     test = csv[(csv["split"] == "test") & (csv["label"] == "learnable")].iloc[0]
-    assert f"+{100 * test['delta']:.2f} points" in text
-    assert f"Holm p {test['p_holm']:.2f}" in text
-    assert f"{int(test['seeds_needed'])} seeds" in text
-    assert f"ahead by {100 * test['delta']:.2f} test points" in README
-    assert f"p {test['p_t']:.2f}" in README
+    diff = (
+        f"{100 * test['delta']:+.2f} points (95 % paired t interval "
+        f"[{100 * test['delta_low']:+.2f}, {100 * test['delta_high']:+.2f}]"
+    )
+    assert diff in text and diff in README
+    assert f"Holm p {test['p_holm']:.3f}" in text
+    assert f"Holm p {test['p_holm']:.2f}" in README
+    for _, row in csv[csv["split"].isin(["val", "test"])].iterrows():
+        cell = f"| {row['split']} | {row['label']} | {row['n']} | {100 * row['mean']:.2f} | "
+        assert f"{cell}{100 * row['std']:.2f} |" in text
+
+
+def test_readme_wall_time_is_the_quickstart_one() -> None:
+    wall = int(re.search(r"Wall time (\d+) s", (RESULTS / "README.md").read_text()).group(1))
+    minutes, seconds = re.search(r"on a 2-core CPU\s+in (\d+)m(\d+)s", README).groups()
+    assert 60 * int(minutes) + int(seconds) == wall

@@ -273,8 +273,8 @@ class VideoProbe:
 
     @property
     def decoded_bytes(self) -> int:
-        """Bytes of every frame decoded at the output size."""
-        return self.frames * self.out_height * self.out_width * 3
+        """Bytes of every frame decoded at the stored size (what ``full`` holds)."""
+        return self.frames * self.height * self.width * 3
 
 
 def probe_video(path: str | Path, *, short_side: int, kind: VideoKind = "file") -> VideoProbe:
@@ -382,13 +382,13 @@ def full_skip_reason(video: VideoProbe, *, limit_gb: float) -> str | None:
     """Why ``full`` is not run on ``video``, or None: its estimated peak memory over the limit.
 
     decode_video holds every decoded frame twice at its peak (the list of frames and the
-    stacked tensor), so the estimate is 2 x frames x H x W x 3 bytes at the output size.
+    stacked tensor), so the estimate is 2 x frames x H x W x 3 bytes at the stored size.
     """
     need = 2 * video.decoded_bytes
     if need <= limit_gb * 1e9:
         return None
     return (
-        f"full decoding would hold 2 x {video.frames} x {video.out_height} x {video.out_width} "
+        f"full decoding would hold 2 x {video.frames} x {video.height} x {video.width} "
         f"x 3 bytes = {need / 1e9:.3g} GB per worker, over the {limit_gb:g} GB limit"
     )
 
@@ -514,7 +514,7 @@ def compare_decoders(
     decoders: Sequence[str] = DECODERS,
     workers: Sequence[int] = (1,),
     clip: ClipSettings | None = None,
-    full_limit_gb: float = 4.0,
+    full_limit_gb: float = 10.0,
     on_row: Callable[[dict[str, Any]], None] | None = None,
     on_start: Callable[[str], None] | None = None,
 ) -> DecoderComparison:

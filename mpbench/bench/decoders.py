@@ -3,8 +3,9 @@
 Every decoder returns the frames at the given indices of one video, uint8 N x H x W x 3 at one
 size (the short side brought down to the benchmark's), so that they do the same work:
 
-- ``full``: :func:`~mpbench.data.video.decode_video` of the whole file, then indexing (the old
-  way; time and memory grow with the video);
+- ``full``: the way mpbench read clips before the seeking decoder: every frame of the file
+  decoded at its stored size (:func:`~mpbench.data.video.decode_video`), the clip's frames
+  picked, then scaled down with torchvision (time and memory grow with the video);
 - ``seek``: :func:`~mpbench.data.video.read_frames` (seek to the keyframe, decode the clip);
 - ``pytorchvideo``: ``EncodedVideo.from_path(..., decoder="pyav").get_clip(start_sec, end_sec)``
   as pytorchvideo's datasets call it (the file read into memory, every frame of the window
@@ -107,9 +108,15 @@ def open_reader(spec: WorkerSpec) -> Reader:
 
 
 def _full(spec: WorkerSpec) -> Reader:
+    from torchvision.transforms.v2 import functional as F
+
     from mpbench.data.video import decode_video
 
-    return lambda idx: decode_video(spec.path, short_side=spec.short_side)[idx]
+    def read(idx: Sequence[int]) -> Any:
+        frames = decode_video(spec.path)[list(idx)].permute(0, 3, 1, 2)
+        return F.resize(frames, [spec.short_side], antialias=True).permute(0, 2, 3, 1)
+
+    return read
 
 
 def _seek(spec: WorkerSpec) -> Reader:

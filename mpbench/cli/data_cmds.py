@@ -337,7 +337,7 @@ def bench_data_cmd(
     full_clips: Annotated[int, typer.Option(help="Timed clips per worker of full.", min=1)] = 2,
     full_limit_gb: Annotated[
         float, typer.Option(help="Skip full where its estimated memory per worker is above.")
-    ] = 4.0,
+    ] = 10.0,
     seed: Annotated[int, typer.Option(help="Seed of the clip starts.")] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write all rows here.")] = None,
     device: Annotated[
