@@ -114,7 +114,9 @@ def _full(spec: WorkerSpec) -> Reader:
 
     def read(idx: Sequence[int]) -> Any:
         frames = decode_video(spec.path)[list(idx)].permute(0, 3, 1, 2)
-        return F.resize(frames, [spec.short_side], antialias=True).permute(0, 2, 3, 1)
+        if min(frames.shape[-2:]) > spec.short_side:  # scaled down, never up
+            frames = F.resize(frames, [spec.short_side], antialias=True)
+        return frames.permute(0, 2, 3, 1)
 
     return read
 
