@@ -24,9 +24,9 @@ from mpbench import tracking as T
 from mpbench.cli import app
 from mpbench.study import storage as S
 from mpbench.study.preflight import preflight
-from mpbench.study.runner import plan, prepare, run_study
+from mpbench.study.runner import plan, prepare, run_study, worker_command
 from mpbench.study.spec import load_study
-from mpbench.study.worker import WorkerOptions, run_worker
+from mpbench.study.worker import WorkerOptions, join_study, run_worker, suggest
 
 TINY_BASE = """
 [base]
@@ -118,11 +118,11 @@ def test_sigkilled_worker_trial_is_retried_and_resumes(tmp_path: Path) -> None:
     cmd = [
         sys.executable,
         "-m",
-        "mpbench.study.worker",
+        "mpbench",
+        "worker",
+        "kill",
         "--storage",
         p.storage,
-        "--study",
-        "kill",
         "--heartbeat-interval",
         "1",
         "--grace-period",
@@ -205,6 +205,83 @@ direction = "minimize"
     assert states["PRUNED"] >= 1 and states["PRUNED"] + states["COMPLETE"] == 6
     pruned = [r for r in mlflow_runs("prune") if r.data.tags[T.TAG_STATUS] == T.STATUS_PRUNED]
     assert len(pruned) == states["PRUNED"]
+    st = S.open_storage(plan(spec).storage)
+    workers = optuna.load_study(study_name="prune" + S.WORKERS_SUFFIX, storage=st)
+    assert sorted(t.number for t in workers.get_trials()) == [0, 1]  # one number per process
+    assert len({tuple(sorted(t.params.items())) for t in counted}) == 6  # no point proposed twice
+
+
+SEARCH_BODY = """
+[search]
+sampler = "{sampler}"
+sampler_seed = 3
+n_trials = 4
+[search.space.lr]
+type = "float"
+low = 1e-5
+high = 0.5
+log = true
+[search.space.variant]
+type = "categorical"
+choices = ["fixed", "learnable", "learnable_tav"]
+"""
+
+
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_workers_of_a_seeded_search_get_distinct_seeds_and_first_points(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sampler: str
+) -> None:
+    """Two workers started alike (no index, as on two hand-started machines) take numbers 0
+    and 1 from the storage, so their samplers' seeds differ and so do their first proposals
+    (with one shared seed, both would propose the same first point)."""
+    spec = load_study(study_file(tmp_path, SEARCH_BODY.format(sampler=sampler), name="seeds"))
+    p = plan(spec, workers=2)
+    prepare(spec, p)
+    st = S.open_storage(p.storage)
+    numbers: list[int] = []
+    make = S.make_sampler
+
+    def spy(spec: Any, *, worker: int = 0) -> Any:
+        numbers.append(worker)
+        return make(spec, worker=worker)
+
+    monkeypatch.setattr(S, "make_sampler", spy)
+    params = []
+    for _ in range(2):
+        opts = WorkerOptions(storage=p.storage, study="seeds", experiment=None, max_trials=1)
+        study, _ = join_study(st, opts)
+        trial = study.ask()
+        params.append({k: suggest(trial, k, v) for k, v in spec.search.space.items()})
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    assert numbers[-1] == 1 and 0 in numbers  # seeds 3 + 0 and 3 + 1
+    assert params[0] != params[1]
+    side = optuna.load_study(study_name="seeds" + S.WORKERS_SUFFIX, storage=st).get_trials()
+    assert [t.number for t in side] == [0, 1]
+    assert {t.user_attrs["pid"] for t in side} == {os.getpid()} and side[0].user_attrs["host"]
+
+
+def test_runner_starts_workers_with_the_mpbench_worker_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Local workers run `mpbench worker` (the command line of hand-started machines): every
+    option the runner passes is one that `mpbench worker --help` lists, and it parses."""
+    import typer
+
+    spec = load_study(grid_study(tmp_path, name="argv", seeds=1))
+    p = plan(spec, workers=2)
+    cmd = worker_command(spec, p, index=1)
+    assert cmd[:5] == [sys.executable, "-m", "mpbench", "worker", "argv"]
+    monkeypatch.setenv("COLUMNS", "200")
+    shown = CliRunner().invoke(app, ["worker", "--help"])
+    assert shown.exit_code == 0
+    for option in [a for a in cmd if a.startswith("--")] + ["--max-trials", "--no-mlflow"]:
+        assert option in shown.output
+    command = typer.main.get_command(app).commands["worker"]
+    params = command.make_context("worker", cmd[4:]).params
+    assert params["study"] == "argv" and params["storage"] == p.storage
+    assert params["index"] == 1 and params["parent_pid"] == os.getpid()
+    assert params["log"].endswith("worker-1.log") and params["retries"] == p.retries
+    assert params["heartbeat_interval"] == p.heartbeat_interval
 
 
 def test_cli_status_dry_run_and_rerun(tmp_path: Path) -> None:

@@ -91,12 +91,49 @@ _study_command("grid", "Run every cell of a grid study exactly once (local worke
 _study_command("search", "Run an Optuna search study (the trial budget is global across workers).")
 
 
+LOCAL = "Set by mpbench grid / search for its local workers"
+IndexOpt = Annotated[
+    int | None,
+    typer.Option(help="Local worker number (names its log lines).", min=0, rich_help_panel=LOCAL),
+]
+ParentOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Stop claiming trials when this process is gone; it reports the study (this "
+        "worker prints no summary and exits 0 unless interrupted).",
+        rich_help_panel=LOCAL,
+    ),
+]
+LogOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="The file this worker's output goes to (recorded on its trials).",
+        rich_help_panel=LOCAL,
+    ),
+]
+RetriesOpt = Annotated[
+    int | None, typer.Option(help="Retries of a trial whose worker died (default: the study's).")
+]
+HeartbeatOpt = Annotated[
+    float | None, typer.Option(help="Seconds between heartbeats (default: the study's).")
+]
+GraceOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Seconds without a heartbeat before a trial is stale (default: the study's)."
+    ),
+]
+
+
 @app.command(
     help="\n\n".join(
         [
             "Join a study from this machine: claim and run its trials until none are left.",
             "Trials run in the study's project folder when STUDY is a study file, else in the "
             "current folder.",
+            "In a seeded search every worker takes a number from the storage and seeds its "
+            "sampler with sampler_seed + number (logged), so workers never propose the same "
+            "points. mpbench grid and search start their local workers with this command.",
             EXIT_HELP,
         ]
     )
@@ -111,6 +148,12 @@ def worker(
     max_trials: Annotated[
         int | None, typer.Option(help="Stop after this many trials.", min=1)
     ] = None,
+    retries: RetriesOpt = None,
+    heartbeat_interval: HeartbeatOpt = None,
+    grace_period: GraceOpt = None,
+    index: IndexOpt = None,
+    parent_pid: ParentOpt = None,
+    log: LogOpt = None,
 ) -> None:
     """Join a study from this machine (see the help text above for paths and exit codes)."""
     import os
@@ -124,7 +167,8 @@ def worker(
     name, folder = _study_name(study)
     check_study_name(name)
     storage = S.resolve_storage(storage, Path.cwd())
-    S.check_workers(storage, 2)
+    if parent_pid is None:  # a parent checked its storage for the number of workers it starts
+        S.check_workers(storage, 2)
     st = S.open_storage(storage)
     spec = S.load_spec(S.load_study(name, st)).with_folder(folder)
     ex = spec.execution
@@ -133,12 +177,17 @@ def worker(
         study=name,
         run_folder=str(spec.run_folder(run_folder).parent),
         experiment=None if no_mlflow else (experiment or ex.experiment),
-        retries=ex.retries,
-        heartbeat_interval=ex.heartbeat_interval,
-        grace_period=ex.grace_period,
+        retries=ex.retries if retries is None else retries,
+        heartbeat_interval=ex.heartbeat_interval
+        if heartbeat_interval is None
+        else heartbeat_interval,
+        grace_period=ex.grace_period if grace_period is None else grace_period,
+        index=index,
+        parent_pid=parent_pid,
         max_trials=max_trials,
+        log=log,
     )
-    _logging()
+    _worker_logging(index)
     if opts.experiment is not None:
         os.environ["MLFLOW_TRACKING_URI"] = worker_tracking_uri()  # before leaving this folder
     os.chdir(folder)
@@ -149,11 +198,24 @@ def worker(
         err_console.print("interrupted: the current trial was given back to the queue")
         raise typer.Exit(130) from None
     console.print(f"worker done: { {k: len(v) for k, v in done.outcomes.items()} }")
+    if parent_pid is not None:
+        return  # the parent summarises the study and sets the exit code
     summary = summarize(S.load_study(name, st, spec=spec), spec)
     print_summary(summary, retry=f"mpbench {spec.kind} <study file> --storage ... --retry-failed")
     code = exit_code(summary)
     if code:
         raise typer.Exit(code)
+
+
+def _worker_logging(index: int | None) -> None:
+    """Warnings from libraries; mpbench's own progress (trials, the sampler seed) at INFO."""
+    import logging
+
+    who = "worker" if index is None else f"w{index}"
+    logging.basicConfig(
+        level=logging.WARNING, format=f"%(asctime)s {who} %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("mpbench").setLevel(logging.INFO)
 
 
 @app.command()

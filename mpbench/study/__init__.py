@@ -2,7 +2,7 @@
 
 - :mod:`mpbench.study.spec`: the study file schema (``load_study``, ``expand_grid``).
 - :mod:`mpbench.study.storage`: Optuna storages, heartbeats, stale-trial retries, cell states.
-- :mod:`mpbench.study.worker`: the worker loop (``python -m mpbench.study.worker``).
+- :mod:`mpbench.study.worker`: the worker loop (run by ``mpbench worker``).
 - :mod:`mpbench.study.runner`: ``plan`` and ``run_study`` (local workers, progress, Ctrl-C).
 - :mod:`mpbench.study.status`: ``summarize``, ``dry_run`` and the throughput probe.
 

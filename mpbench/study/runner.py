@@ -2,7 +2,7 @@
 
 ``run_study`` runs the pre-flight (:mod:`mpbench.study.preflight`), creates or loads the Optuna
 study, enqueues the grid cells that have no trial yet, creates the MLflow experiment once, and
-starts ``workers`` worker processes (``python -m mpbench.study.worker``), one per GPU with
+starts ``workers`` worker processes (``mpbench worker``, :func:`worker_command`), one per GPU with
 ``gpus``. A study with nothing left to do starts no worker. Ctrl-C interrupts the workers' current
 trials, which give their cells back to the queue; no process is left behind.
 
@@ -186,15 +186,16 @@ def has_work(study: Any, spec: StudySpec) -> bool:
 
 
 def worker_command(spec: StudySpec, p: RunPlan, *, index: int) -> list[str]:
-    """The command line of local worker ``index``."""
+    """The command line of local worker ``index``: ``mpbench worker``, the one worker command
+    line (the same as on a hand-started machine, with the local options filled in)."""
     cmd = [
         sys.executable,
         "-m",
-        "mpbench.study.worker",
+        "mpbench",
+        "worker",
+        spec.name,
         "--storage",
         p.storage,
-        "--study",
-        spec.name,
         "--run-folder",
         p.run_folder,
         "--retries",

@@ -134,8 +134,39 @@ def describe_url(url: str) -> str:
 # --- studies -----------------------------------------------------------------------------------
 
 
+WORKERS_SUFFIX = ":workers"  # the side study numbering a study's workers (':' is in no study name)
+
+
+def register_worker(storage: Any, study: str, *, log: str) -> int:
+    """A worker number no other worker of ``study`` has had, on any machine: the number of a new
+    trial of the side study ``<study>:workers``, which records the worker's host, pid and log.
+
+    Optuna numbers the trials of a study atomically in every storage (journal appends under its
+    lock; RDB locks the study row); study user attributes are not atomic, so they cannot be used.
+    """
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    name = study + WORKERS_SUFFIX
+    try:
+        sid = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], name)
+    except optuna.exceptions.DuplicatedStudyError:  # another worker created it first
+        sid = storage.get_study_id_from_name(name)
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "log": log, "time": time.time()}
+    tid = storage.create_new_trial(
+        sid, template_trial=create_trial(state=TrialState.COMPLETE, value=0.0, user_attrs=me)
+    )
+    return storage.get_trial_number_from_id(tid)
+
+
+def is_seeded(spec: StudySpec) -> bool:
+    """Whether the study's sampler is seeded (a search with ``sampler_seed``)."""
+    return spec.search is not None and spec.search.sampler_seed is not None
+
+
 def make_sampler(spec: StudySpec, *, worker: int = 0) -> optuna.samplers.BaseSampler:
-    """The search's sampler (each worker gets its own seed so they do not propose the same)."""
+    """The search's sampler; worker ``n`` (:func:`register_worker`) seeds it with
+    ``sampler_seed + n``, so that no two workers propose the same points."""
     import optuna
 
     s = spec.search

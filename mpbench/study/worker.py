@@ -1,8 +1,11 @@
 """A study worker: claims trials from the Optuna storage and runs them until none are left.
 
-Run as ``python -m mpbench.study.worker --storage URL --study NAME`` (what ``mpbench grid`` starts
-per local worker) or through ``mpbench worker`` on another machine. The study's resolved spec is
-read from the storage, so every worker runs the same study.
+Its one command line is ``mpbench worker`` (:mod:`mpbench.cli.study_cmds`): started by hand on
+other machines, and by ``mpbench grid`` / ``search`` for each local worker
+(:func:`mpbench.study.runner.worker_command`). The study's resolved spec is read from the storage,
+so every worker runs the same study. A worker of a seeded search first takes a worker number from
+the storage (:func:`mpbench.study.storage.register_worker`) and seeds its sampler with
+``sampler_seed + number``: no two workers, local or on other machines, propose the same points.
 
 Exactly once: grid cells are enqueued as WAITING trials that ``study.ask()`` pops atomically; a
 trial that ``ask()`` makes up when the queue is dry, or a second trial for a cell that already
@@ -11,7 +14,6 @@ has one running (lower number) or complete, is told FAIL and marked, never run.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import math
@@ -53,7 +55,7 @@ class WorkerOptions:
         retries: automatic retries of a trial whose worker died.
         heartbeat_interval: seconds between heartbeats.
         grace_period: seconds without heartbeat after which a trial is stale.
-        index: worker number (sampler seeds differ per worker).
+        index: local worker number (names its log lines), None for a hand-started worker.
         parent_pid: stop claiming trials when this parent process is gone.
         poll: seconds between looks at the storage while other workers finish.
         max_trials: stop after running this many trials (None: until the study is done).
@@ -71,7 +73,7 @@ class WorkerOptions:
     retries: int = 2
     heartbeat_interval: float = 10.0
     grace_period: float = 60.0
-    index: int = 0
+    index: int | None = None
     parent_pid: int | None = None
     poll: float = 1.0
     max_trials: int | None = None
@@ -95,8 +97,7 @@ class WorkerSummary:
 def run_worker(opts: WorkerOptions) -> WorkerSummary:
     """Claim and run trials until the study has nothing left to do (or the parent is gone)."""
     storage = S.open_storage(opts.storage)
-    study = S.load_study(opts.study, storage, worker=opts.index)
-    spec = S.load_spec(study)
+    study, spec = join_study(storage, opts)
     summary = WorkerSummary()
     ran = 0
     while opts.parent_pid is None or os.getppid() == opts.parent_pid:
@@ -114,6 +115,19 @@ def run_worker(opts: WorkerOptions) -> WorkerSummary:
         summary.add(outcome, trial.number)
         ran += outcome not in (S.SPURIOUS, S.DUPLICATE)
     return summary
+
+
+def join_study(storage: Any, opts: WorkerOptions) -> tuple[optuna.Study, StudySpec]:
+    """Load the study and its spec with this worker's sampler (its own seed in a seeded search)."""
+    spec = S.load_spec(S.load_study(opts.study, storage))
+    if not S.is_seeded(spec):
+        return S.load_study(opts.study, storage, spec=spec), spec
+    me = opts.log or f"console of pid {os.getpid()} on {_host()}"
+    number = S.register_worker(storage, opts.study, log=me)
+    log.info(
+        "worker number %d: sampler seed %d (%s)", number, spec.search.sampler_seed + number, me
+    )
+    return S.load_study(opts.study, storage, spec=spec, worker=number), spec
 
 
 def next_action(study: optuna.Study, spec: StudySpec) -> str:
@@ -397,49 +411,3 @@ def interrupt_on_sigterm() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGTERM, old)
         signal.signal(signal.SIGINT, old_int)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m mpbench.study.worker``; exit code 0, or 130 when interrupted."""
-    p = argparse.ArgumentParser(prog="python -m mpbench.study.worker")
-    p.add_argument("--storage", required=True)
-    p.add_argument("--study", required=True)
-    p.add_argument("--run-folder", default="runs")
-    p.add_argument("--experiment", default=T.DEFAULT_EXPERIMENT)
-    p.add_argument("--no-mlflow", action="store_true")
-    p.add_argument("--retries", type=int, default=2)
-    p.add_argument("--heartbeat-interval", type=float, default=10.0)
-    p.add_argument("--grace-period", type=float, default=60.0)
-    p.add_argument("--index", type=int, default=0)
-    p.add_argument("--parent-pid", type=int, default=None)
-    p.add_argument("--max-trials", type=int, default=None)
-    p.add_argument("--log", default=None, help="the file this worker's output goes to")
-    a = p.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format=f"%(asctime)s w{a.index} %(levelname)s %(name)s: %(message)s"
-    )
-    opts = WorkerOptions(
-        storage=a.storage,
-        study=a.study,
-        run_folder=a.run_folder,
-        experiment=None if a.no_mlflow else a.experiment,
-        retries=a.retries,
-        heartbeat_interval=a.heartbeat_interval,
-        grace_period=a.grace_period,
-        index=a.index,
-        parent_pid=a.parent_pid,
-        max_trials=a.max_trials,
-        log=a.log,
-    )
-    try:
-        with interrupt_on_sigterm():
-            summary = run_worker(opts)
-    except KeyboardInterrupt:
-        log.warning("worker %d interrupted", a.index)
-        return 130
-    log.info("worker %d done: %s", a.index, {k: len(v) for k, v in summary.outcomes.items()})
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
