@@ -32,6 +32,10 @@ at every frame index, 8 epochs; one thread on a shared 2-core machine):
   linear) <= bound 0.117 (chance 0.062), but diff 0.046 and clip 0.050 stay at chance too:
   INCONCLUSIVE (exit code 3). Hard's pan, shake and sensor noise defeat these tiny CPU models;
   without them the diff view is far above the bound (``tests/test_probe.py``).
+- Trained longer: medium ``--epochs 30``: best 0.163 <= 0.163 (48 probes), diff 0.433, clip
+  0.296, motion-only (4 min 16 s). Hard ``--probes linear --epochs 30 --train-clips 4000``: best
+  0.104 (frame 31) <= 0.113, diff 0.171, clip 0.058, motion-only (8 min); the same with
+  ``--motion clip --cnn-size 64``: clip 0.221, motion-only (12 min 56 s).
 
 The probe has the power to see the defect it was built for: on clips whose actor is random at
 the middle frame and moves linearly (direction = class), it reports LEAKS at the outer frames
