@@ -165,6 +165,7 @@ def run_quickstart(
 ) -> QuickstartResult:
     """Generate the data if missing, run the study's grid, then write its report and figures."""
     from mpbench.report.build import make_figures, make_report
+    from mpbench.study import storage as S
     from mpbench.study.runner import plan, run_study
     from mpbench.study.spec import expand_grid, load_study
 
@@ -182,7 +183,7 @@ def run_quickstart(
     p = plan(spec, workers=workers)
     on_stage(
         f"grid {spec.name}: {len(expand_grid(spec))} trials with {p.workers} workers "
-        f"(storage {p.storage})"
+        f"(storage {S.describe_url(p.storage)})"
     )
     run = run_study(spec, p)
     if run.interrupted:

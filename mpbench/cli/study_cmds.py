@@ -141,7 +141,15 @@ GraceOpt = Annotated[
 @user_errors
 def worker(
     study: Annotated[str, typer.Argument(help="Study file or study name.")],
-    storage: Annotated[str, typer.Option(help="The study's shared storage URL.")],
+    storage: Annotated[
+        str,
+        typer.Option(
+            help="The study's shared storage URL. Omit it to read the URL from the environment "
+            "variable MPBENCH_STORAGE, which keeps a password out of the command line (ps).",
+            envvar="MPBENCH_STORAGE",
+            show_envvar=True,
+        ),
+    ],
     experiment: ExperimentOpt = None,
     no_mlflow: NoMlflowOpt = False,
     run_folder: RunFolderOpt = None,

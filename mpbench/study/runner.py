@@ -187,15 +187,16 @@ def has_work(study: Any, spec: StudySpec) -> bool:
 
 def worker_command(spec: StudySpec, p: RunPlan, *, index: int) -> list[str]:
     """The command line of local worker ``index``: ``mpbench worker``, the one worker command
-    line (the same as on a hand-started machine, with the local options filled in)."""
+    line (the same as on a hand-started machine, with the local options filled in). A storage
+    URL with a password is left out: the worker reads it from ``MPBENCH_STORAGE``
+    (:func:`worker_env`), so that ``ps`` never shows it."""
     cmd = [
         sys.executable,
         "-m",
         "mpbench",
         "worker",
         spec.name,
-        "--storage",
-        p.storage,
+        *([] if S.has_password(p.storage) else ["--storage", p.storage]),
         "--run-folder",
         p.run_folder,
         "--retries",
@@ -216,6 +217,19 @@ def worker_command(spec: StudySpec, p: RunPlan, *, index: int) -> list[str]:
     return [*cmd, "--experiment", p.experiment]
 
 
+STORAGE_ENV = "MPBENCH_STORAGE"  # the storage URL of a worker started without --storage
+
+
+def worker_env(p: RunPlan) -> dict[str, str]:
+    """The environment of a local worker: this process's, with a storage URL that carries a
+    password in ``MPBENCH_STORAGE`` (never on the command line). The MLflow tracking URI goes
+    through ``MLFLOW_TRACKING_URI`` (:func:`start_workers`)."""
+    env = dict(os.environ)
+    if S.has_password(p.storage):
+        env[STORAGE_ENV] = p.storage
+    return env
+
+
 def start_workers(spec: StudySpec, p: RunPlan) -> list[subprocess.Popen[bytes]]:
     """Start the local worker processes in the project folder; their output goes to
     ``<study folder>/logs``."""
@@ -225,7 +239,7 @@ def start_workers(spec: StudySpec, p: RunPlan) -> list[subprocess.Popen[bytes]]:
     threads = str(max(1, (os.cpu_count() or 1) // p.workers))
     tracking = worker_tracking_uri() if p.experiment is not None else None
     for i in range(p.workers):
-        env = dict(os.environ)
+        env = worker_env(p)
         if tracking is not None:
             env["MLFLOW_TRACKING_URI"] = tracking  # the current folder's store, not the project's
         # torch's default (all cores per process) oversubscribes the CPU many times over

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -119,16 +120,55 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     if is_journal(url):
         Path(url).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(url))
-    return optuna.storages.RDBStorage(normalise_url(url), engine_kwargs={"pool_pre_ping": True})
+    url = normalise_url(url)
+    check_driver(url)
+    return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+
+
+POSTGRES_EXTRA = "pip install 'mpbench[postgres]'"
+
+
+def check_driver(url: str) -> None:
+    """A clear error (ValueError) when a PostgreSQL URL's driver is not installed, instead of
+    SQLAlchemy's traceback."""
+    scheme = url.split("://", 1)[0]
+    if not scheme.startswith("postgres"):
+        return
+    module = "psycopg" if scheme.endswith("+psycopg") else "psycopg2"
+    try:
+        __import__(module)
+    except ImportError:
+        raise ValueError(
+            f"PostgreSQL storage {mask_url(url)} needs the {module} driver, which is not "
+            f"installed: {POSTGRES_EXTRA}"
+        ) from None
+
+
+_CREDENTIALS = re.compile(
+    r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)(?P<pw>[^\s/]*)(?=@[^\s@/]*(?:[/?\s]|$))"
+)
+
+
+def mask_url(text: str) -> str:
+    """``text`` (a URL or any message) with the password of every ``scheme://user:password@host``
+    URL replaced by ``***``.
+
+        >>> mask_url("postgresql+psycopg2://u:secret@db:5432/x")
+        'postgresql+psycopg2://u:***@db:5432/x'
+        >>> mask_url("runs/demo/optuna.journal")
+        'runs/demo/optuna.journal'
+    """
+    return _CREDENTIALS.sub(lambda m: m["head"] + "***", str(text))
+
+
+def has_password(url: str) -> bool:
+    """Whether ``url`` carries a password (a ``scheme://user:password@host`` URL)."""
+    return mask_url(url) != url
 
 
 def describe_url(url: str) -> str:
     """The URL without its password, for messages."""
-    if "://" in url and "@" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
-    return url
+    return mask_url(url)
 
 
 # --- studies -----------------------------------------------------------------------------------
