@@ -20,6 +20,7 @@ import re
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,6 +253,10 @@ def create_or_load(spec: StudySpec, storage: Any) -> optuna.Study:
     elif stored != spec.model_dump(mode="json"):
         study.set_user_attr("mpbench.spec", spec.model_dump(mode="json"))
         log.warning("study %s: the study file changed since it was created", spec.name)
+    if study.metric_names != [spec.objective.metric]:  # names the axis in dashboards and plots
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([spec.objective.metric])
     return study
 
 
