@@ -55,6 +55,23 @@ PATHS_HELP = (
 ProbeOpt = Annotated[
     int, typer.Option(help="Training steps timed by the --dry-run probe (0: no probe).", min=0)
 ]
+LauncherOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Submit the workers as submitit jobs instead of local processes: 'slurm' (one job "
+        "array; resources from [execution.slurm]) or 'local' (the same jobs on this machine). "
+        "Prints the job ids and returns unless --wait.",
+        show_choices=True,
+    ),
+]
+WaitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wait",
+        help="With --launcher: follow the study to its end (progress bar, replacing jobs that "
+        "were killed while cells remain) and exit with the study's exit code.",
+    ),
+]
 
 
 PRE_FLIGHT_HELP = (
@@ -79,6 +96,8 @@ def _study_command(kind: str, doc: str) -> None:
         run_folder: RunFolderOpt = None,
         set_: SetOpt = None,
         probe_steps: ProbeOpt = 2,
+        launcher: LauncherOpt = None,
+        wait: WaitOpt = False,
     ) -> None:
         _run(kind, **{k: v for k, v in locals().items() if k != "kind"})
 
@@ -251,6 +270,23 @@ def status(
         )
         return
     print_summary(summarize(found, spec), retry=_retry_command(spec, study, storage))
+    print_jobs(spec.run_folder(p.run_folder))
+
+
+def print_jobs(study_folder: Path) -> None:
+    """The study's submitit jobs (``--launcher``) and their states, when it has any."""
+    from mpbench.study.launch import job_state, load_jobs
+
+    records = load_jobs(study_folder)
+    if not records:
+        return
+    rows = [["job", "launcher", "worker", "state", "log"]]
+    rows += [[r["id"], r["launcher"], str(r["index"]), job_state(r), r["log"]] for r in records]
+    lines = ["| " + " | ".join(row) + " |" for row in rows]
+    lines.insert(1, "|" + "---|" * len(rows[0]))
+    console.print(
+        "\n".join([f"jobs: {len(records)}", *lines]), highlight=False, markup=False, soft_wrap=True
+    )
 
 
 def _run(
@@ -267,6 +303,8 @@ def _run(
     run_folder: str | None,
     set_: list[str] | None,
     probe_steps: int,
+    launcher: str | None = None,
+    wait: bool = False,
 ) -> None:
     """Body of ``grid`` and ``search``."""
     from mpbench.study.preflight import preflight
@@ -283,11 +321,29 @@ def _run(
         run_folder=run_folder,
         experiment=None if no_mlflow else (experiment or ""),
     )
+    if launcher is not None:
+        _check_launcher(spec, p, launcher)
+    elif wait:
+        raise ValueError(
+            "--wait follows jobs of --launcher local or slurm; without --launcher "
+            "mpbench grid/search always wait for their local workers"
+        )
     checked = preflight(spec, p, retry_failed=retry_failed)
     console.print(checked.describe(), highlight=False)
     if dry_run:
         return print_dry_run(spec, p.storage, workers=p.workers, probe_steps=probe_steps)
     _logging()
+    if launcher is not None:
+        return _launch(
+            spec,
+            p,
+            launcher,
+            study=study,
+            storage=storage,
+            workers=workers,
+            wait=wait,
+            retry_failed=retry_failed,
+        )
     console.print(
         f"study {spec.name}: {p.workers} worker(s), storage {_describe(p.storage)}",
         highlight=False,
@@ -297,11 +353,71 @@ def _run(
     if not result.exit_codes:
         console.print(nothing_to_do(result.summary), highlight=False)
     print_summary(result.summary, retry=_retry_command(spec, study, storage))
+    console.print(
+        "browse its runs and trials: "
+        + ui_command(study, storage=storage, run_folder=run_folder, experiment=experiment),
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
     if not result.interrupted and any(c != 0 for c in result.exit_codes):
         logs = log_folder(spec, p)
         err_console.print(
             f"worker exit codes: {result.exit_codes} (logs: {logs}/worker-N.log)", highlight=False
         )
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+def _check_launcher(spec: Any, p: Any, launcher: str) -> None:
+    """The launcher's own rules, before the pre-flight: a known name, submitit installed, and
+    for Slurm the run folder and a journal on a shared filesystem."""
+    from mpbench.study.launch import LAUNCHERS, check_cluster_paths, require_submitit
+
+    if launcher not in LAUNCHERS:
+        raise ValueError(f"--launcher must be one of {', '.join(LAUNCHERS)}, got {launcher!r}")
+    require_submitit()
+    if launcher == "slurm":
+        check_cluster_paths(spec, p)
+
+
+def _launch(
+    spec: Any,
+    p: Any,
+    launcher: str,
+    *,
+    study: Path,
+    storage: str | None,
+    workers: int | None,
+    wait: bool,
+    retry_failed: bool,
+) -> None:
+    """``--launcher``: submit the worker jobs, print their ids; with --wait follow them."""
+    from mpbench.study.launch import follow_study, launch_study
+
+    result = launch_study(spec, p, launcher, workers=workers, retry_failed=retry_failed)
+    if result.launched is None:
+        console.print(nothing_to_do(result.summary), highlight=False)
+    else:
+        jobs = result.launched
+        console.print(
+            f"study {spec.name}: submitted {len(jobs.ids)} {launcher} job(s): "
+            f"{', '.join(jobs.ids)} (logs: {jobs.folder}/<job id>/); storage "
+            f"{_describe(p.storage)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if not wait:
+            console.print(f"follow it with: mpbench status {study}", highlight=False)
+            return
+        result = follow_study(spec, p, result)
+        f = result.followed
+        if f is not None and f.replaced:
+            err_console.print(f"jobs replaced after they were lost: {', '.join(f.replaced)}")
+        if f is not None and f.interrupted:
+            err_console.print(f"stopped following; the jobs run on: mpbench status {study}")
+    if result.summary is not None:
+        print_summary(result.summary, retry=_retry_command(spec, study, storage))
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 
@@ -318,6 +434,19 @@ def _retry_command(spec: Any, study: Path, storage: str | None) -> str:
     """The command line that reruns the study's failed cells."""
     extra = f" --storage {_describe(storage)}" if storage else ""
     return f"mpbench {spec.kind} {study}{extra} --retry-failed"
+
+
+def ui_command(
+    study: Path | str,
+    *,
+    storage: str | None = None,
+    run_folder: str | None = None,
+    experiment: str | None = None,
+) -> str:
+    """The ``mpbench ui`` command line that serves the study (a storage password masked)."""
+    options = {"--storage": storage, "--run-folder": run_folder, "--experiment": experiment}
+    extra = "".join(f" {k} {_describe(v)}" for k, v in options.items() if v)
+    return f"mpbench ui {study}{extra}"
 
 
 def _load(study: Path, set_: list[str] | None) -> Any:

@@ -142,6 +142,82 @@ class ObjectiveSpec(_Strict):
     intermediate: str = EPOCH_METRIC_DEFAULT
 
 
+def parse_minutes(value: int | str) -> int:
+    """A Slurm time limit in whole minutes (seconds round up). Slurm's forms: ``MM``, ``MM:SS``,
+    ``HH:MM:SS``, ``D-HH``, ``D-HH:MM``, ``D-HH:MM:SS``; or an int of minutes.
+
+        >>> [parse_minutes(t) for t in (45, "90", "30:00", "4:00:00", "1-02", "1-02:30:00")]
+        [45, 90, 30, 240, 1560, 1590]
+    """
+    if isinstance(value, int):
+        minutes = value
+    else:
+        text = value.strip()
+        days, _, clock = text.rpartition("-") if "-" in text else ("0", "", text)
+        try:
+            fields = [int(f) for f in clock.split(":")]
+            d = int(days)
+        except ValueError:
+            raise ValueError(
+                f"expected minutes or a Slurm time (MM:SS, HH:MM:SS, D-HH:MM:SS), got {value!r}"
+            ) from None
+        if len(fields) > 3 or min([*fields, d]) < 0:
+            raise ValueError(f"expected a Slurm time like 4:00:00 or 1-00:00:00, got {value!r}")
+        if "-" in text:  # D-HH[:MM[:SS]]
+            h, m, s = ([*fields, 0, 0])[:3]
+        elif len(fields) == 3:  # HH:MM:SS
+            h, m, s = fields
+        else:  # MM or MM:SS
+            h, m, s = 0, fields[0], ([*fields, 0])[1]
+        minutes = d * 1440 + h * 60 + m + (s > 0)
+    if minutes < 1:
+        raise ValueError(f"a time limit must be at least 1 minute, got {value!r}")
+    return minutes
+
+
+class SlurmSpec(_Strict):
+    """``[execution.slurm]``: the job array ``--launcher slurm`` submits (one worker a job).
+
+    ``time`` is minutes or a Slurm time (``"4:00:00"``); ``signal_delay`` is how many seconds
+    before the time limit Slurm sends the signal on which a worker gives its cell back and the
+    job is requeued; ``max_requeues`` bounds the requeues of one job for its time limit
+    (preemptions are not counted); ``additional`` holds extra sbatch options
+    (``{ mail-type = "END" }``); ``setup`` shell lines run before the worker (``module load``,
+    ``source venv/bin/activate``). ``shared_fs_check = false`` allows a run folder or journal on
+    a local filesystem (a one-node cluster)."""
+
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    time: int = 240
+    workers: int | None = Field(default=None, ge=1)
+    gpus_per_worker: int = Field(default=1, ge=0)
+    cpus_per_worker: int = Field(default=8, ge=1)
+    mem_gb: float | None = Field(default=None, gt=0)
+    constraint: str | None = None
+    signal_delay: int = Field(default=120, ge=10)
+    max_requeues: int = Field(default=10, ge=0)
+    setup: list[str] = Field(default_factory=list)
+    additional: dict[str, str | int | bool] = Field(default_factory=dict)
+    shared_fs_check: bool = True
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _minutes(cls, value: Any) -> int:
+        if not isinstance(value, int | str) or isinstance(value, bool):
+            raise ValueError(f"expected minutes or HH:MM:SS, got {value!r}")
+        return parse_minutes(value)
+
+    @model_validator(mode="after")
+    def _signal_before_limit(self) -> SlurmSpec:
+        if self.signal_delay >= self.time * 60:
+            raise ValueError(
+                f"signal_delay ({self.signal_delay} s) must be shorter than the time limit "
+                f"({self.time} min = {self.time * 60} s)"
+            )
+        return self
+
+
 class ExecutionSpec(_Strict):
     """Defaults for running a study; every field can be overridden on the command line."""
 
@@ -153,6 +229,7 @@ class ExecutionSpec(_Strict):
     grace_period: float = Field(default=60.0, gt=0)
     run_folder: str = "runs"
     experiment: str = "mpbench"
+    slurm: SlurmSpec = Field(default_factory=SlurmSpec)
 
 
 class StudySpec(_Strict):
