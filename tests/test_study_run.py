@@ -421,6 +421,59 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_finishes_each_cell_once(tmp_path: Pa
     assert_exactly_once(study, {c.key() for c in _cells(spec)})
 
 
+def _loaded(name: str, storage: Any) -> optuna.Study | None:
+    """The study once the grid has created it, else None."""
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
+
+
+def _ignore_sigint() -> None:
+    """What a non-interactive shell does to a command started with ``&``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("sig", "background"), [(signal.SIGTERM, False), (signal.SIGINT, True)], ids=["term", "bg-int"]
+)
+def test_a_signal_to_the_parent_alone_stops_every_worker(
+    tmp_path: Path, sig: signal.Signals, background: bool
+) -> None:
+    """SIGTERM to the grid process alone (what `kill` or a scheduler sends), and SIGINT to a grid
+    started in the background (which inherits SIGINT ignored): both act like Ctrl-C: exit 130,
+    the workers give their cells back and exit, nothing is left RUNNING or running."""
+    path = grid_study(tmp_path, name=f"sig{sig.value}", epochs=4, seeds=1)
+    cmd = [sys.executable, "-m", "mpbench", "grid", str(path), "--workers", "2"]
+    proc = subprocess.Popen(
+        cmd,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_ignore_sigint if background else None,
+    )
+    storage = S.open_storage(str(Path("runs") / f"sig{sig.value}" / "optuna.journal"))
+    study = wait_for(lambda: _loaded(f"sig{sig.value}", storage), timeout=60)
+    wait_for(
+        lambda: any(
+            t.state.name == "RUNNING" and t.intermediate_values for t in study.get_trials()
+        ),
+        timeout=120,
+    )
+    proc.send_signal(sig)  # the parent only, not its process group
+    assert proc.wait(timeout=120) == 130
+    time.sleep(1)
+    with pytest.raises(ProcessLookupError):  # no worker outlived the parent
+        os.killpg(proc.pid, 0)
+    trials = study.get_trials()
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+    given_back = [t for t in trials if t.user_attrs.get(S.ATTR_STATUS) == "interrupted"]
+    assert given_back, [t.user_attrs.get(S.ATTR_STATUS) for t in trials]
+    waiting = {t.user_attrs[S.ATTR_CELL] for t in trials if t.state.name == "WAITING"}
+    assert {t.user_attrs[S.ATTR_CELL] for t in given_back} <= waiting
+
+
 @pytest.mark.slow
 def test_failed_cells_exit_1_with_a_table_status_and_the_rerun_hint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -160,13 +160,19 @@ def run_study(
         return StudyRun(added, [], summarize(study, spec), preflight=checked)
     if p.experiment is not None:
         T.get_or_create_experiment(p.experiment)  # once, before workers race to create it
-    procs = start_workers(spec, p)
+    from mpbench.study.worker import interrupt_on_sigterm
+
     interrupted = False
-    try:
-        watch(study, spec, procs, progress=progress, logs=log_folder(spec, p))
-    except KeyboardInterrupt:
-        interrupted = True
-        stop_workers(procs)
+    # SIGTERM like Ctrl-C, and SIGINT even when a shell started us in the background (where it
+    # arrives ignored): the workers give their cells back, nothing is left running
+    procs: list[subprocess.Popen[bytes]] = []
+    with interrupt_on_sigterm():
+        try:
+            start_workers(spec, p, procs)
+            watch(study, spec, procs, progress=progress, logs=log_folder(spec, p))
+        except KeyboardInterrupt:
+            interrupted = True
+            stop_workers(procs)
     codes = [proc.wait() for proc in procs]
     interrupted = interrupted or any(c in (130, -signal.SIGINT) for c in codes)
     summary = summarize(study, spec)
@@ -230,12 +236,15 @@ def worker_env(p: RunPlan) -> dict[str, str]:
     return env
 
 
-def start_workers(spec: StudySpec, p: RunPlan) -> list[subprocess.Popen[bytes]]:
-    """Start the local worker processes in the project folder; their output goes to
+def start_workers(
+    spec: StudySpec, p: RunPlan, procs: list[subprocess.Popen[bytes]] | None = None
+) -> list[subprocess.Popen[bytes]]:
+    """Start the local worker processes in the project folder, appending each to ``procs`` as
+    it starts (an interrupt halfway leaves the caller the ones to stop); their output goes to
     ``<study folder>/logs``."""
     logs = log_folder(spec, p)
     logs.mkdir(parents=True, exist_ok=True)
-    procs = []
+    procs = [] if procs is None else procs
     threads = str(max(1, (os.cpu_count() or 1) // p.workers))
     tracking = worker_tracking_uri() if p.experiment is not None else None
     for i in range(p.workers):
