@@ -6,8 +6,9 @@ alone. mlflow itself is imported inside functions only.
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Final
+from typing import Any, Final
 
 DEFAULT_EXPERIMENT: Final = "mpbench"
 
@@ -25,6 +26,12 @@ TAG_ERROR: Final = "mpbench.error"  # one-line error text of a failed trial
 TAG_GIT_COMMIT: Final = "mpbench.git_commit"
 TAG_VERSION: Final = "mpbench.version"
 TAG_DEVICE: Final = "mpbench.device"  # e.g. "cpu", "NVIDIA H100 80GB HBM3"
+
+# MLflow's own tags, filled so that the runs table's Source column names mpbench
+TAG_SOURCE_NAME: Final = "mlflow.source.name"  # "mpbench"
+TAG_SOURCE_TYPE: Final = "mlflow.source.type"  # "LOCAL"
+TAG_SOURCE_COMMIT: Final = "mlflow.source.git.commit"
+SOURCE_NAME: Final = "mpbench"
 
 STATUS_FINISHED: Final = "finished"
 STATUS_FAILED: Final = "failed"
@@ -79,6 +86,13 @@ FINAL_METRICS: Final = (
     M_PROMPT_GFLOPS,
     M_BACKBONE_GFLOPS,
 )
+
+# --- dataset inputs (one per split: the runs table's Dataset column) ----------------------------
+DATASET_CONTEXT: Final = "mlflow.data.context"  # the input tag MLflow shows next to the dataset
+CONTEXT_TRAINING: Final = "training"  # the train split
+CONTEXT_EVALUATION: Final = "evaluation"  # the val and test splits
+SOURCE_LOCAL: Final = "local"  # a dataset folder: source {"uri": "file:///..."}
+SOURCE_CODE: Final = "code"  # clips rendered in memory: source {"tags": {preset, seed, ...}}
 
 # --- artifacts -----------------------------------------------------------------------------------
 A_CONFIG: Final = "config.json"  # the resolved TrialConfig
@@ -169,6 +183,34 @@ class RunWriter:
         for i in range(0, len(new), 100):
             self.client.log_batch(self.run_id, params=new[i : i + 100])
 
+    def log_inputs(self, datasets: list[dict[str, Any]]) -> int:
+        """Log dataset inputs, each a dict with ``name``, ``digest``, ``source_type``, ``source``
+        (a dict), ``context`` and ``profile`` (a dict); one already on the run (same name, digest
+        and context: a resumed trial) is skipped. Returns how many were logged."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        have = {
+            (i.dataset.name, i.dataset.digest, _context(i.tags))
+            for i in self.client.get_run(self.run_id).inputs.dataset_inputs
+        }
+        new = [
+            DatasetInput(
+                Dataset(
+                    name=d["name"],
+                    digest=d["digest"],
+                    source_type=d["source_type"],
+                    source=json.dumps(d["source"], sort_keys=True),
+                    profile=json.dumps(d["profile"], sort_keys=True, default=str),
+                ),
+                tags=[InputTag(DATASET_CONTEXT, d["context"])],
+            )
+            for d in datasets
+            if (d["name"], d["digest"], d["context"]) not in have
+        ]
+        if new:
+            self.client.log_inputs(self.run_id, datasets=new)
+        return len(new)
+
     def log_metrics(self, metrics: dict[str, float], *, step: int) -> None:
         """Log a dict of metrics at ``step`` in one batch."""
         import time
@@ -191,3 +233,8 @@ class RunWriter:
         self.set_tags(tags)
         mlflow_status = "FINISHED" if status in (STATUS_FINISHED, STATUS_PRUNED) else "FAILED"
         self.client.set_terminated(self.run_id, status=mlflow_status)
+
+
+def _context(tags: list[Any]) -> str | None:
+    """The ``mlflow.data.context`` value among a dataset input's tags."""
+    return next((t.value for t in tags if t.key == DATASET_CONTEXT), None)

@@ -10,6 +10,7 @@ from mpbench.cli import (  # noqa: F401  (each module registers its commands on 
     report_cmds,
     study_cmds,
     train_cmds,
+    ui_cmds,
 )
 from mpbench.cli._apps import app
 

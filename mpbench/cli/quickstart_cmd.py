@@ -27,7 +27,7 @@ def quickstart(
 
     from rich.progress import Progress
 
-    from mpbench.cli.study_cmds import _logging
+    from mpbench.cli.study_cmds import _logging, ui_command
     from mpbench.quickstart import (
         QuickstartFailed,
         data_root,
@@ -79,4 +79,9 @@ def quickstart(
     console.print(f"summary: {readme}")
     console.print(f"table:   {result.table} (+ .tex, .csv)")
     console.print(f"figures: {', '.join(str(p) for p in result.figures if p.suffix == '.png')}")
-    console.print("browse every run: `mlflow ui` (then http://127.0.0.1:5000)")
+    console.print(
+        f"browse every run and trial: `{ui_command(study)}` (mlflow ui and optuna-dashboard)",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )

@@ -4,9 +4,11 @@ and the progress bar on the terminal."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
+import os
 import subprocess
 import tempfile
 import time
@@ -43,7 +45,8 @@ def git_commit() -> str:
 
 
 def trial_tags(config: TrialConfig) -> dict[str, str]:
-    """The tags every trial run carries."""
+    """The tags every trial run carries (MLflow's source tags too: the runs table's Source)."""
+    commit = git_commit()
     return {
         T.TAG_CELL: config.key(),
         T.TAG_VARIANT: config.variant,
@@ -51,8 +54,72 @@ def trial_tags(config: TrialConfig) -> dict[str, str]:
         T.TAG_DATASET: config.dataset,
         T.TAG_SEED: str(config.seed),
         T.TAG_VERSION: __version__,
-        T.TAG_GIT_COMMIT: git_commit(),
+        T.TAG_GIT_COMMIT: commit,
+        T.TAG_SOURCE_NAME: T.SOURCE_NAME,
+        T.TAG_SOURCE_TYPE: "LOCAL",
+        T.TAG_SOURCE_COMMIT: commit,
     }
+
+
+SPLIT_CONTEXTS = {
+    "train": T.CONTEXT_TRAINING,
+    "val": T.CONTEXT_EVALUATION,
+    "test": T.CONTEXT_EVALUATION,
+}
+
+
+def dataset_inputs(config: TrialConfig, data: Any) -> list[dict[str, Any]]:
+    """The trial's dataset as one MLflow input per split (:meth:`mpbench.tracking.RunWriter.
+    log_inputs`): ``<dataset>/<split>``, its source (the data root, or the in-memory synth's
+    preset and seed), a content digest and the context (training or evaluation)."""
+    root = data.info.get("root")
+    facts = {
+        k: v for k, v in data.info.items() if k != "root" and not k.startswith(("num_", "cache"))
+    }
+    if root is None:  # clips rendered in memory: a pure function of the knobs and the seed
+        facts["seed"] = config.seed
+        tags = {
+            "mpbench.synth.preset": str(facts.get("preset")),
+            "mpbench.synth.seed": str(config.seed),
+        }
+        source_type, source = T.SOURCE_CODE, {"tags": tags}
+    else:
+        root = Path(root).expanduser().resolve()
+        source_type, source = T.SOURCE_LOCAL, {"uri": root.as_uri()}
+    splits = {"train": data.train.source, "val": data.val.source, "test": data.test().source}
+    return [
+        {
+            "name": f"{config.dataset}/{split}",
+            "digest": split_digest(src, facts={**facts, "split": split}, root=root),
+            "source_type": source_type,
+            "source": source,
+            "context": SPLIT_CONTEXTS[split],
+            "profile": {"split": split, "videos": len(src), "classes": data.num_classes, **facts},
+        }
+        for split, src in splits.items()
+    ]
+
+
+def split_digest(source: Any, *, facts: dict[str, Any], root: Path | None) -> str:
+    """12 hex digits of a hash of ``facts`` and, for files under ``root``, the sorted list of
+    (path relative to root, label, size, mtime) of the split's videos: cheap, nothing decoded."""
+    h = hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode())
+    if root is not None:
+        lines = sorted(
+            _file_line(source.describe(i), source.label(i), root) for i in range(len(source))
+        )
+        h.update("\n".join(lines).encode())
+    return h.hexdigest()[:12]
+
+
+def _file_line(path: str, label: int, root: Path) -> str:
+    """``<path relative to root> <label> <size> <mtime s>`` of one video, tab-separated."""
+    try:
+        st = os.stat(path)
+        stamp = f"{st.st_size}\t{int(st.st_mtime)}"
+    except OSError:
+        stamp = "missing"
+    return f"{os.path.relpath(Path(path).resolve(), root)}\t{label}\t{stamp}"
 
 
 def _status_of(exc: BaseException) -> str:
@@ -144,6 +211,7 @@ class TrialRecorder:
         if self.writer is None:
             return
         self.writer.log_params(self.config.flat_params())
+        self.writer.log_inputs(dataset_inputs(self.config, trainer.data))
         self.writer.set_tags({T.TAG_DEVICE: device_name(trainer.device)})
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / T.A_CONFIG
