@@ -248,3 +248,41 @@ def test_normalisation_statistics_of_a_batch_are_sane() -> None:
     assert batch["label"].tolist() == [0, 1, 2, 0, 1, 2]
     assert np.isfinite(batch["video"].numpy()).all()
     assert float(batch["video"].min()) > -2.1 and float(batch["video"].max()) < 2.5
+
+
+def _flat_video(path: Path, size: int, frames: int = 12) -> str:
+    """An MPEG-4 video of ``frames`` grey frames of ``size`` x ``size`` pixels."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = size, size, "yuv420p"
+        for k in range(frames):
+            img = np.full((size, size, 3), 20 * k, np.uint8)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(stream.encode())
+    return str(path)
+
+
+def test_tiny_video_loads_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 1 x 1 video is scaled up to the crop with one warning naming the file, its size and
+    the target short side; a video upscaled at most MAX_UPSCALE times loads without one."""
+    from mpbench.data.datasets import FileSource, VideoEntry
+
+    tiny, small = _flat_video(tmp_path / "tiny.mp4", 1), _flat_video(tmp_path / "small.mp4", 8)
+    source = FileSource([VideoEntry(tiny, 0), VideoEntry(small, 1)])
+    kw = {"frames": 4, "sampling_rate": 1, "crop": 16}
+    with caplog.at_level(logging.WARNING, logger="mpbench.data"):
+        for mode in ("val", "val", "train"):
+            ds = ClipDataset(source, mode=mode, **kw)  # type: ignore[arg-type]
+            clip, label = ds[0]
+            assert clip.shape == (3, 5, 16, 16) and label == 0 and torch.isfinite(clip).all()
+            assert ds[0] is not None and ds[1][0].shape == (3, 5, 16, 16)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    expected = (
+        f"{tiny}: its frames are 1x1 pixels, scaled up to the target short side 16 (crop) 16 "
+        "times; the clip is used as it is (a tiny or damaged video?)"
+    )
+    assert warned == [expected] * 3  # once per video and dataset, never for small.mp4

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
+import pickle
+import re
 from pathlib import Path
 
 import pytest
@@ -142,6 +145,46 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path):
     assert ckpt["epoch"] == 2 and ckpt["key"] == cut.key()
 
 
+class _CodeOnLoad:
+    """Pickles to a call of print: a checkpoint that runs code when unpickled."""
+
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_foreign_checkpoint_is_moved_aside_and_the_trial_starts_fresh(tmp_path, caplog):
+    """Another cell's last.pt in a trial folder is renamed to last.pt.foreign-<time> with a
+    warning naming both paths, and the trial runs from epoch 0 to the end (it used to fail
+    for good with "use another run_dir"); a code-executing checkpoint is still refused."""
+    few = {"classes": 4, "train_clips": 16, "val_clips": 8, "test_clips": 8}
+    quick = dict(epochs=1, max_steps=1, dataset_options=few)
+    other = run_trial(tiny(tmp_path, seed=1, **quick), experiment=None, progress=False)
+    cfg = tiny(tmp_path, **{**quick, "epochs": 2, "max_steps": 2}, run_dir=str(tmp_path / "cell"))
+    foreign = cfg.trial_dir() / "last.pt"
+    foreign.parent.mkdir(parents=True)
+    data = (other.config.trial_dir() / "last.pt").read_bytes()
+    foreign.write_bytes(data)
+    with caplog.at_level(logging.WARNING, logger="mpbench.trial"):
+        result = run_trial(cfg, experiment=None, progress=False)
+    assert len(result.history) == 2
+    (aside,) = cfg.trial_dir().glob("last.pt.foreign-*")
+    assert re.fullmatch(r"last\.pt\.foreign-\d{8}-\d{6}", aside.name)
+    assert aside.read_bytes() == data
+    ckpt = torch.load(foreign, weights_only=True)
+    assert ckpt["key"] == cfg.key() and ckpt["epoch"] == 1
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned == [
+        f"checkpoint {foreign} belongs to trial {other.config.key()}, not {cfg.key()}: moved "
+        f"aside to {aside}; trial {cfg.key()} starts fresh"
+    ]
+    unsafe = tiny(tmp_path, **quick, run_dir=str(tmp_path / "unsafe"))
+    unsafe.trial_dir().mkdir()
+    torch.save({"key": unsafe.key(), "obj": _CodeOnLoad()}, unsafe.trial_dir() / "last.pt")
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        run_trial(unsafe, experiment=None, progress=False)
+    assert sorted(p.name for p in unsafe.trial_dir().glob("last.pt*")) == ["last.pt"]
+
+
 def test_same_seed_pairs_variants_backbone_init_and_data(tmp_path):
     from mpbench.engine.build import build_model_for
 
@@ -259,6 +302,23 @@ def test_train_cli_logs_a_run(tmp_path, mlflow_uri):
     assert len(runs) == 1 and runs[0].data.tags[T.TAG_VARIANT] == "learnable"
     bad = CliRunner().invoke(app, ["train", "--set", "epochs=-1"])
     assert bad.exit_code == 2 and "[epochs]" in bad.output
+
+
+def test_train_cli_unwritable_run_folder_is_one_paragraph_exit_2(tmp_path, mlflow_uri):
+    """A trial folder that cannot be created (here under a regular file, since tests run as
+    root) is one error naming the folder, exit 2, before any MLflow run or build."""
+    from mpbench.cli import app
+
+    (tmp_path / "afile").write_text("")
+    folder = tmp_path / "afile" / "runs" / "x"
+    res = CliRunner().invoke(app, ["train", "--run-dir", str(folder), "--set", "max_steps=1"])
+    assert res.exit_code == 2, res.output
+    assert res.output.startswith(
+        f"error: cannot write the trial folder {folder} (checkpoints and trial.log): "
+        f"{tmp_path / 'afile'} is not a folder. Nothing was started: pass --run-dir"
+    )
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "mlflow.db").exists()
 
 
 def test_torchrun_two_processes_log_one_run(tmp_path, mlflow_uri):

@@ -105,3 +105,29 @@ def test_bench_report_small(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["bench", "report", "--runs", "100"])
     assert res.exit_code == 0, res.output
     assert "runs 100: logged in" in res.output and "warm (cache)" in res.output
+
+
+@pytest.mark.parametrize("command", ["report", "figures", "export"])
+def test_report_without_a_store_creates_none(
+    command: str, tmp_path: Path, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a folder without an MLflow store, report/figures/export say so (exit 2) and leave no
+    mlflow.db behind (they used to create an empty one); the MLflow default store as well."""
+    store = tmp_path / "mlflow.db"
+    res = CliRunner().invoke(app, [command, "quickstart"])
+    assert res.exit_code == 2, res.output
+    assert res.output.startswith(
+        f"error: no MLflow store at {store} (tracking URI {mlflow_uri!r}): no run has been "
+        "logged there, so there is nothing to report; set MLFLOW_TRACKING_URI"
+    )
+    assert not store.exists() and not (tmp_path / "results").exists()
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    res = CliRunner().invoke(app, [command, "quickstart"])
+    assert res.exit_code == 2 and "error: no MLflow store at " in res.output, res.output
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+    make_client(tmp_path)  # a store without runs of the study: the error it always gave
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    res = CliRunner().invoke(app, [command, "quickstart"])
+    assert res.exit_code == 2 and "no runs of study 'quickstart'" in res.output, res.output

@@ -229,3 +229,33 @@ def test_shipped_study_sizes() -> None:
     assert {c.variant for c in quick} == {"baseline", "learnable"}
     assert {c.device for c in quick} == {"cpu"} and {c.dataset for c in quick} == {"synth"}
     assert re.fullmatch(r"[a-z_]+", sizes["search_tav"].name)
+
+
+SEEDS_RULE = "seeds must be a list of non-negative integers such as [0, 1, 2], or a count >= 1"
+
+
+@pytest.mark.parametrize(
+    ("seeds", "message"),
+    [
+        ("[-3, 0]", f"[grid -> seeds] {SEEDS_RULE} (got [-3, 0])"),
+        ("-3", f"[grid -> seeds] {SEEDS_RULE} (got -3)"),
+        ("0", f"[grid -> seeds] {SEEDS_RULE} (got 0)"),
+        ("[]", f"[grid -> seeds] {SEEDS_RULE} (got [])"),
+        ("[1.5]", "[grid -> seeds -> 0] Input should be a valid integer"),
+    ],
+)
+def test_bad_seeds_name_the_file_the_key_and_what_is_expected(
+    tmp_path: Path, seeds: str, message: str
+) -> None:
+    """A bad seed list is an error of the study file at [grid -> seeds], exit 2 under --dry-run
+    (it was a raw pydantic message about TrialConfig.seed, without the file or the key)."""
+    path = write(tmp_path, GOOD.replace("seeds = 3", f"seeds = {seeds}"))
+    with pytest.raises(StudyFileError) as err:
+        load_study(path)
+    assert str(err.value).startswith(f"{path}: {message}")
+    res = CliRunner().invoke(app, ["grid", str(path), "--dry-run"])
+    assert res.exit_code == 2, res.output
+    assert f"{path}: [grid -> seeds" in res.output and "validation error for" not in res.output
+    search = write(tmp_path, SEARCH.replace("n_trials = 2", "n_trials = 2\nsampler_seed = -1"))
+    with pytest.raises(StudyFileError, match=r"\[search -> sampler_seed\] .*greater than or equal"):
+        load_study(search)

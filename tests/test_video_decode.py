@@ -6,6 +6,8 @@ and the frame number in binary along the bottom, so that an off-by-one cannot go
 
 from __future__ import annotations
 
+import io
+import logging
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -244,7 +246,7 @@ def test_fallback_when_index_disagrees_with_decoder(tmp_path: Path) -> None:
     assert stats["fallback"] == 1 and video._index(path).sequential  # remembered for the path
     stats = {}
     assert torch.equal(read_frames(path, lambda n: [7, 2], stats=stats), ref[[7, 2]])
-    assert stats == {"decoded": 8, "seeks": 0, "fallback": 1, "frames": N}  # stops after 7
+    assert stats == {"decoded": 8, "seeks": 0, "fallback": 1, "resized": 0, "frames": N}
 
 
 CUTS = ["h264_faststart.mp4", "xvid_bframes.avi", "vp9.webm", "no_frame_count.mkv",
@@ -323,3 +325,77 @@ def test_a_rewritten_file_is_indexed_again(tmp_path: Path) -> None:
     write_video(path, "libx264", frames=31)
     assert video_frame_count(str(path)) == 31
     assert torch.equal(read_frames(str(path), lambda n: [30])[0], decode_video(str(path))[30])
+
+
+def _elementary(codec: str, fmt: str, size: tuple[int, int], first: int, frames: int) -> bytes:
+    """Pattern frames ``first`` .. ``first + frames - 1`` at ``size`` as a raw elementary stream."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=25, options={"g": "6"})
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for k in range(first, first + frames):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(_pattern(k, *size), format="rgb24")))
+        out.mux(stream.encode())
+    return buf.getvalue()
+
+
+def write_size_change(path: Path) -> Path:
+    """24 frames in one stream, 12 at 64 x 48 then 12 at 32 x 24 (two encodings back to back):
+    ``.h264`` the raw H.264 stream (decoded from the start), ``.mkv`` an MPEG-4 part 2 stream
+    remuxed with timestamps (decoded by seeking)."""
+    codec, fmt = ("libx264", "h264") if path.suffix == ".h264" else ("mpeg4", "m4v")
+    data = _elementary(codec, fmt, (64, 48), 0, 12) + _elementary(codec, fmt, (32, 24), 12, 12)
+    if path.suffix == ".h264":
+        path.write_bytes(data)
+        return path
+    with av.open(io.BytesIO(data), format=fmt) as src, av.open(str(path), "w") as out:
+        stream = out.add_stream_from_template(src.streams.video[0])
+        packets = [p for p in src.demux(src.streams.video[0]) if p.size]
+        for k, packet in enumerate(packets):
+            packet.stream, packet.time_base, packet.pts, packet.dts = stream, Fraction(1, 25), k, k
+            out.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("name", ["size_change.mkv", "size_change.h264"])
+def test_resolution_change_keeps_every_frame_at_the_first_size(
+    name: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The 12 frames after a size change are scaled to the first frame's size (none lost),
+    counted in the stats on every path, and logged once per video naming the file."""
+    path = str(write_size_change(tmp_path / name))
+    with av.open(path) as container:  # the stream really changes size after frame 11
+        sizes = [(f.width, f.height) for f in container.decode(video=0)]
+    assert sizes == [(64, 48)] * 12 + [(32, 24)] * 12
+    caplog.set_level(logging.WARNING, logger="mpbench.data.video")
+    stats: dict[str, int] = {}
+    ref = decode_video(path, stats=stats)
+    assert ref.shape == (24, 48, 64, 3) and stats == {"resized": 12}
+    assert all(not torch.equal(ref[k], ref[k + 1]) for k in range(23))  # no frame repeated
+    stats = {}
+    assert torch.equal(read_frames(path, lambda n: list(range(n)), stats=stats), ref)
+    assert stats["frames"] == 24 and stats["resized"] == 12
+    stats = {}
+    assert torch.equal(read_frames(path, lambda n: [20, 3, 20], stats=stats), ref[[20, 3, 20]])
+    assert stats["resized"] == 1  # distinct frames returned that were another size
+    small: dict[str, int] = {}
+    assert decode_video(path, short_side=24, stats=small).shape == (24, 24, 32, 3)
+    assert small == {"resized": 12}
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned == [
+        f"{path}: the frame size changes mid-stream (64x48, then 32x24); every frame is scaled "
+        "to the first frame's size 64x48 (counted as 'resized' in the decode stats)"
+    ]
+
+
+def test_cache_keeps_every_frame_of_a_resolution_change(tmp_path: Path) -> None:
+    """The decoded-clip cache stores all 24 frames at the first size, as read_frames reads."""
+    from mpbench.data.cache import ensure_store
+    from mpbench.data.datasets import VideoEntry
+
+    entries = [VideoEntry(str(write_size_change(tmp_path / "size_change.mkv")), 0)]
+    store, _ = ensure_store(entries, path=tmp_path / "cache" / "s48", short_side=48)
+    every = lambda n: list(range(n))  # noqa: E731
+    got = store.source(entries).read(0, every)
+    assert got.shape == (24, 48, 64, 3) and store.failed == 0
+    assert torch.equal(got, read_frames(entries[0].path, every, short_side=48))

@@ -53,6 +53,7 @@ def train(
     )
     given = {k: v for k, v in flags.items() if v is not None}
     cfg = load_trial_config(config, **{**parse_assignments(set_ or []), **given})
+    check_trial_folder(cfg.trial_dir())
     result = run_trial(cfg, experiment=experiment)
     m = result.metrics
     console.print(
@@ -62,3 +63,18 @@ def train(
         f"{result.seconds:.1f} s"
     )
     console.print(f"MLflow run {result.run_id} in experiment {experiment!r}: `mlflow ui` to browse")
+
+
+def check_trial_folder(folder: Path) -> None:
+    """ValueError (exit 2) naming ``folder`` when the trial's checkpoints and log cannot be
+    written there, before anything is built or logged."""
+    from mpbench.study.preflight import unwritable
+
+    folder = folder.absolute()
+    reason = unwritable(folder)
+    if reason is not None:
+        raise ValueError(
+            f"cannot write the trial folder {folder} (checkpoints and trial.log): {reason}. "
+            "Nothing was started: pass --run-dir with a folder you can write to, or run from "
+            "one (the default trial folder is runs/<key> under the current folder)."
+        )

@@ -383,10 +383,9 @@ def _decode_into(fh: Any, row: _Row, short_side: int) -> _Row:
             fh.truncate()
             row.frames, row.error = 0, _message(row.path, exc)
             return row
-        if shape is None:
-            shape = frame.shape
-        elif frame.shape != shape:  # a resolution change mid-stream: keep the first size
-            continue
+        shape = frame.shape if shape is None else shape
+        if frame.shape != shape:  # iter_frames scales a resolution change to the first size
+            raise RuntimeError(f"{row.path}: frame {row.frames} is {frame.shape}, not {shape}")
         fh.write(np.ascontiguousarray(frame, dtype=np.uint8).data)
         row.frames += 1
     if shape is None or row.frames == 0:

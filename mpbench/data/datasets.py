@@ -7,6 +7,10 @@ also marks failed videos in a shared-memory flag tensor, so ``dataset.skipped`` 
 failed videos over every worker, and the moment more than ``max_failed_fraction`` (5% by
 default) of a dataset's videos have failed, loading stops with :class:`TooManyBrokenVideos`
 (raised in the worker, re-raised by the DataLoader in the main process).
+
+Tiny videos. A video whose frames must be scaled up more than :data:`MAX_UPSCALE` times to reach
+the crop (a 1 x 1 placeholder, a thumbnail) is still used, with a warning once per video (a
+second shared-memory flag tensor keeps it to one over every worker).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["train", "val", "test"]
 Item = tuple[torch.Tensor, int] | None
+MAX_UPSCALE = 2.0
+"""Frames whose short side is below ``crop / MAX_UPSCALE`` are scaled up enough to be warned of."""
 
 
 class TooManyBrokenVideos(ValueError):
@@ -169,6 +175,7 @@ class ClipDataset(Dataset):
         )
         # one flag per video in shared memory: every DataLoader worker marks the same tensor
         self._failed = torch.zeros(len(source), dtype=torch.bool).share_memory_()
+        self._tiny = torch.zeros(len(source), dtype=torch.bool).share_memory_()
 
     def __len__(self) -> int:
         return len(self.source)
@@ -196,6 +203,7 @@ class ClipDataset(Dataset):
         except VideoDecodeError as exc:
             self._record_failure(index, exc)
             return None
+        self._check_size(index, frames)
         return self._clip(frames.split(self.frames + 1)), self.source.label(index)
 
     def _starts(self, n: int) -> list[int]:
@@ -216,6 +224,22 @@ class ClipDataset(Dataset):
             len(self),
             max_fraction=self.max_failed_fraction,
             name=f"{self.name} ({self.mode})",
+        )
+
+    def _check_size(self, index: int, frames: torch.Tensor) -> None:
+        """Warn once per video whose frames are scaled up more than MAX_UPSCALE times."""
+        height, width = frames.shape[1:3]
+        if self._tiny[index] or min(height, width) * MAX_UPSCALE >= self.crop:
+            return
+        self._tiny[index] = True
+        log.warning(
+            "%s: its frames are %dx%d pixels, scaled up to the target short side %d (crop) "
+            "%.0f times; the clip is used as it is (a tiny or damaged video?)",
+            self.source.describe(index),
+            width,
+            height,
+            self.crop,
+            self.crop / min(height, width),
         )
 
     def _clip(self, clips: Sequence[torch.Tensor]) -> torch.Tensor:

@@ -16,12 +16,17 @@ duration are never used.
 
 Truncated files: a demuxing or decoding error, a packet cut short, or (decoding from the start)
 a frame the decoder flags as corrupt ends the video; the frames before it are the video.
+
+A resolution change mid-stream (concatenated recordings, adaptive streams): every frame is scaled
+to the size of the video's first frame (the stream's size), so no frame is lost; such frames are
+counted (``stats["resized"]``) and the first one of a video is logged as a warning.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -30,6 +35,8 @@ from typing import Any
 import av
 import numpy as np
 import torch
+
+log = logging.getLogger(__name__)
 
 DECODER_VERSION = 2
 """Bump when the decoded bytes change (conversion, scaling, frame selection): decoded-clip
@@ -49,6 +56,7 @@ class VideoDecodeError(RuntimeError):
 _AV_ERRORS = (av.FFmpegError, OSError, ValueError, IndexError, EOFError)
 _INTERPOLATION = "AREA"  # one scaler for every path, so that they agree byte for byte
 _INDEX_CACHE_SIZE = 4096  # a few hundred bytes to tens of kB each (8 bytes per frame)
+_resize_warned: set[str] = set()  # videos whose resolution change was logged (once each)
 
 
 @dataclass
@@ -57,8 +65,8 @@ class _Index:
 
     pts: np.ndarray  # int64 (n,), sorted presentation timestamps of the frames
     keys: np.ndarray  # int64, sorted indices (into ``pts``) of the keyframes
-    width: int  # the stream's frame size (0 when the container does not say)
-    height: int
+    width: int  # the stream's frame size, which is its first frame's (decoded when the
+    height: int  # container does not say): every frame is converted to it
     end: int | None = None  # file cut short: frames presented from here on are left out
     sequential: bool = False  # the index cannot be trusted: decode from the start instead
     count: int | None = None  # frames the decoder yields, once a sequential pass counted them
@@ -68,19 +76,28 @@ class _IndexMismatch(Exception):
     """The decoder disagrees with the index (the caller falls back to sequential decoding)."""
 
 
-def decode_video(path: str, *, short_side: int | None = None) -> torch.Tensor:
+def decode_video(
+    path: str, *, short_side: int | None = None, stats: dict[str, int] | None = None
+) -> torch.Tensor:
     """Decode every frame of ``path`` as a uint8 tensor T x H x W x 3 (RGB), scaled down as
-    :func:`read_frames` does."""
-    return torch.from_numpy(np.stack(list(iter_frames(path, short_side=short_side))))
+    :func:`read_frames` does (``stats`` as in :func:`iter_frames`)."""
+    frames = iter_frames(path, short_side=short_side, stats=stats)
+    return torch.from_numpy(np.stack(list(frames)))
 
 
-def iter_frames(path: str, *, short_side: int | None = None) -> Iterator[np.ndarray]:
+def iter_frames(
+    path: str, *, short_side: int | None = None, stats: dict[str, int] | None = None
+) -> Iterator[np.ndarray]:
     """Every frame of ``path`` in order, uint8 H x W x 3, scaled down as :func:`read_frames`
-    does (byte-identical to it), one at a time (memory does not grow with the video)."""
-    end = _index(path).end
+    does (byte-identical to it), one at a time (memory does not grow with the video).
+    ``stats``, when given, receives ``resized``: the frames of another size than the first
+    (a resolution change mid-stream), which are scaled to the first frame's size."""
+    stats = {} if stats is None else stats
+    stats["resized"] = 0
+    index = _index(path)
     with _open(path) as (container, stream):
-        convert = _converter(stream, short_side)
-        for frame in _decoded(container, stream, path=path, end=end):
+        convert = _converter(index, short_side, path=path, stats=stats)
+        for frame in _decoded(container, stream, path=path, end=index.end):
             yield convert(frame)
 
 
@@ -103,10 +120,12 @@ def read_frames(
     Only the needed frames are decoded: a seek to the keyframe before each group of needed
     frames, decoding forward to the group's last frame. ``select`` is called exactly once.
     ``stats``, when given, receives ``frames`` (n), ``decoded`` (frames the decoder produced),
-    ``seeks`` and ``fallback`` (1 when the video is decoded sequentially from the start).
+    ``seeks``, ``fallback`` (1 when the video is decoded sequentially from the start) and
+    ``resized`` (distinct frames returned whose stored size is not the first frame's: they are
+    scaled to it, see the module docstring).
     """
     stats = {} if stats is None else stats
-    stats.update(decoded=0, seeks=0, fallback=0)
+    stats.update(decoded=0, seeks=0, fallback=0, resized=0)
     index = _index(path)
     n = stats["frames"] = _frame_count(path, index, stats)
     want = _checked(select(n), n, path)
@@ -118,6 +137,7 @@ def read_frames(
             return _stack(_read_seeking(path, index, want, short_side, stats), want)
         except _IndexMismatch:
             index.sequential = True  # remembered for this path (the index is cached)
+            stats["resized"] = 0  # the sequential pass converts (and counts) them again
         if _frame_count(path, index, stats) != n:
             raise VideoDecodeError(
                 f"{path}: the container lists {n} frames but {index.count} decode"
@@ -131,7 +151,7 @@ def _read_seeking(
     """Decode the frames ``want`` group by group, seeking to each group's keyframe."""
     got: dict[int, np.ndarray] = {}
     with _open(path) as (container, stream):
-        convert = _converter(stream, short_side)
+        convert = _converter(index, short_side, path=path, stats=stats)
         for group in _groups(np.unique(want), index.keys):
             key = index.keys[np.searchsorted(index.keys, group[0], side="right") - 1]
             try:
@@ -176,7 +196,7 @@ def _read_sequential(
     needed, last = set(want), max(want)
     got: dict[int, np.ndarray] = {}
     with _open(path) as (container, stream):
-        convert = _converter(stream, short_side)
+        convert = _converter(index, short_side, path=path, stats=stats)
         for k, frame in enumerate(_decoded(container, stream, path=path, end=index.end)):
             stats["decoded"] += 1
             if k in needed:
@@ -270,7 +290,16 @@ def _cached_index(path: str, mtime_ns: int, size: int) -> _Index:
     sorted_pts = all_pts[order]
     keys = np.flatnonzero(is_key[order]).astype(np.int64)
     ok = ok and len(keys) > 0 and keys[0] == 0 and bool(np.all(np.diff(sorted_pts) > 0))
+    if not (width and height):  # the container does not say: the first frame tells
+        width, height = _first_frame_size(path)
     return _Index(sorted_pts, keys, width, height, end=end, sequential=not ok)
+
+
+def _first_frame_size(path: str) -> tuple[int, int]:
+    """(width, height) of the first decoded frame of ``path`` (VideoDecodeError if none)."""
+    with _open(path) as (container, stream):
+        frame = next(_decoded(container, stream, path=path))
+        return frame.width, frame.height
 
 
 @contextlib.contextmanager
@@ -338,19 +367,41 @@ def _no_frame(path: str, produced: bool, why: str) -> None:
         raise VideoDecodeError(f"{path}: {why}")
 
 
-def _converter(stream: Any, short_side: int | None) -> Callable[[Any], np.ndarray]:
-    """The one frame conversion of every path: RGB at the scaled-down stream size."""
+def _converter(
+    index: _Index, short_side: int | None, *, path: str, stats: dict[str, int]
+) -> Callable[[Any], np.ndarray]:
+    """The one frame conversion of every path: RGB at the scaled-down size of the video's first
+    frame. A frame of another size (a resolution change mid-stream) is scaled to that size too,
+    counted in ``stats["resized"]`` and logged once per video."""
     rgb = av.video.reformatter.VideoReformatter()  # reuses its scaler context from frame to frame
-    size = _target_size(stream.codec_context.width, stream.codec_context.height, short_side)
+    first = (index.width, index.height)
+    w, h = _target_size(*first, short_side)
 
     def convert(frame: Any) -> np.ndarray:
-        w, h = size if size[0] else _target_size(frame.width, frame.height, short_side)
+        if (frame.width, frame.height) != first:
+            stats["resized"] = stats.get("resized", 0) + 1
+            _warn_resized(path, first, (frame.width, frame.height))
         out = rgb.reformat(
             frame, width=w, height=h, format="rgb24", interpolation=_INTERPOLATION, threads=1
         )
         return np.ascontiguousarray(out.to_ndarray())
 
     return convert
+
+
+def _warn_resized(path: str, first: tuple[int, int], size: tuple[int, int]) -> None:
+    """Log a video's resolution change (once per video and process)."""
+    if path in _resize_warned:
+        return
+    _resize_warned.add(path)
+    log.warning(
+        "%s: the frame size changes mid-stream (%dx%d, then %dx%d); every frame is scaled to "
+        "the first frame's size %dx%d (counted as 'resized' in the decode stats)",
+        path,
+        *first,
+        *size,
+        *first,
+    )
 
 
 def _target_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:

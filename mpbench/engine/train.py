@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import resource
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -370,15 +372,17 @@ def _save(trainer: Trainer, epoch: int, history: list[dict[str, float]]) -> None
 
 
 def _resume(trainer: Trainer) -> tuple[list[dict[str, float]], int]:
-    """Load the trial's last checkpoint if present: (history so far, first epoch to run)."""
-    ckpt = load_checkpoint(trainer.config.trial_dir() / CHECKPOINT)
+    """Load the trial's last checkpoint if present: (history so far, first epoch to run). A
+    checkpoint of another trial is moved aside and the trial starts fresh."""
+    path = trainer.config.trial_dir() / CHECKPOINT
+    ckpt = load_checkpoint(path)  # weights only: a code-executing file is refused, not moved
     if ckpt is None:
         return [], 0
-    if ckpt["key"] != trainer.config.key():
-        raise ValueError(
-            f"checkpoint {trainer.config.trial_dir() / CHECKPOINT} belongs to trial "
-            f"{ckpt['key']}, not {trainer.config.key()}: use another run_dir"
-        )
+    if not isinstance(ckpt, dict) or ckpt.get("key") != trainer.config.key():
+        if trainer.dist.is_main:  # one rank renames; every rank starts fresh
+            owner = ckpt.get("key") if isinstance(ckpt, dict) else None
+            _move_aside(path, owner, trainer.config)
+        return [], 0
     trainer.module.load_state_dict(ckpt["model"])
     trainer.optimizer.load_state_dict(ckpt["optimizer"])
     trainer.scaler.load_state_dict(ckpt["scaler"])
@@ -386,3 +390,23 @@ def _resume(trainer: Trainer) -> tuple[list[dict[str, float]], int]:
     trainer.step = ckpt["step"]
     log.info("resumed trial %s after epoch %d", trainer.config.key(), ckpt["epoch"])
     return list(ckpt["history"]), ckpt["epoch"] + 1
+
+
+def _move_aside(path: Path, owner: Any, config: TrialConfig) -> Path:
+    """Rename the checkpoint of another trial at ``path`` to ``<name>.foreign-<time>`` in the
+    same folder (kept, never overwritten) with a warning naming both paths."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.foreign-{stamp}")
+    n = 1
+    while aside.exists():
+        aside, n = path.with_name(f"{path.name}.foreign-{stamp}-{n}"), n + 1
+    os.replace(path, aside)
+    log.warning(
+        "checkpoint %s belongs to trial %s, not %s: moved aside to %s; trial %s starts fresh",
+        path,
+        owner if owner is not None else "(unknown)",
+        config.key(),
+        aside,
+        config.key(),
+    )
+    return aside

@@ -10,7 +10,13 @@ from typing import Any
 import pandas as pd
 
 from mpbench import tracking as tk
-from mpbench.report.load import default_cache_dir, load_history, load_runs, long_form
+from mpbench.report.load import (
+    default_cache_dir,
+    load_history,
+    load_runs,
+    long_form,
+    read_client,
+)
 from mpbench.report.stats import BOOT_SEED, RESAMPLES, aggregate, summarize, with_setting
 from mpbench.report.table import PaperTable, paper_table, write_aggregate, write_tables
 
@@ -83,10 +89,9 @@ def _attention_clip(
     import os
 
     import numpy as np
-    from mlflow import MlflowClient
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    client = MlflowClient(tracking_uri=tracking_uri or tk.tracking_uri())
+    client = read_client(tracking_uri)
     ok = runs[runs["status"] == tk.STATUS_FINISHED]
     column = f"metric.{metric}"
     if column in ok:

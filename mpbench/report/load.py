@@ -16,11 +16,16 @@ The cache lives in ``results/<study>/cache/``: ``runs.parquet``, ``history.parqu
 runs that ended since the newest cached end time (minus a one-minute overlap for clock skew) and
 for the runs still RUNNING; those replace their cached rows. Runs deleted in MLflow after being
 cached stay in the cache until ``refresh=True`` rebuilds it.
+
+Reading never creates a store: a local tracking URI (sqlite file or folder) that names nothing
+is a ValueError (:func:`read_client`), where MLflow would create an empty store.
 """
 
 from __future__ import annotations
 
 import json
+import urllib.parse
+import urllib.request
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -66,11 +71,37 @@ def default_cache_dir(study: str, *, results_dir: str | Path = "results") -> Pat
     return Path(results_dir) / study / "cache"
 
 
-def _client(tracking_uri: str | None) -> Any:
-    """An MlflowClient for ``tracking_uri`` (or the environment's / MLflow's default)."""
+def local_store(uri: str) -> Path | None:
+    """The file (sqlite) or folder (file store) a local tracking URI names; None for a server.
+
+    >>> local_store("sqlite:////tmp/x/mlflow.db"), local_store("http://host:5000")
+    (PosixPath('/tmp/x/mlflow.db'), None)
+    """
+    scheme = urllib.parse.urlparse(uri).scheme
+    if scheme == "sqlite":
+        path = uri.partition("?")[0].removeprefix("sqlite:///")
+        return Path(path) if path and not path.startswith(("sqlite:", ":memory:")) else None
+    if scheme == "file":
+        return Path(urllib.request.url2pathname(urllib.parse.urlparse(uri).path))
+    return Path(uri) if scheme == "" else None
+
+
+def read_client(tracking_uri: str | None = None) -> Any:
+    """An MlflowClient for reading ``tracking_uri`` (or the environment's / MLflow's default);
+    ValueError when the URI names a local store that does not exist, which MLflow would
+    otherwise create empty."""
+    import mlflow
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=tracking_uri or tk.tracking_uri())
+    uri = tracking_uri or tk.tracking_uri() or mlflow.get_tracking_uri()
+    store = local_store(uri)
+    if store is not None and not store.exists():
+        raise ValueError(
+            f"no MLflow store at {store.absolute()} (tracking URI {uri!r}): no run has been "
+            "logged there, so there is nothing to report; set MLFLOW_TRACKING_URI to the store "
+            "the study logged to, or run from the folder that holds its mlflow.db"
+        )
+    return MlflowClient(tracking_uri=uri)
 
 
 def _experiment_id(client: Any, experiment: str) -> str:
@@ -207,7 +238,7 @@ def load_runs(
     from mpbench.study.spec import check_study_name
 
     check_study_name(study)  # it names results/<study>/: no '..', no '/'
-    client = _client(tracking_uri)
+    client = read_client(tracking_uri)
     experiment_id = _experiment_id(client, experiment)
     base = f"tags.`{tk.TAG_STUDY}` = {_quote(study)}"
     meta = {"version": CACHE_VERSION, "uri": client.tracking_uri, "experiment_id": experiment_id}
@@ -297,7 +328,7 @@ def load_history(
         old = old[old["run_id"].isin(wanted["run_id"]) & ~old["run_id"].isin(stale["run_id"])]
     else:
         stale = wanted
-    fresh = _fetch_history(_client(tracking_uri), stale, metrics) if len(stale) else None
+    fresh = _fetch_history(read_client(tracking_uri), stale, metrics) if len(stale) else None
     parts = [p for p in (old, fresh) if p is not None and len(p)]
     hist = pd.concat(parts, ignore_index=True) if parts else _fetch_history(None, stale[:0], [])
     hist["cached_end_time"] = hist["cached_end_time"].astype("Int64")

@@ -219,10 +219,11 @@ def read_clip(
 
 def run_slope_shift(run_id: str, *, tracking_uri: str | None = None) -> tuple[float, float]:
     """The final slope and shift metrics of the MLflow run ``run_id``."""
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    client = MlflowClient(tracking_uri=tracking_uri or tk.tracking_uri())
+    from mpbench.report.load import read_client
+
+    client = read_client(tracking_uri)
     try:
         metrics = client.get_run(run_id).data.metrics
     except MlflowException as exc:

@@ -42,6 +42,7 @@ TEST_METRIC_PREFIX = "test_"
 # layout: studies/*.toml next to data/, runs/ and results/).
 STUDIES_FOLDER = "studies"
 NAME_RULE = "letters, digits, '_', '-' and '.', not starting with '.'"
+SEEDS_RULE = "seeds must be a list of non-negative integers such as [0, 1, 2], or a count >= 1"
 
 
 class StudyFileError(ValueError):
@@ -112,11 +113,24 @@ class GridSpec(_Strict):
     def _collect_axes(cls, data: Any) -> Any:
         if not isinstance(data, dict) or "axes" in data:
             return data
-        seeds = data.get("seeds")
-        if isinstance(seeds, int) and not isinstance(seeds, bool):
-            seeds = list(range(seeds)) if seeds >= 1 else seeds
         axes = {k: v for k, v in data.items() if k != "seeds"}
-        return {"axes": axes, **({"seeds": seeds} if seeds is not None else {})}
+        return {"axes": axes, **({"seeds": data["seeds"]} if "seeds" in data else {})}
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seed_count(cls, seeds: Any) -> Any:
+        if not isinstance(seeds, int) or isinstance(seeds, bool):
+            return seeds
+        if seeds < 1:
+            raise ValueError(SEEDS_RULE)
+        return list(range(seeds))
+
+    @field_validator("seeds")
+    @classmethod
+    def _non_negative(cls, seeds: list[int] | None) -> list[int] | None:
+        if seeds is not None and (not seeds or min(seeds) < 0):
+            raise ValueError(SEEDS_RULE)
+        return seeds
 
 
 class SearchSpec(_Strict):
@@ -127,7 +141,7 @@ class SearchSpec(_Strict):
     pruner: Pruner = "median"
     n_trials: int = Field(default=20, ge=1)
     seeds_per_trial: int = Field(default=1, ge=1)
-    sampler_seed: int | None = None
+    sampler_seed: int | None = Field(default=None, ge=0)
 
 
 class ObjectiveSpec(_Strict):
@@ -470,7 +484,8 @@ def validate_study(spec: StudySpec, *, source: str = "<study>") -> None:
     if spec.grid is not None:
         for axis, values in spec.grid.axes.items():
             _check_axis(spec.base, axis, values, source)
-        _check_variant_settings(expand_grid(spec), source)
+        # every cell is a valid config (a seed or a combination of axes) or the error names it
+        _check_variant_settings(_wrap(source, "grid", lambda: expand_grid(spec)), source)
     if spec.search is not None:
         for name, param in spec.search.space.items():
             _check_param(spec.base, name, param, source)
