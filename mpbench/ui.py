@@ -196,12 +196,14 @@ def serve_dashboard(host: str, port: int) -> None:
 
     import optuna_dashboard
 
-    from mpbench.study.storage import open_storage
+    from mpbench.study.storage import check_driver, normalise_url
 
     class ThreadedServer(ThreadingMixIn, WSGIServer):
         daemon_threads = True
 
-    app = optuna_dashboard.wsgi(open_storage(os.environ[STORAGE_ENV]))
+    url = normalise_url(os.environ[STORAGE_ENV])
+    check_driver(url)
+    app = optuna_dashboard.wsgi(url)  # its own storage opening: a journal file or an RDB URL
     print(f"optuna-dashboard listening on http://{host}:{port}/", file=sys.stderr, flush=True)
     make_server(host, port, app, server_class=ThreadedServer).serve_forever()
 

@@ -326,3 +326,17 @@ def test_ui_without_the_dashboard_extra_serves_mlflow(ran_study: dict[str, Any])
         assert len(note) == 1 and "pip install 'mpbench[ui]'" in note[0], ui.err
     finally:
         ui.close()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_ui_on_a_password_storage_never_prints_the_password(
+    tmp_path: Path, mlflow_uri: str, postgres_url: str
+) -> None:
+    """The storage URL reaches optuna-dashboard through MPBENCH_STORAGE; output masks it."""
+    spec = load_study(study_file(tmp_path, TWO_CELLS, name="pgui"))
+    S.create_or_load(spec, S.open_storage(postgres_url))
+    res = CliRunner().invoke(app, ["ui", "pgui", "--check"], env={"MPBENCH_STORAGE": postgres_url})
+    assert res.exit_code == 0, res.output
+    assert "checked: 0 trials" in res.output and "/dashboard/studies/" in res.output
+    assert ":mpbench@" not in res.output  # the test role's password
