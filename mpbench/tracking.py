@@ -37,6 +37,7 @@ STATUS_FINISHED: Final = "finished"
 STATUS_FAILED: Final = "failed"
 STATUS_DIVERGED: Final = "diverged"
 STATUS_PRUNED: Final = "pruned"
+STATUS_INTERRUPTED: Final = "interrupted"  # stopped by a signal; its cell is run again later
 
 # --- per-epoch metrics (step = epoch index, starting at 0) --------------------------------------
 M_TRAIN_LOSS: Final = "train_loss"  # cross-entropy part, mean over the epoch
@@ -116,12 +117,21 @@ def tracking_uri() -> str | None:
 # --- writing (used by the engine; MlflowClient, so that no global active run is involved) --------
 
 
+def mlflow_client() -> Any:
+    """An MlflowClient on :func:`tracking_uri` whose calls wait out outages of the store (a
+    locked sqlite file, an unreachable server: :mod:`mpbench.outage`)."""
+    from mlflow.tracking import MlflowClient
+
+    from mpbench.outage import Retrying
+
+    return Retrying(MlflowClient(tracking_uri()), what="MLflow")
+
+
 def get_or_create_experiment(name: str) -> str:
     """The id of experiment ``name``, created if missing (tolerates a concurrent creation)."""
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri())
+    client = mlflow_client()
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
@@ -156,9 +166,7 @@ class RunWriter:
         run_name: str | None = None,
         tags: dict[str, str] | None = None,
     ) -> None:
-        from mlflow.tracking import MlflowClient
-
-        self.client = MlflowClient(tracking_uri())
+        self.client = mlflow_client()
         if run_id is None:
             exp_id = get_or_create_experiment(experiment)
             run_id = self.client.create_run(exp_id, run_name=run_name).info.run_id
@@ -231,10 +239,70 @@ class RunWriter:
         if error:
             tags[TAG_ERROR] = error.splitlines()[0][:4000] if error.strip() else error
         self.set_tags(tags)
-        mlflow_status = "FINISHED" if status in (STATUS_FINISHED, STATUS_PRUNED) else "FAILED"
-        self.client.set_terminated(self.run_id, status=mlflow_status)
+        self.client.set_terminated(self.run_id, status=mlflow_status(status))
+
+
+def mlflow_status(status: str) -> str:
+    """MLflow's run status for an mpbench status: FINISHED, KILLED (interrupted) or FAILED."""
+    if status in (STATUS_FINISHED, STATUS_PRUNED):
+        return "FINISHED"
+    return "KILLED" if status == STATUS_INTERRUPTED else "FAILED"
+
+
+def close_run(run_id: str, status: str, error: str | None = None) -> bool:
+    """End run ``run_id`` with ``status`` if it is still RUNNING (a trial that ended before its
+    recorder could, or whose worker died); whether it was. Best effort: an unreachable store is
+    logged, not raised."""
+    import logging
+
+    try:
+        client = mlflow_client()
+        if client.get_run(run_id).info.status != "RUNNING":
+            return False
+        tags = {TAG_STATUS: status, **({TAG_ERROR: error.splitlines()[0][:4000]} if error else {})}
+        for k, v in tags.items():
+            client.set_tag(run_id, k, v)
+        client.set_terminated(run_id, status=mlflow_status(status))
+    except Exception as exc:
+        logging.getLogger("mpbench.tracking").warning(
+            "could not end MLflow run %s: %s: %s", run_id, type(exc).__name__, exc
+        )
+        return False
+    return True
 
 
 def _context(tags: list[Any]) -> str | None:
     """The ``mlflow.data.context`` value among a dataset input's tags."""
     return next((t.value for t in tags if t.key == DATASET_CONTEXT), None)
+
+
+def close_orphan_runs(
+    experiment: str, study: str, *, keep_cells: set[str], failed_cells: set[str]
+) -> list[str]:
+    """End the runs of ``study`` still RUNNING in MLflow whose cell is not in ``keep_cells``
+    (the cells with a RUNNING trial): runs whose worker died. FAILED for ``failed_cells``,
+    else interrupted (KILLED: the cell is enqueued again and its retry resumes the run). The
+    run ids ended; best effort, like :func:`close_run`."""
+    try:
+        client = mlflow_client()
+        exp = client.get_experiment_by_name(experiment)
+        if exp is None:
+            return []
+        runs = client.search_runs(
+            [exp.experiment_id],
+            f"tags.`{TAG_STUDY}` = '{study}' and attributes.status = 'RUNNING'",
+        )
+    except Exception as exc:
+        import logging
+
+        logging.getLogger("mpbench.tracking").warning("could not look for open runs: %s", exc)
+        return []
+    ended = []
+    for run in runs:
+        if run.data.tags.get(TAG_CELL) in keep_cells:
+            continue
+        cell = run.data.tags.get(TAG_CELL)
+        status = STATUS_FAILED if cell in failed_cells else STATUS_INTERRUPTED
+        if close_run(run.info.run_id, status, "its worker stopped before the trial ended"):
+            ended.append(run.info.run_id)
+    return ended

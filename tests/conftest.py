@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -68,3 +68,19 @@ def mlflow_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)  # a sqlite store keeps its artifacts in ./mlruns: not in the repo
     return uri
+
+
+@pytest.fixture
+def restart_postgres(postgres_url: str) -> Callable[[], None]:
+    """Restart the PostgreSQL server (every open connection drops), for outage tests."""
+
+    def restart() -> None:
+        res = subprocess.run(
+            ["pg_ctlcluster", PG_VERSION, "main", "restart"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert res.returncode == 0, res.stderr
+
+    return restart

@@ -130,6 +130,8 @@ def _status_of(exc: BaseException) -> str:
         return T.STATUS_DIVERGED
     if type(exc).__name__ == "TrialPruned":
         return T.STATUS_PRUNED
+    if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, SIGTERM, a preempted job: resumed later
+        return T.STATUS_INTERRUPTED
     return T.STATUS_FAILED
 
 

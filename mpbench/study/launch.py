@@ -590,5 +590,8 @@ def follow_study(
     try:
         followed = follow(study, spec, p, result.launched, progress=progress, poll=poll)
     except KeyboardInterrupt:
-        followed = Followed({}, [], interrupted=True)
+        return replace(result, summary=summarize(study, spec), followed=Followed({}, [], True))
+    from mpbench.study.runner import end_open_runs
+
+    end_open_runs(study, spec, p.experiment)
     return replace(result, summary=summarize(study, spec), followed=followed)

@@ -27,7 +27,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,7 @@ class StudyRun:
     summary: Any  # mpbench.study.status.StudySummary
     interrupted: bool = False
     preflight: Any = None  # mpbench.study.preflight.PreflightResult, when it ran
+    restarts: list[str] = field(default_factory=list)  # workers that died and were restarted
 
     @property
     def exit_code(self) -> int:
@@ -152,7 +153,9 @@ def run_study(
     before anything is enqueued or started."""
     from mpbench.study.preflight import preflight
     from mpbench.study.status import summarize
+    from mpbench.study.worker import use_outage_timeout
 
+    use_outage_timeout(spec)  # inherited by the workers too
     checked = preflight(spec, p, retry_failed=retry_failed) if check else None
     study, storage, added = prepare(spec, p, retry_failed=retry_failed)
     S.reap_stale(study, storage, grace_period=p.grace_period, retries=p.retries)
@@ -166,17 +169,43 @@ def run_study(
     # SIGTERM like Ctrl-C, and SIGINT even when a shell started us in the background (where it
     # arrives ignored): the workers give their cells back, nothing is left running
     procs: list[subprocess.Popen[bytes]] = []
+    restarts: list[str] = []
     with interrupt_on_sigterm():
         try:
             start_workers(spec, p, procs)
-            watch(study, spec, procs, progress=progress, logs=log_folder(spec, p))
+            restarts = watch(
+                study,
+                spec,
+                procs,
+                progress=progress,
+                logs=log_folder(spec, p),
+                restart=lambda i: start_worker(spec, p, i),
+                budget=p.retries * p.workers,
+            )
         except KeyboardInterrupt:
             interrupted = True
             stop_workers(procs)
     codes = [proc.wait() for proc in procs]
+    end_open_runs(study, spec, p.experiment)
     interrupted = interrupted or any(c in (130, -signal.SIGINT) for c in codes)
     summary = summarize(study, spec)
-    return StudyRun(added, codes, summary, interrupted=interrupted, preflight=checked)
+    return StudyRun(
+        added, codes, summary, interrupted=interrupted, preflight=checked, restarts=restarts
+    )
+
+
+def end_open_runs(study: Any, spec: StudySpec, experiment: str | None) -> list[str]:
+    """End the study's MLflow runs left RUNNING by workers that died (no RUNNING trial of their
+    cell any more): no run stays RUNNING after its trial ended. The run ids ended."""
+    if experiment is None:
+        return []
+    states = S.cells(study.get_trials(deepcopy=False))
+    keep = {k for k, c in states.items() if c.state == "running"}
+    failed = {k for k, c in states.items() if c.state == "fail"}
+    ended = T.close_orphan_runs(experiment, spec.name, keep_cells=keep, failed_cells=failed)
+    if ended:
+        log.warning("ended %d MLflow run(s) left RUNNING by workers that died", len(ended))
+    return ended
 
 
 def log_folder(spec: StudySpec, p: RunPlan) -> Path:
@@ -239,35 +268,37 @@ def worker_env(p: RunPlan) -> dict[str, str]:
 def start_workers(
     spec: StudySpec, p: RunPlan, procs: list[subprocess.Popen[bytes]] | None = None
 ) -> list[subprocess.Popen[bytes]]:
-    """Start the local worker processes in the project folder, appending each to ``procs`` as
-    it starts (an interrupt halfway leaves the caller the ones to stop); their output goes to
-    ``<study folder>/logs``."""
+    """Start the local worker processes, appending each to ``procs`` as it starts (an
+    interrupt halfway leaves the caller the ones to stop)."""
+    procs = [] if procs is None else procs
+    for i in range(p.workers):
+        procs.append(start_worker(spec, p, i))
+    return procs
+
+
+def start_worker(spec: StudySpec, p: RunPlan, index: int) -> subprocess.Popen[bytes]:
+    """Start local worker ``index`` in the project folder; its output is appended to
+    ``<study folder>/logs/worker-<index>.log``."""
     logs = log_folder(spec, p)
     logs.mkdir(parents=True, exist_ok=True)
-    procs = [] if procs is None else procs
     threads = str(max(1, (os.cpu_count() or 1) // p.workers))
-    tracking = worker_tracking_uri() if p.experiment is not None else None
-    for i in range(p.workers):
-        env = worker_env(p)
-        if tracking is not None:
-            env["MLFLOW_TRACKING_URI"] = tracking  # the current folder's store, not the project's
-        # torch's default (all cores per process) oversubscribes the CPU many times over
-        # with several workers: measured 5x slower trials on 2 cores with 2 workers
-        env.setdefault("OMP_NUM_THREADS", threads)
-        env.setdefault("MKL_NUM_THREADS", threads)
-        if p.gpus:
-            env["CUDA_VISIBLE_DEVICES"] = str(p.gpus[i % len(p.gpus)])
-        with open(logs / f"worker-{i}.log", "ab") as out:
-            procs.append(
-                subprocess.Popen(
-                    worker_command(spec, p, index=i),
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    cwd=p.project_folder,
-                )
-            )
-    return procs
+    env = worker_env(p)
+    if p.experiment is not None:  # the current folder's store, not the project's
+        env["MLFLOW_TRACKING_URI"] = worker_tracking_uri()
+    # torch's default (all cores per process) oversubscribes the CPU many times over
+    # with several workers: measured 5x slower trials on 2 cores with 2 workers
+    env.setdefault("OMP_NUM_THREADS", threads)
+    env.setdefault("MKL_NUM_THREADS", threads)
+    if p.gpus:
+        env["CUDA_VISIBLE_DEVICES"] = str(p.gpus[index % len(p.gpus)])
+    with open(logs / f"worker-{index}.log", "ab") as out:
+        return subprocess.Popen(
+            worker_command(spec, p, index=index),
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=p.project_folder,
+        )
 
 
 def worker_tracking_uri() -> str:
@@ -305,8 +336,12 @@ def watch(
     progress: bool,
     logs: Path,
     poll: float = 1.0,
-) -> None:
-    """Poll the storage and show cells done / total until every worker has exited."""
+    restart: Any = None,
+    budget: int = 0,
+) -> list[str]:
+    """Poll the storage and show cells done / total until every worker has exited. A worker
+    that died (killed by a signal, crashed) while cells remain is started again by
+    ``restart(index)``, at most ``budget`` times; what was restarted, as lines."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from mpbench.study.status import summarize
@@ -318,9 +353,21 @@ def watch(
         TextColumn("{task.fields[detail]}"),
         TimeElapsedColumn(),
     )
+    restarts: list[str] = []
     with Progress(*columns, disable=not progress, transient=False) as bar:
         task = bar.add_task(spec.name, total=None, detail="")
         while True:
+            for i, proc in enumerate(procs):
+                code = proc.poll()
+                if code in (None, 0, 130, -signal.SIGINT) or restart is None or budget < 1:
+                    continue
+                if not has_work(study, spec):
+                    continue
+                budget -= 1
+                why = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit {code}"
+                restarts.append(f"worker {i} {why} (log: {logs / f'worker-{i}.log'}): restarted")
+                log.warning("%s while cells remain", restarts[-1])
+                procs[i] = restart(i)
             alive = sum(proc.poll() is None for proc in procs)
             s = summarize(study, spec)
             bar.update(
@@ -340,3 +387,4 @@ def watch(
                 proc.returncode,
                 logs / f"worker-{i}.log",
             )
+    return restarts

@@ -243,6 +243,7 @@ class ExecutionSpec(_Strict):
     grace_period: float = Field(default=60.0, gt=0)
     run_folder: str = "runs"
     experiment: str = "mpbench"
+    outage_timeout: float = Field(default=300.0, gt=0)
     slurm: SlurmSpec = Field(default_factory=SlurmSpec)
 
 

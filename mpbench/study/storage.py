@@ -52,6 +52,7 @@ SYS_PID = "mpbench.pid"
 INHERITED = (ATTR_CELL, ATTR_CONFIG, ATTR_KIND, ATTR_VERSION, ATTR_RUNS, ATTR_SEED_VALUES)
 SPURIOUS = "spurious"  # a trial ask() created although the grid queue / search budget was spent
 DUPLICATE = "duplicate"  # a second trial for a cell that already has one running or complete
+OUTAGE = "outage"  # stopped by a storage/tracking outage longer than the outage timeout
 
 
 def code_version() -> str:
@@ -118,12 +119,28 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     import optuna
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
+    from mpbench.outage import retrying_storage
+
     if is_journal(url):
         Path(url).parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(url))
+        check_journal_lock(url)
+        return retrying_storage(JournalStorage(JournalFileBackend(url)))
     url = normalise_url(url)
     check_driver(url)
-    return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+    return retrying_storage(optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True}))
+
+
+def check_journal_lock(url: str) -> None:
+    """Refuse a journal whose lock (Optuna's ``<journal>.lock`` symlink) points at a file that
+    does not exist: the journal was deleted while locked, and Optuna would wait for the lock
+    forever (its stale-lock check reads the missing target)."""
+    lock = Path(url + ".lock")
+    if lock.is_symlink() and not lock.exists():
+        raise ValueError(
+            f"the journal lock {lock} points at {os.readlink(lock)}, which does not exist "
+            "(the journal was deleted while locked); Optuna would wait for it forever. If no "
+            f"mpbench process uses this study any more, remove the lock: rm {lock}"
+        )
 
 
 POSTGRES_EXTRA = "pip install 'mpbench[postgres]'"

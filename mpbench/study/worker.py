@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mpbench import tracking as T
+from mpbench.outage import OutageError
 from mpbench.study import storage as S
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ def run_worker(opts: WorkerOptions) -> WorkerSummary:
     """Claim and run trials until the study has nothing left to do (or the parent is gone)."""
     storage = S.open_storage(opts.storage)
     study, spec = join_study(storage, opts)
+    use_outage_timeout(spec)
     summary = WorkerSummary()
     ran = 0
     while opts.parent_pid is None or os.getppid() == opts.parent_pid:
@@ -115,6 +117,14 @@ def run_worker(opts: WorkerOptions) -> WorkerSummary:
         summary.add(outcome, trial.number)
         ran += outcome not in (S.SPURIOUS, S.DUPLICATE)
     return summary
+
+
+def use_outage_timeout(spec: StudySpec) -> None:
+    """The study's ``[execution] outage_timeout`` for this process's storage and MLflow calls,
+    unless ``MPBENCH_OUTAGE_TIMEOUT`` is set."""
+    from mpbench.outage import TIMEOUT_ENV
+
+    os.environ.setdefault(TIMEOUT_ENV, str(spec.execution.outage_timeout))
 
 
 def join_study(storage: Any, opts: WorkerOptions) -> tuple[optuna.Study, StudySpec]:
@@ -177,6 +187,8 @@ def run_claimed(
     except TrialLost as exc:
         log.warning("trial %d: %s", trial.number, exc)
         return "lost"
+    except OutageError as exc:  # the infrastructure, not the config: the cell is run again
+        return _hand_back_after_outage(study, trial, exc, retries=opts.retries)
     except Exception as exc:  # recorded on the trial; the study goes on with the next one
         return _tell_failure(study, trial, exc)
     return _tell(study, trial, state=None, value=value, status=T.STATUS_FINISHED)
@@ -295,14 +307,19 @@ def _run_seeds(
             prune=spec.search is not None,
             lost=beat.lost,
         )
-        result = run_trial(
-            cfg,
-            callbacks=[report],
-            experiment=opts.experiment,
-            tags=tags,
-            run_id=runs.get(key),
-            progress=False,
-        )
+        try:
+            result = run_trial(
+                cfg,
+                callbacks=[report],
+                experiment=opts.experiment,
+                tags=tags,
+                run_id=runs.get(key),
+                progress=False,
+            )
+        except BaseException as exc:  # end the run if the trial ended before its recorder could
+            if runs.get(key):
+                T.close_run(runs[key], _run_status(exc), f"{type(exc).__name__}: {exc}")
+            raise
         done[key] = float(result.metrics.get(spec.objective.metric, math.nan))
         trial.set_user_attr(S.ATTR_SEED_VALUES, done)
     return sum(done[c.key()] for c in configs) / len(configs)
@@ -378,6 +395,40 @@ def _tell_failure(study: optuna.Study, trial: optuna.Trial, exc: Exception) -> s
     return _tell(
         study, trial, state=_fail(), value=None, status=status, error=f"{type(exc).__name__}: {exc}"
     )
+
+
+def _run_status(exc: BaseException) -> str:
+    """The mpbench status of an MLflow run whose trial raised ``exc``."""
+    import optuna
+
+    from mpbench.engine import DivergenceError
+
+    if isinstance(exc, KeyboardInterrupt | TrialLost | OutageError):
+        return T.STATUS_INTERRUPTED  # the cell runs again and continues this run
+    if isinstance(exc, optuna.TrialPruned):
+        return T.STATUS_PRUNED
+    return T.STATUS_DIVERGED if isinstance(exc, DivergenceError) else T.STATUS_FAILED
+
+
+def _hand_back_after_outage(
+    study: optuna.Study, trial: optuna.Trial, exc: OutageError, *, retries: int
+) -> str:
+    """A trial stopped by an outage that outlasted the outage timeout: fail it as ``outage`` and
+    enqueue its cell again as a retry (bounded by ``retries``, so that a permanent outage ends).
+    If the storage itself is down this raises, the worker exits, and the trial, left RUNNING,
+    is reaped as stale by whichever worker comes next."""
+    log.error("trial %d: %s", trial.number, exc)
+    trial.set_user_attr(S.ATTR_STATUS, S.OUTAGE)
+    trial.set_user_attr(S.ATTR_ERROR, f"{type(exc).__name__}: {exc}"[:2000])
+    study.tell(trial, state=_fail())
+    frozen = study.get_trials(deepcopy=False)[trial.number]
+    attempt = int(frozen.user_attrs.get(S.ATTR_ATTEMPT, 0)) + 1
+    if attempt <= retries:
+        S.requeue(study, frozen, attempt=attempt)
+        log.warning(
+            "trial %d: its cell is enqueued again (retry %d of %d)", trial.number, attempt, retries
+        )
+    return S.OUTAGE
 
 
 def _give_back(study: optuna.Study, trial: optuna.Trial) -> None:

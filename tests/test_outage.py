@@ -1,0 +1,302 @@
+"""Outages are waited out, not turned into failures (mpbench.outage), and a chaos run.
+
+Real services only: an sqlite MLflow store held by another writer's exclusive lock, a journal
+lock left pointing at a deleted journal, and PostgreSQL restarted while SIGKILLed workers are
+restarted under a 12-cell grid.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+from mpbench import outage
+from mpbench.study import storage as S
+from mpbench.study.runner import plan, run_study
+from mpbench.study.spec import load_study
+from tests.test_study_run import assert_exactly_once, mlflow_runs, study_file
+
+# --- what is transient ---------------------------------------------------------------------------
+
+
+def _raised_from(outer: type[Exception], inner: BaseException, text: str = "wrapped") -> Exception:
+    try:
+        try:
+            raise inner
+        except BaseException as e:
+            raise outer(text) from e
+    except Exception as exc:
+        return exc
+
+
+def test_transient_errors_are_told_from_permanent_ones() -> None:
+    import sqlalchemy.exc as sa
+    from mlflow.exceptions import MlflowException
+
+    pg_down = sa.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+    no_db = sa.OperationalError("connect", {}, Exception('database "x" does not exist'))
+    cases = {
+        "PostgreSQL restarting": (pg_down, True),
+        "Optuna's wrapper of it": (
+            _raised_from(optuna.exceptions.StorageInternalError, pg_down),
+            True,
+        ),
+        "sqlite store locked": (
+            MlflowException("(sqlite3.OperationalError) database is locked"),
+            True,
+        ),
+        "server unreachable": (ConnectionRefusedError(111, "Connection refused"), True),
+        "NFS stale handle": (OSError(116, "Stale file handle"), True),
+        "missing database": (no_db, False),
+        "bad password": (
+            sa.OperationalError("c", {}, Exception("password authentication failed for user")),
+            False,
+        ),
+        "a finished trial": (optuna.exceptions.UpdateFinishedTrialError("finished"), False),
+        "a duplicate study": (optuna.exceptions.DuplicatedStudyError("dup"), False),
+        "a bad value": (ValueError("lr must be > 0"), False),
+        "no such file": (FileNotFoundError(2, "No such file"), False),
+    }
+    got = {name: outage.is_transient(exc) for name, (exc, _) in cases.items()}
+    assert got == {name: want for name, (_, want) in cases.items()}
+
+
+def test_call_retries_a_transient_error_then_gives_up_with_an_outage_error() -> None:
+    calls: list[float] = []
+
+    def flaky() -> str:
+        calls.append(time.monotonic())
+        if len(calls) < 3:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        return "ok"
+
+    assert outage.call(flaky, what="flaky", timeout=30) == "ok"
+    assert len(calls) == 3
+    assert 0.7 < calls[2] - calls[0] < 5  # backed off 0.5 s, then 1 s (+-20 % jitter)
+
+    def down() -> None:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    t0 = time.monotonic()
+    with pytest.raises(outage.OutageError, match=r"db \(get\): still failing after 2 s .*Connec"):
+        outage.call(down, what="db (get)", timeout=2)
+    assert time.monotonic() - t0 < 4
+
+    permanent: list[int] = []
+
+    def wrong() -> None:
+        permanent.append(1)
+        raise ValueError("not an outage")
+
+    with pytest.raises(ValueError, match="not an outage"):
+        outage.call(wrong, what="x", timeout=30)
+    assert permanent == [1]  # raised at once, never retried
+
+
+def test_storage_waits_out_a_flaky_backend() -> None:
+    """Every method of the Optuna storage goes through the retry (a real in-memory storage whose
+    first create_new_trial call fails like a dropped PostgreSQL connection)."""
+    inner = optuna.storages.InMemoryStorage()
+    failures = iter([ConnectionResetError(104, "Connection reset by peer")])
+    real = inner.create_new_trial
+
+    def create_new_trial(*args: Any, **kwargs: Any) -> int:
+        err = next(failures, None)
+        if err is not None:
+            raise err
+        return real(*args, **kwargs)
+
+    inner.create_new_trial = create_new_trial  # type: ignore[method-assign]
+    storage = outage.retrying_storage(inner, timeout=30)
+    assert isinstance(storage, optuna.storages.BaseStorage)
+    study = optuna.create_study(storage=storage, study_name="flaky")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    assert [t.state.name for t in study.get_trials()] == ["COMPLETE", "COMPLETE"]
+
+
+def test_a_lock_pointing_at_a_deleted_journal_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    journal = tmp_path / "runs" / "gone" / "optuna.journal"
+    journal.parent.mkdir(parents=True)
+    os.symlink(journal, f"{journal}.lock")  # what Optuna's lock is; then the journal was deleted
+    path = study_file(tmp_path, '[grid]\nvariant = ["baseline"]\n', name="gone")
+    res = subprocess.run(
+        [sys.executable, "-m", "mpbench", "grid", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,  # Optuna alone waits forever here
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    assert res.returncode == 2
+    assert f"the journal lock {journal}.lock points at {journal}, which does not exist" in (
+        res.stderr
+    )
+    assert f"rm {journal}.lock" in res.stderr
+
+
+# --- a locked MLflow store ----------------------------------------------------------------------
+
+
+def _hold_exclusive_lock(db: Path, *, start: Any, seconds: float, done: threading.Event) -> None:
+    """Another writer: hold sqlite's exclusive lock on the MLflow store for ``seconds``."""
+    start.wait()
+    con = sqlite3.connect(db, isolation_level=None, timeout=60)
+    con.execute("BEGIN EXCLUSIVE")
+    time.sleep(seconds)
+    con.execute("COMMIT")
+    con.close()
+    done.set()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("lock_s", "outage_timeout", "handed_back"),
+    [(30.0, 300, False), (25.0, 8, True)],
+    ids=["waited-out", "outlasted"],
+)
+def test_a_locked_mlflow_store(
+    tmp_path: Path, mlflow_uri: str, lock_s: float, outage_timeout: int, handed_back: bool
+) -> None:
+    """mlflow.db held by another writer's exclusive lock during a grid (MLflow's own sqlite
+    retries give up after ~20 s). Within the outage timeout the calls are retried and the
+    trial goes on; past it the trial is failed as 'outage' and its cell enqueued again. Either
+    way every cell finishes once, exit 0, one FINISHED run per cell."""
+    body = '[grid]\nvariant = ["baseline", "fixed", "learnable"]\nseeds = 1\n'
+    body += f"[execution]\nretries = 6\noutage_timeout = {outage_timeout}\nheartbeat_interval = 1\n"
+    path = study_file(tmp_path, body, name="locked", epochs=6)
+    spec = load_study(path)
+    p = plan(spec, workers=1)
+    started, released = threading.Event(), threading.Event()
+    locker = threading.Thread(
+        target=_hold_exclusive_lock,
+        args=(tmp_path / "mlflow.db",),
+        kwargs={"start": started, "seconds": lock_s, "done": released},
+        daemon=True,
+    )
+    locker.start()
+
+    def watch_for_training() -> None:
+        storage = S.open_storage(p.storage)
+        while not started.is_set():
+            study = _loaded("locked", storage)
+            trials = study.get_trials() if study else []
+            if any(t.state.name == "RUNNING" and t.intermediate_values for t in trials):
+                started.set()
+            time.sleep(0.2)
+
+    threading.Thread(target=watch_for_training, daemon=True).start()
+    result = run_study(spec, p, progress=False)
+    assert released.is_set()
+    assert result.exit_code == 0, result.summary
+    study = optuna.load_study(study_name="locked", storage=S.open_storage(p.storage))
+    trials = study.get_trials()
+    outages = [t for t in trials if t.user_attrs.get(S.ATTR_STATUS) == S.OUTAGE]
+    log = (tmp_path / "runs" / "locked" / "logs" / "worker-0.log").read_text()
+    assert "database is locked" in log
+    if handed_back:
+        # the trial in the lock, and possibly the next one if it starts while the lock holds
+        assert outages, [t.user_attrs.get(S.ATTR_STATUS) for t in trials]
+        for t in outages:
+            assert "still failing after" in t.user_attrs[S.ATTR_ERROR]
+            retry = [r for r in trials if r.user_attrs.get(S.ATTR_RETRY_OF) == t.number]
+            assert len(retry) == 1 and retry[0].user_attrs[S.ATTR_ATTEMPT] >= 1
+    else:
+        assert not outages and len(trials) == 3  # nothing failed, nothing ran twice
+        assert "retrying for up to" in log
+    assert_exactly_once(study, {c.key() for c in _grid_cells(spec)})
+    runs = mlflow_runs("locked")
+    assert {r.info.status for r in runs} == {"FINISHED"} and len(runs) == 3
+
+
+def _grid_cells(spec: Any) -> list[Any]:
+    from mpbench.study.spec import expand_grid
+
+    return expand_grid(spec)
+
+
+# --- chaos ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_chaos_killed_workers_and_a_postgres_restart(
+    tmp_path: Path, mlflow_uri: str, postgres_url: str, restart_postgres: Any
+) -> None:
+    """12 cells, 3 workers on PostgreSQL; a driver SIGKILLs a random training worker 3 times and
+    restarts PostgreSQL once. At the end every cell finished exactly once in Optuna and in
+    MLflow, no run is RUNNING, and the exit code (0) and the printed restarts say what
+    happened."""
+    body = '[grid]\nvariant = ["baseline", "fixed", "learnable", "learnable_tav"]\nseeds = 3\n'
+    body += "[execution]\nretries = 3\nheartbeat_interval = 1\ngrace_period = 30\n"
+    path = study_file(tmp_path, body, name="chaos", epochs=4)
+    grid = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mpbench",
+            "grid",
+            str(path),
+            "--workers",
+            "3",
+            "--storage",
+            postgres_url,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    storage = S.open_storage(postgres_url)
+    rng = random.Random(7)
+    events: list[str] = []
+    deadline = time.monotonic() + 600
+    kills = 0
+    while kills < 3 and time.monotonic() < deadline and grid.poll() is None:
+        study = _loaded("chaos", storage)
+        running = [
+            t
+            for t in (study.get_trials() if study else [])
+            if t.state.name == "RUNNING" and t.intermediate_values and S.SYS_PID in t.system_attrs
+        ]
+        if not running:
+            time.sleep(0.3)
+            continue
+        victim = rng.choice(running)
+        try:
+            os.kill(victim.system_attrs[S.SYS_PID], signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+        kills += 1
+        events.append(f"killed trial {victim.number}")
+        if kills == 2:
+            restart_postgres()
+            events.append("restarted PostgreSQL")
+        time.sleep(2)
+    out, err = grid.communicate(timeout=600)
+    assert kills == 3, (events, out, err)
+    assert grid.returncode == 0, out + err
+    assert "grid study chaos: 12/12 finished" in out
+    assert err.count("killed by SIGKILL") == 3 and err.count("restarted") >= 3
+    study = optuna.load_study(study_name="chaos", storage=storage)
+    spec = load_study(path)
+    assert_exactly_once(study, {c.key() for c in _grid_cells(spec)})
+    runs = mlflow_runs("chaos")
+    assert len(runs) == 12 and {r.info.status for r in runs} == {"FINISHED"}
+    assert not [t for t in study.get_trials() if t.state.name in ("RUNNING", "WAITING")]
+
+
+def _loaded(name: str, storage: Any) -> optuna.Study | None:
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
