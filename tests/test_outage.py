@@ -300,3 +300,23 @@ def _loaded(name: str, storage: Any) -> optuna.Study | None:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return None
+
+
+def test_a_trial_that_fails_before_its_recorder_leaves_no_running_run(
+    tmp_path: Path, mlflow_uri: str
+) -> None:
+    """The worker creates a cell's MLflow run before training; a trial whose folder cannot be
+    made (a file in its place) fails before the engine's recorder starts: the run is ended
+    FAILED with the error, not left RUNNING."""
+    path = study_file(tmp_path, '[grid]\nvariant = ["baseline"]\nseeds = 1\n', name="nofolder")
+    spec = load_study(path)
+    (cell,) = _grid_cells(spec)
+    trials_dir = tmp_path / "runs" / "nofolder" / "trials"
+    trials_dir.mkdir(parents=True)
+    (trials_dir / cell.key()).write_text("not a folder")
+    result = run_study(spec, plan(spec, workers=1), progress=False, check=False)
+    assert result.exit_code == 1 and len(result.summary.failed) == 1
+    (run,) = mlflow_runs("nofolder")
+    assert run.info.status == "FAILED"
+    assert run.data.tags["mpbench.status"] == "failed"
+    assert "Error" in run.data.tags["mpbench.error"]

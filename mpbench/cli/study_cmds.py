@@ -185,8 +185,9 @@ def worker(
     """Join a study from this machine (see the help text above for paths and exit codes)."""
     import os
 
+    from mpbench.outage import OutageError
     from mpbench.study import storage as S
-    from mpbench.study.runner import exit_code, worker_tracking_uri
+    from mpbench.study.runner import EXIT_FAILED, end_open_runs, exit_code, worker_tracking_uri
     from mpbench.study.spec import check_study_name
     from mpbench.study.status import summarize
     from mpbench.study.worker import WorkerOptions, interrupt_on_sigterm, run_worker
@@ -224,10 +225,15 @@ def worker(
     except KeyboardInterrupt:
         err_console.print("interrupted: the current trial was given back to the queue")
         raise typer.Exit(130) from None
+    except OutageError as exc:  # the storage stayed away: the running trial is reaped later
+        err_console.print(f"worker stopped: {S.mask_url(str(exc))}", highlight=False, markup=False)
+        raise typer.Exit(EXIT_FAILED) from None
     console.print(f"worker done: { {k: len(v) for k, v in done.outcomes.items()} }")
     if parent_pid is not None:
         return  # the parent summarises the study and sets the exit code
-    summary = summarize(S.load_study(name, st, spec=spec), spec)
+    found = S.load_study(name, st, spec=spec)
+    end_open_runs(found, spec, opts.experiment)
+    summary = summarize(found, spec)
     print_summary(summary, retry=f"mpbench {spec.kind} <study file> --storage ... --retry-failed")
     code = exit_code(summary)
     if code:
