@@ -29,27 +29,8 @@ from mpbench.cli import app
 from mpbench.study import launch as L
 from mpbench.study import storage as S
 from mpbench.study.spec import SlurmSpec, load_study, parse_minutes
+from tests.test_study_run import loaded_study, study_file, wait_for
 
-TINY = """name = "{name}"
-[base]
-backbone = "x3d_xs"
-size = "tiny"
-dataset = "synth"
-dataset_options = {{ classes = 3, train_clips = 8, val_clips = 4, video_frames = 5, size = 32 }}
-frames = 4
-crop = 32
-batch_size = 4
-epochs = {epochs}
-device = "cpu"
-[grid]
-variant = {variants}
-seeds = {seeds}
-[execution]
-heartbeat_interval = 1
-grace_period = 20
-[execution.slurm]
-{slurm}
-"""
 FOUR = '["baseline", "fixed", "learnable", "learnable_tav"]'
 
 
@@ -62,11 +43,17 @@ def write_study(
     seeds: int = 2,
     slurm: str = "",
 ) -> Path:
-    path = tmp_path / f"{name}.toml"
-    path.write_text(
-        TINY.format(name=name, epochs=epochs, variants=variants, seeds=seeds, slurm=slurm)
-    )
-    return path
+    body = f"""
+[grid]
+variant = {variants}
+seeds = {seeds}
+[execution]
+heartbeat_interval = 1
+grace_period = 20
+[execution.slurm]
+{slurm}
+"""
+    return study_file(tmp_path, body, name=name, epochs=epochs)
 
 
 def mpbench(
@@ -353,16 +340,6 @@ def start_mlflow_server(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     )
 
 
-def wait_for(fn: Any, *, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError("timed out")
-
-
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_local_jobs_on_postgres_and_an_mlflow_server_survive_a_killed_job(
@@ -397,7 +374,7 @@ def test_local_jobs_on_postgres_and_an_mlflow_server_survive_a_killed_job(
         )
         spec = load_study(path)
         storage = S.open_storage(postgres_url)
-        study = wait_for(lambda: _try_load(spec, storage), timeout=120)
+        study = wait_for(lambda: loaded_study(spec.name, storage, trials=True), timeout=120)
         victim = wait_for(
             lambda: next(
                 (
@@ -444,11 +421,3 @@ def test_local_jobs_on_postgres_and_an_mlflow_server_survive_a_killed_job(
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
-
-
-def _try_load(spec: Any, storage: Any) -> Any:
-    try:
-        study = S.load_study(spec.name, storage, spec=spec)
-    except ValueError:
-        return None
-    return study if study.get_trials() else None

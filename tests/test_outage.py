@@ -25,7 +25,7 @@ from mpbench import outage
 from mpbench.study import storage as S
 from mpbench.study.runner import plan, run_study
 from mpbench.study.spec import load_study
-from tests.test_study_run import assert_exactly_once, mlflow_runs, study_file
+from tests.test_study_run import assert_exactly_once, loaded_study, mlflow_runs, study_file
 
 # --- what is transient ---------------------------------------------------------------------------
 
@@ -188,7 +188,7 @@ def test_a_locked_mlflow_store(
     def watch_for_training() -> None:
         storage = S.open_storage(p.storage)
         while not started.is_set():
-            study = _loaded("locked", storage)
+            study = loaded_study("locked", storage)
             trials = study.get_trials() if study else []
             if any(t.state.name == "RUNNING" and t.intermediate_values for t in trials):
                 started.set()
@@ -262,7 +262,7 @@ def test_chaos_killed_workers_and_a_postgres_restart(
     deadline = time.monotonic() + 600
     kills = 0
     while kills < 3 and time.monotonic() < deadline and grid.poll() is None:
-        study = _loaded("chaos", storage)
+        study = loaded_study("chaos", storage)
         running = [
             t
             for t in (study.get_trials() if study else [])
@@ -293,13 +293,6 @@ def test_chaos_killed_workers_and_a_postgres_restart(
     runs = mlflow_runs("chaos")
     assert len(runs) == 12 and {r.info.status for r in runs} == {"FINISHED"}
     assert not [t for t in study.get_trials() if t.state.name in ("RUNNING", "WAITING")]
-
-
-def _loaded(name: str, storage: Any) -> optuna.Study | None:
-    try:
-        return optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        return None
 
 
 def test_a_trial_that_fails_before_its_recorder_leaves_no_running_run(

@@ -421,12 +421,14 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_finishes_each_cell_once(tmp_path: Pa
     assert_exactly_once(study, {c.key() for c in _cells(spec)})
 
 
-def _loaded(name: str, storage: Any) -> optuna.Study | None:
-    """The study once the grid has created it, else None."""
+def loaded_study(name: str, storage: Any, *, trials: bool = False) -> optuna.Study | None:
+    """The study once a grid has created it (and, with ``trials``, enqueued its trials), else
+    None."""
     try:
-        return optuna.load_study(study_name=name, storage=storage)
+        study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return None
+    return study if not trials or study.get_trials() else None
 
 
 def _ignore_sigint() -> None:
@@ -454,7 +456,7 @@ def test_a_signal_to_the_parent_alone_stops_every_worker(
         preexec_fn=_ignore_sigint if background else None,
     )
     storage = S.open_storage(str(Path("runs") / f"sig{sig.value}" / "optuna.journal"))
-    study = wait_for(lambda: _loaded(f"sig{sig.value}", storage), timeout=60)
+    study = wait_for(lambda: loaded_study(f"sig{sig.value}", storage), timeout=60)
     wait_for(
         lambda: any(
             t.state.name == "RUNNING" and t.intermediate_values for t in study.get_trials()

@@ -413,6 +413,13 @@ def _launch(
             highlight=False,
             soft_wrap=True,
         )
+        console.print(
+            "browse its runs and trials: "
+            + ui_command(study, storage=storage, experiment=_unless_default(p.experiment, spec)),
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
         if not wait:
             console.print(f"follow it with: mpbench status {study}", highlight=False)
             return
@@ -557,3 +564,8 @@ def print_dry_run(spec: Any, url: str, *, workers: int, probe_steps: int) -> Non
         )
     for note in d.notes:
         console.print(f"note: {note}")
+
+
+def _unless_default(experiment: str | None, spec: Any) -> str | None:
+    """The experiment for a printed command line: None when it is the study file's own."""
+    return None if experiment == spec.execution.experiment else experiment

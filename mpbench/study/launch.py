@@ -476,9 +476,7 @@ def follow(
     """Show cells done / total until the study has nothing left and no job runs. A job that
     ended without finishing (killed, lost) while cells remain is replaced, at most
     ``replace_budget`` times (default: retries x jobs); its RUNNING trial is reaped here too."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from mpbench.study.runner import has_work
+    from mpbench.study.runner import has_work, show_cells, study_progress
     from mpbench.study.status import summarize
 
     budget = p.retries * len(launched.jobs) if replace_budget is None else replace_budget
@@ -487,15 +485,8 @@ def follow(
     jobs = list(zip(records, launched.jobs, strict=True))
     replaced: list[str] = []
     handled: set[str] = set()
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(),
-    )
     states: dict[str, str] = {}
-    with Progress(*columns, disable=not progress, transient=False) as bar:
+    with study_progress(disable=not progress) as bar:
         task = bar.add_task(spec.name, total=None, detail="")
         while True:
             S.reap_stale(study, storage, grace_period=p.grace_period, retries=p.retries)
@@ -519,13 +510,7 @@ def follow(
             running = sum(
                 s not in ENDED_STATES and not s.startswith("UNKNOWN") for s in states.values()
             )
-            s = summarize(study, spec)
-            bar.update(
-                task,
-                total=s.total,
-                completed=s.finished,
-                detail=f"{s.running} running, {running} job(s) running",
-            )
+            show_cells(bar, task, summarize(study, spec), f"{running} job(s) running")
             if not running:
                 break
             time.sleep(poll)

@@ -342,19 +342,10 @@ def watch(
     """Poll the storage and show cells done / total until every worker has exited. A worker
     that died (killed by a signal, crashed) while cells remain is started again by
     ``restart(index)``, at most ``budget`` times; what was restarted, as lines."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from mpbench.study.status import summarize
 
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(),
-    )
     restarts: list[str] = []
-    with Progress(*columns, disable=not progress, transient=False) as bar:
+    with study_progress(disable=not progress) as bar:
         task = bar.add_task(spec.name, total=None, detail="")
         while True:
             for i, proc in enumerate(procs):
@@ -369,13 +360,7 @@ def watch(
                 log.warning("%s while cells remain", restarts[-1])
                 procs[i] = restart(i)
             alive = sum(proc.poll() is None for proc in procs)
-            s = summarize(study, spec)
-            bar.update(
-                task,
-                total=s.total,
-                completed=s.finished,
-                detail=f"{s.running} running, {alive} worker(s)",
-            )
+            show_cells(bar, task, summarize(study, spec), f"{alive} worker(s)")
             if not alive:
                 break
             time.sleep(poll)
@@ -388,3 +373,28 @@ def watch(
                 logs / f"worker-{i}.log",
             )
     return restarts
+
+
+def study_progress(*, disable: bool) -> Any:
+    """The progress bar of a running study: cells done / total, a detail field, time."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        disable=disable,
+        transient=False,
+    )
+
+
+def show_cells(bar: Any, task: Any, summary: Any, processes: str) -> None:
+    """Cells finished of the total on the study's progress bar, with what runs them."""
+    bar.update(
+        task,
+        total=summary.total,
+        completed=summary.finished,
+        detail=f"{summary.running} running, {processes}",
+    )
