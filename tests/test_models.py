@@ -164,6 +164,32 @@ def _save_x3d_xs_checkpoint() -> dict[str, torch.Tensor]:
     return state
 
 
+FAMILIES = {info.family: info.name for info in reversed(list_backbones())}  # first of each
+
+
+@pytest.mark.parametrize("backbone", sorted(FAMILIES.values()))
+def test_declared_classifier_is_the_head_a_weights_file_replaces(tmp_path, backbone: str) -> None:
+    classifier = get_backbone(backbone).info.classifier
+    args = {"variant": "baseline", "frames": T, "crop": CROP}
+    torch.manual_seed(0)
+    source = build_model(backbone, num_classes=3, **args).backbone.net
+    torch.save(source.state_dict(), tmp_path / "w.pt")
+    model = build_model(backbone, num_classes=7, weights=tmp_path / "w.pt", **args)
+    net = model.backbone.net
+    assert net.get_submodule(classifier).out_features == 7
+    head = set(head_keys(net, classifier))
+    assert head == {f"{classifier}.weight", f"{classifier}.bias"}
+    saved, loaded = source.state_dict(), net.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in saved.items() if k not in head)
+    assert model(_clip(batch=1)).logits.shape == (1, 7)
+
+
+def test_an_undeclared_classifier_is_named() -> None:
+    net = build_model("x3d_xs", variant="baseline", num_classes=2, frames=T, crop=CROP)
+    with pytest.raises(ValueError, match=r"no classifier module 'blocks.9.proj'"):
+        head_keys(net.backbone.net, "blocks.9.proj")
+
+
 @pytest.mark.parametrize("num_classes", [400, 10])
 def test_pretrained_loads_the_cached_checkpoint(hub_dir, num_classes: int) -> None:
     saved = _save_x3d_xs_checkpoint()
@@ -173,7 +199,7 @@ def test_pretrained_loads_the_cached_checkpoint(hub_dir, num_classes: int) -> No
         pretrained=True,
     )  # fmt: skip
     loaded = model.backbone.net.state_dict()
-    head = head_keys(model.backbone.net)
+    head = head_keys(model.backbone.net, get_backbone("x3d_xs").info.classifier)
     assert head == ["blocks.5.proj.weight", "blocks.5.proj.bias"]
     for key, value in saved.items():
         if key in head and num_classes != 400:

@@ -62,6 +62,9 @@ class BackboneInfo:
         layout: the tensor layout the backbone takes ("BCTHW" or "BTCHW").
         defaults: size -> (frames T, crop) of its standard input.
         checkpoint: the published weights of the full size.
+        classifier: the module path of the classification head inside the library network
+            (``.net``), e.g. ``"blocks.5.proj"``: a head of another class count is replaced there
+            (timm's pretrained config names it the same way).
         description: one line (the entry's docstring).
         options: the extra keyword arguments the entry accepts (e.g. ``alpha``).
 
@@ -76,6 +79,7 @@ class BackboneInfo:
     layout: Layout
     defaults: Mapping[str, tuple[int, int]]
     checkpoint: Checkpoint
+    classifier: str
     description: str = ""
     options: tuple[str, ...] = field(default=())
 
@@ -102,6 +106,7 @@ def register_backbone(
     layout: Layout,
     full: tuple[int, int],
     checkpoint: Checkpoint,
+    classifier: str,
     tiny: tuple[int, int] = (8, 64),
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator that registers a backbone entry under its function name."""
@@ -114,6 +119,7 @@ def register_backbone(
             layout=layout,
             defaults={"tiny": tiny, "full": full},
             checkpoint=checkpoint,
+            classifier=classifier,
             description=inspect.getdoc(fn) or "",
             options=tuple(n for n, p in params.items() if p.kind is p.KEYWORD_ONLY),
         )

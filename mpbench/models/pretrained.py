@@ -77,12 +77,17 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     return dict(obj)
 
 
-def head_keys(net: nn.Module) -> list[str]:
-    """State-dict keys of the classification head, the network's last ``nn.Linear``."""
-    names = [name for name, module in net.named_modules() if isinstance(module, nn.Linear)]
-    if not names:
-        return []
-    return [f"{names[-1]}.{p}" for p, _ in net.get_submodule(names[-1]).named_parameters()]
+def head_keys(net: nn.Module, classifier: str) -> list[str]:
+    """State-dict keys of the classification head: the module ``classifier`` of ``net``, as the
+    backbone's registry entry declares it (``BackboneInfo.classifier``)."""
+    try:
+        head = net.get_submodule(classifier)
+    except AttributeError:
+        raise ValueError(
+            f"{type(net).__name__} has no classifier module {classifier!r}: fix the "
+            f"registry entry's classifier="
+        ) from None
+    return [f"{classifier}.{p}" for p, _ in head.named_parameters()]
 
 
 def load_weights(
@@ -99,7 +104,9 @@ def load_weights(
     adapt = getattr(backbone, "adapt_state", None)
     if adapt is not None:  # e.g. TimeSformer interpolates its position and time embeddings
         state = adapt(state)
-    fresh = [k for k in head_keys(net) if k in state and state[k].shape != own[k].shape]
+    fresh = [
+        k for k in head_keys(net, info.classifier) if k in state and state[k].shape != own[k].shape
+    ]
     for key in fresh:
         del state[key]
     bad = [k for k in state if k in own and state[k].shape != own[k].shape]

@@ -144,6 +144,7 @@ def _timesformer(
         source="huggingface",
         repo=_HF_REPO,
     ),
+    classifier="classifier",
 )
 def timesformer(**kw: Any) -> nn.Module:
     """TimeSformer-Base 8x224, divided space-time attention: 121M parameters."""
