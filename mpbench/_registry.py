@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -62,8 +62,19 @@ class Registry(Generic[T]):
         return len(self._entries)
 
 
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"did you mean 'a', 'b'?"`` for up to three names in ``known`` close to ``name``, or ``""``.
+
+    Example:
+        >>> did_you_mean("x3d_q", ["x3d_xs", "x3d_s", "mvit"])
+        "did you mean 'x3d_s', 'x3d_xs'?"
+    """
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    return f"did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
 def unknown_name_message(kind: str, name: str, known: list[str]) -> str:
     """Error text for an unknown name: the close matches first, then every known name."""
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(name, known)
+    hint = f" {hint[:1].upper()}{hint[1:]}" if hint else ""
     return f"unknown {kind} {name!r}.{hint} Known: {', '.join(known)}"

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mpbench._files import load_toml_model, validate
+
 Device = Literal["auto", "cpu", "cuda"]
 Amp = Literal["none", "bf16", "fp16"]
 Optimizer = Literal["sgd", "adamw"]
@@ -132,16 +134,6 @@ class TrialConfig(BaseModel):
         return Path(self.run_dir) if self.run_dir else Path(root) / self.key()
 
 
-def _format_validation_error(exc: Any, source: str) -> str:
-    """One line per pydantic error: ``source: [field] message (got value)``."""
-    lines = []
-    for err in exc.errors():
-        where = " -> ".join(str(p) for p in err["loc"]) or "(root)"
-        got = f" (got {err['input']!r})" if "input" in err and err["type"] != "missing" else ""
-        lines.append(f"{source}: [{where}] {err['msg']}{got}")
-    return "\n".join(lines)
-
-
 def parse_assignments(items: list[str]) -> dict[str, Any]:
     """``["lr=0.01", "dataset_options={classes=4}"]`` -> ``{"lr": 0.01, ...}`` (TOML values;
     a bare word that is not valid TOML is taken as a string)."""
@@ -164,24 +156,19 @@ def load_trial_config(path: str | Path | None = None, **overrides: Any) -> Trial
 
     Errors name the file, the field, the bad value and what was expected.
     """
-    import tomllib
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if path is None:
+        return validate(TrialConfig, given, source="command line", known_keys=_trial_keys)
+    return load_toml_model(
+        path,
+        TrialConfig,
+        what="trial config file",
+        table="trial",
+        updates=given,
+        known_keys=_trial_keys,
+    )
 
-    from pydantic import ValidationError
 
-    data: dict[str, Any] = {}
-    source = "command line"
-    if path is not None:
-        source = str(path)
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"trial config file {p} does not exist")
-        try:
-            data = tomllib.loads(p.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{p}: not valid TOML: {exc}") from None
-        data = data.get("trial", data)
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return TrialConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ValueError(_format_validation_error(exc, source)) from None
+def _trial_keys(loc: list[str]) -> list[str]:
+    """The keys a trial config allows (for the close matches of an unknown one)."""
+    return sorted(TrialConfig.model_fields)

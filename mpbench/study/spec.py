@@ -7,11 +7,9 @@ before anything runs (the pycls way); Optuna's GridSampler is never used.
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import os
 import re
-import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -26,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from mpbench._files import format_validation_error, load_toml_model, unknown_message, validate
 from mpbench.config import TrialConfig, parse_assignments
 
 Sampler = Literal["tpe", "random", "cmaes", "gp"]
@@ -408,13 +407,9 @@ def _axis_fields(name: str, values: list[Any]) -> set[str]:
 def load_study(path: str | Path, *, overrides: dict[str, Any] | None = None) -> StudySpec:
     """Read and validate a study file; ``overrides`` pin base fields (e.g. for smoke runs)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"study file not found: {path}")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise StudyFileError(f"{path}: invalid TOML: {exc}") from None
-    spec = parse_study(data, source=str(path))
+    spec = load_toml_model(
+        path, StudySpec, what="study file", error=StudyFileError, known_keys=_known_keys
+    )
     if overrides:
         spec = _wrap(str(path), "--set", lambda: spec.with_base_updates(**overrides))
     validate_study(spec, source=str(path))
@@ -423,45 +418,17 @@ def load_study(path: str | Path, *, overrides: dict[str, Any] | None = None) -> 
 
 def parse_study(data: dict[str, Any], *, source: str = "<study>") -> StudySpec:
     """Validate a parsed study table into a :class:`StudySpec` (errors name ``source``)."""
-    try:
-        return StudySpec.model_validate(data)
-    except ValidationError as exc:
-        raise StudyFileError(_format_validation(source, exc)) from None
+    return validate(StudySpec, data, source=source, error=StudyFileError, known_keys=_known_keys)
 
 
-def _format_validation(source: str, exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
-    """One line per pydantic error: ``file: [a -> b] message (got value)``."""
-    lines = []
-    for err in exc.errors():
-        loc = [str(p) for p in err["loc"] if not str(p).startswith(("function-after", "tagged"))]
-        loc = [*prefix, *(p for p in loc if p not in prefix)]
-        where = f"[{' -> '.join(loc)}] " if loc else ""
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = _unknown_key_message(loc)
-        got = "" if err["type"] in ("missing", "extra_forbidden") else f" (got {err['input']!r})"
-        lines.append(f"{source}: {where}{msg}{got}")
-    return "\n".join(lines)
-
-
-def _unknown_key_message(loc: list[str]) -> str:
-    """Unknown-key text with the close matches among the allowed keys."""
+def _known_keys(loc: list[str]) -> list[str]:
+    """The keys allowed at ``loc`` (an unknown key's path), for the close matches."""
     owners = {"base": TrialConfig, "objective": ObjectiveSpec, "execution": ExecutionSpec}
     owners |= {"search": SearchSpec, "": StudySpec}
     model = owners.get(loc[0] if len(loc) > 1 else "")
     if loc[0] == "grid" or loc[:1] == ["--set"]:
         model = TrialConfig
-    known = sorted(model.model_fields) if model is not None else []
-    return _unknown(f"key {loc[-1]!r}", loc[-1], known)
-
-
-def _unknown(what: str, name: str, known: Iterable[str]) -> str:
-    """``unknown X; did you mean 'y'? allowed: ...``."""
-    known = list(known)
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    allowed = f" (allowed: {', '.join(known)})" if known else ""
-    return f"unknown {what}{hint}{allowed}"
+    return sorted(model.model_fields) if model is not None else []
 
 
 def _wrap(source: str, where: str, fn: Any) -> Any:
@@ -469,7 +436,9 @@ def _wrap(source: str, where: str, fn: Any) -> Any:
     try:
         return fn()
     except ValidationError as exc:
-        raise StudyFileError(_format_validation(source, exc, tuple(where.split(" -> ")))) from None
+        prefix = tuple(where.split(" -> "))
+        msg = format_validation_error(exc, source, prefix=prefix, known_keys=_known_keys)
+        raise StudyFileError(msg) from None
     except StudyFileError:
         raise
     except ValueError as exc:
@@ -540,7 +509,7 @@ def _check_param(base: TrialConfig, name: str, param: Any, source: str) -> None:
 def _check_field(field: str, source: str, where: str) -> None:
     """``field`` must be a TrialConfig field."""
     if field not in TrialConfig.model_fields:
-        msg = _unknown(f"trial field {field!r}", field, TrialConfig.model_fields)
+        msg = unknown_message(f"trial field {field!r}", field, TrialConfig.model_fields)
         raise StudyFileError(f"{source}: [{where}] {msg}")
 
 
@@ -553,7 +522,7 @@ def _check_names(values: dict[str, Any], source: str, where: str) -> None:
         name = values[field]
         if known is not None and name not in known:
             sub = where if where.endswith(field) else f"{where} -> {field}"
-            msg = _unknown(f"{kind} {name!r}", str(name), known)
+            msg = unknown_message(f"{kind} {name!r}", str(name), known)
             raise StudyFileError(f"{source}: [{sub}] {msg}")
 
 
@@ -588,7 +557,7 @@ def _check_objective(spec: StudySpec, source: str) -> None:
     for field in ("metric", "intermediate"):
         value = getattr(spec.objective, field)
         if value not in known:
-            msg = _unknown(f"metric {value!r}", value, known)
+            msg = unknown_message(f"metric {value!r}", value, known)
             raise StudyFileError(f"{source}: [objective -> {field}] {msg}")
         if spec.kind == "search" and is_test_metric(value):
             raise StudyFileError(
