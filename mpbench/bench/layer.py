@@ -18,6 +18,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from mpbench._pixels import GREY_WEIGHTS, MEAN, STD
 from mpbench.bench._common import resolve_device, timed
 from mpbench.prompt import MotionPrompt, PromptOutput
 
@@ -47,8 +48,8 @@ class ReferencePrompt(nn.Module):
     def forward(self, x: Tensor) -> PromptOutput:
         """Prompts (BCTHW, T frames), attention B x T x H x W and the weighted TAV."""
         video = x.permute(0, 2, 1, 3, 4)  # B x T+1 x C x H x W
-        pixels = video * 0.225 + 0.45
-        weights = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device)
+        pixels = video * STD + MEAN
+        weights = torch.tensor(GREY_WEIGHTS, dtype=x.dtype, device=x.device)
         grey = torch.einsum("btchw, c -> bthw", pixels, weights)
         batch, steps, height, width = grey.shape
         diff = grey[:, 1:] - grey[:, :-1]

@@ -54,13 +54,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mpbench._pixels import GREY_WEIGHTS, MEAN, STD
 from mpbench.data.synth import SynthSpec, render_clip
 
 FrameProbe = Literal["linear", "cnn"]
 MotionView = Literal["diff", "clip"]
 FRAME_PROBES: tuple[str, ...] = ("linear", "cnn")
 MOTION_VIEWS: tuple[str, ...] = ("diff", "clip")
-GREY = (0.299, 0.587, 0.114)
 Arrays = tuple[Any, Any]  # (clips N x F x H x W x 3, uint8 or float in [0, 1]; labels N)
 
 
@@ -182,7 +182,7 @@ def hit_rate(pred: torch.Tensor, labels: torch.Tensor) -> float:
 
 def frame_features(frames: torch.Tensor) -> torch.Tensor:
     """Appearance statistics of single frames (N x 3 x H x W in [0, 1]) -> N x 75."""
-    grey = (frames * torch.tensor(GREY).view(1, 3, 1, 1)).sum(1)  # N x H x W
+    grey = (frames * torch.tensor(GREY_WEIGHTS).view(1, 3, 1, 1)).sum(1)  # N x H x W
     sal = (grey - grey.flatten(1).median(1).values[:, None, None]).abs()
     mass = sal.flatten(1).sum(1).clamp_min(1e-6)
     h, w = grey.shape[1:]
@@ -324,7 +324,7 @@ def _cnn_at(
     """CNN-probe accuracy at one frame index (RGB normalised like the backbones)."""
     torch.manual_seed(seed)
     net = frame_cnn(classes=kw.pop("classes"))
-    xt, xv = ((unit_float(x[:, index], size=size) - 0.45) / 0.225 for x in (train, val))
+    xt, xv = ((unit_float(x[:, index], size=size) - MEAN) / STD for x in (train, val))
     return train_net(net, (xt, yt), (xv, yv), **kw)
 
 
@@ -337,10 +337,10 @@ def motion_input(
     start = (clips.shape[1] - span) // 2
     centre = unit_float(clips[:, start : start + span], size=size)  # N x (T+1) x 3 x H x W
     if view == "diff":
-        grey = (centre * torch.tensor(GREY).view(1, 1, 3, 1, 1)).sum(2)
+        grey = (centre * torch.tensor(GREY_WEIGHTS).view(1, 1, 3, 1, 1)).sum(2)
         return grey[:, 1:] - grey[:, :-1]
     if view == "clip":
-        return (centre.transpose(1, 2) - 0.45) / 0.225
+        return (centre.transpose(1, 2) - MEAN) / STD
     raise ValueError(f"motion view must be one of {MOTION_VIEWS}, got {view!r}")
 
 

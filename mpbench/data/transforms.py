@@ -13,8 +13,10 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-MEAN: tuple[float, float, float] = (0.45, 0.45, 0.45)
-STD: tuple[float, float, float] = (0.225, 0.225, 0.225)
+from mpbench import _pixels
+
+MEAN: tuple[float, float, float] = (_pixels.MEAN,) * 3
+STD: tuple[float, float, float] = (_pixels.STD,) * 3
 
 ClipTransform = Callable[[torch.Tensor], torch.Tensor]
 

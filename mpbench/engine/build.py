@@ -13,6 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from mpbench._device import resolve_device as _resolve
+from mpbench._pixels import MEAN, STD
 from mpbench.config import TrialConfig
 from mpbench.engine.distributed import DistContext
 from mpbench.engine.state import worker_init
@@ -53,7 +54,7 @@ def build_data_for(config: TrialConfig) -> Any:
 
 
 def build_model_for(
-    config: TrialConfig, *, num_classes: int, mean: Any = 0.45, std: Any = 0.225
+    config: TrialConfig, *, num_classes: int, mean: Any = MEAN, std: Any = STD
 ) -> nn.Module:
     """The prompted model of ``config``, built under the trial's seed.
 

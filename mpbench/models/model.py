@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from torch import Tensor, nn
 
+from mpbench._pixels import MEAN, STD
 from mpbench.config import Size
 from mpbench.models._registry import SIZES, BackboneInfo, get_backbone
 from mpbench.models.pretrained import find_checkpoint, load_weights, read_state_dict
@@ -100,8 +101,8 @@ def build_model(
     size: Size = "tiny",
     pretrained: bool = False,
     weights: str | Path | None = None,
-    mean: float | Sequence[float] = 0.45,
-    std: float | Sequence[float] = 0.225,
+    mean: float | Sequence[float] = MEAN,
+    std: float | Sequence[float] = STD,
     **backbone_kwargs: Any,
 ) -> PromptedVideoModel:
     """The prompted model: ``variant``'s layer, then ``backbone`` for T=``frames`` x ``crop``^2.

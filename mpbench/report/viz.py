@@ -19,10 +19,9 @@ from typing import Any, Final
 import numpy as np
 
 from mpbench import tracking as tk
+from mpbench._pixels import GREY_WEIGHTS, MEAN, STD
 
-MEAN: Final = 0.45
-STD: Final = 0.225
-GREY: Final = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+GREY: Final = np.array(GREY_WEIGHTS, dtype=np.float32)
 DEFAULT_RATE: Final = 2  # 80 ms between samples at 25 fps: motion, not jumps
 
 
