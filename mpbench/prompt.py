@@ -64,6 +64,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mpbench import _pixels
+from mpbench._ranges import (
+    SHIFT_LIMIT,
+    STRENGTH_RANGES,
+    StrengthRange,
+    check_shift,
+    check_slope,
+)
 from mpbench._registry import Registry
 
 Layout = Literal["BCTHW", "BTCHW"]
@@ -72,7 +80,7 @@ Granularity = Literal["scalar", "frame", "pixel"]
 LAYOUTS: tuple[str, ...] = ("BCTHW", "BTCHW")
 CHANNEL_ORDERS: tuple[str, ...] = ("RGB", "BGR")
 GRANULARITIES: tuple[str, ...] = ("scalar", "frame", "pixel")
-GREY_WEIGHTS: dict[str, float] = {"R": 0.299, "G": 0.587, "B": 0.114}
+GREY_WEIGHTS: dict[str, float] = dict(zip("RGB", _pixels.GREY_WEIGHTS, strict=True))
 PAPER_INIT_MEAN = 1e-5
 PAPER_INIT_STD = 1.0
 ETA_SCALE = 10.0
@@ -108,11 +116,10 @@ class PowerNorm:
     Args:
         name: registry name.
         formula: f(x) as text, for tables and errors.
-        symbol: name of the strength parameter ("a", "gamma", "eta").
         strength_from_m: learnable parametrisation, unconstrained ``m`` -> strength.
         apply: ``(x, strength) -> attention`` with ``x = D - shift``.
-        low: smallest fixed strength; ``low_open`` excludes it.
-        high: largest fixed strength (``math.inf`` for none); ``high_open`` excludes it.
+
+    Its fixed strengths are ``mpbench._ranges.STRENGTH_RANGES[name]`` (:attr:`range`).
 
     Example:
         >>> POWER_NORMS.get("gamma").check_strength(0.5)
@@ -121,38 +128,29 @@ class PowerNorm:
 
     name: str
     formula: str
-    symbol: str
     strength_from_m: Callable[[Tensor], Tensor]
     apply: Callable[[Tensor, Tensor], Tensor]
-    low: float
-    high: float
-    low_open: bool = False
-    high_open: bool = False
+
+    @property
+    def range(self) -> StrengthRange:
+        """The fixed strengths this normalisation accepts."""
+        return STRENGTH_RANGES[self.name]
+
+    @property
+    def symbol(self) -> str:
+        """Name of the strength parameter ("a", "gamma", "eta")."""
+        return self.range.symbol
 
     def range_text(self) -> str:
         """The fixed-strength range as interval text, e.g. ``[9.0909, 50]``."""
-        hi = "inf" if math.isinf(self.high) else f"{self.high:g}"
-        lo_b, hi_b = ("(" if self.low_open else "["), (")" if self.high_open else "]")
-        return f"{lo_b}{self.low:g}, {hi}{hi_b}"
+        return self.range.text()
 
     def check_strength(self, value: float) -> float:
         """``value`` as a float when it lies in the fixed-strength range, else a ValueError."""
-        v = float(value)
-        above = v > self.low if self.low_open else v >= self.low
-        below = v < self.high if self.high_open else v <= self.high
-        if not (math.isfinite(v) and above and below):
-            raise ValueError(
-                f"fixed slope {value!r} for pn={self.name!r} ({self.symbol}) is outside "
-                f"{self.range_text()}; pass a value in that range or slope='learnable'"
-            )
-        return v
+        return check_slope(self.name, value)
 
 
 POWER_NORMS: Registry[PowerNorm] = Registry("power normalisation")
-
-SLOPE_LOW = 5.0 / 0.55  # 9.0909..., |tanh m| -> 1
-SLOPE_HIGH = 50.0  # |tanh m| = 0
-SHIFT_LIMIT = 0.6
 
 
 def paper_slope(m: Tensor) -> Tensor:
@@ -186,11 +184,8 @@ POWER_NORMS.add(
     PowerNorm(
         name="sigmoid",
         formula="1 / (1 + exp(-a x))",
-        symbol="a",
         strength_from_m=paper_slope,
         apply=lambda x, a: torch.sigmoid(a * x),
-        low=round(SLOPE_LOW, 4),
-        high=SLOPE_HIGH,
     ),
 )
 POWER_NORMS.add(
@@ -198,12 +193,8 @@ POWER_NORMS.add(
     PowerNorm(
         name="gamma",
         formula="|x|^gamma",
-        symbol="gamma",
         strength_from_m=torch.sigmoid,
         apply=lambda x, g: x.abs().clamp_min(_EPS).pow(g),
-        low=0.0,
-        high=1.0,
-        low_open=True,
     ),
 )
 POWER_NORMS.add(
@@ -211,12 +202,8 @@ POWER_NORMS.add(
     PowerNorm(
         name="maxexp",
         formula="1 - (1 - |x|)^eta",
-        symbol="eta",
         strength_from_m=_eta_at_least_one,
         apply=lambda x, eta: 1.0 - (1.0 - x.abs()).clamp_min(_EPS).pow(eta),
-        low=1.0,
-        high=math.inf,
-        high_open=True,
     ),
 )
 POWER_NORMS.add(
@@ -224,13 +211,8 @@ POWER_NORMS.add(
     PowerNorm(
         name="sigme",
         formula="2 / (1 + exp(-eta |x|)) - 1",
-        symbol="eta",
         strength_from_m=_eta,
         apply=lambda x, eta: 2.0 * torch.sigmoid(eta * x.abs()) - 1.0,
-        low=0.0,
-        high=math.inf,
-        low_open=True,
-        high_open=True,
     ),
 )
 POWER_NORMS.add(
@@ -238,13 +220,8 @@ POWER_NORMS.add(
     PowerNorm(
         name="asinhe",
         formula="asinh(eta |x|) / asinh(eta)",
-        symbol="eta",
         strength_from_m=_eta,
         apply=_asinhe,
-        low=0.0,
-        high=math.inf,
-        low_open=True,
-        high_open=True,
     ),
 )
 
@@ -263,16 +240,6 @@ def _per_channel(kind: str, value: float | Sequence[float]) -> tuple[float, floa
     if len(vals) != 3 or not all(isinstance(v, int | float) and math.isfinite(v) for v in vals):
         raise ValueError(f"{kind} must be a finite number or 3 finite numbers; got {value!r}")
     return (float(vals[0]), float(vals[1]), float(vals[2]))
-
-
-def _check_shift(value: float) -> float:
-    v = float(value)
-    if not (math.isfinite(v) and -SHIFT_LIMIT <= v <= SHIFT_LIMIT):
-        raise ValueError(
-            f"fixed shift {value!r} is outside [-0.6, 0.6]; "
-            "pass a value in that range or shift='learnable'"
-        )
-    return v
 
 
 def _check_init(init: object) -> tuple[float, float] | None:
@@ -376,8 +343,8 @@ class MotionPrompt(nn.Module):
         size: tuple[int, int] | None = None,
         tav_weight: float = 0.0,
         layout: Layout = "BCTHW",
-        mean: float | Sequence[float] = 0.45,
-        std: float | Sequence[float] = 0.225,
+        mean: float | Sequence[float] = _pixels.MEAN,
+        std: float | Sequence[float] = _pixels.STD,
         channel_order: ChannelOrder = "RGB",
     ) -> None:
         super().__init__()
@@ -419,7 +386,7 @@ class MotionPrompt(nn.Module):
             return True
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"{which} must be 'learnable' or a number; got {value!r}")
-        fixed = self.pn.check_strength(value) if index == 0 else _check_shift(value)
+        fixed = self.pn.check_strength(value) if index == 0 else check_shift(value)
         self.register_buffer(f"fixed_{which}", torch.full(shape, fixed))
         return False
 

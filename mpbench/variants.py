@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mpbench import _pixels
+from mpbench._ranges import check_shift, check_slope
 from mpbench._registry import Registry
 
 if TYPE_CHECKING:
@@ -52,16 +54,6 @@ PUBLISHED_NAMES = {
     "mpii": "MPII Cooking 2",
     "ucfcrime": "UCF-Crime",
 }
-# fixed-strength ranges per power normalisation: (low, high, low_open, high_open); they mirror
-# mpbench.prompt.POWER_NORMS (a test keeps the two equal) so that this module needs no torch
-_STRENGTH_RANGES: dict[str, tuple[float, float, bool, bool]] = {
-    "sigmoid": (9.0909, 50.0, False, False),
-    "gamma": (0.0, 1.0, True, False),
-    "maxexp": (1.0, math.inf, False, True),
-    "sigme": (0.0, math.inf, True, True),
-    "asinhe": (0.0, math.inf, True, True),
-}
-SHIFT_RANGE = (-0.6, 0.6)
 
 Setting = Literal["learnable"] | Annotated[float, Field(allow_inf_nan=False)]
 
@@ -78,16 +70,6 @@ def sigmoid_attention(diff: float, *, slope: float, shift: float) -> float:
         e = math.exp(z)
         return e / (1.0 + e)
     return 1.0 / (1.0 + math.exp(-z))
-
-
-def _in_range(value: float, low: float, high: float, low_open: bool, high_open: bool) -> bool:
-    above = value > low if low_open else value >= low
-    return above and (value < high if high_open else value <= high)
-
-
-def _range_text(low: float, high: float, low_open: bool, high_open: bool) -> str:
-    hi = "inf" if math.isinf(high) else f"{high:g}"
-    return f"{'(' if low_open else '['}{low:g}, {hi}{')' if high_open else ']'}"
 
 
 class VariantSpec(BaseModel):
@@ -138,19 +120,13 @@ class VariantSpec(BaseModel):
                 "a constant without gradient and the variant trains exactly like tav_weight=0; "
                 "set tav_weight=0 or make slope or shift 'learnable'"
             )
-        if self.slope != "learnable":
-            bounds = _STRENGTH_RANGES[self.pn]
-            if not _in_range(float(self.slope), *bounds):
-                raise ValueError(
-                    f"variant {self.name!r}: fixed slope {self.slope} for pn={self.pn!r} is "
-                    f"outside {_range_text(*bounds)}"
-                )
-        if self.shift != "learnable" and not (
-            SHIFT_RANGE[0] <= float(self.shift) <= SHIFT_RANGE[1]
-        ):
-            raise ValueError(
-                f"variant {self.name!r}: fixed shift {self.shift} is outside [-0.6, 0.6]"
-            )
+        try:
+            if self.slope != "learnable":
+                check_slope(self.pn, self.slope)
+            if self.shift != "learnable":
+                check_shift(self.shift)
+        except ValueError as exc:
+            raise ValueError(f"variant {self.name!r}: {exc}") from None
         if isinstance(self.init, tuple) and not all(math.isfinite(v) for v in self.init):
             raise ValueError(f"variant {self.name!r}: init must be finite; got {self.init}")
         return self
@@ -172,8 +148,8 @@ class VariantSpec(BaseModel):
         layout: Literal["BCTHW", "BTCHW"] = "BCTHW",
         frames: int | None = None,
         size: tuple[int, int] | None = None,
-        mean: float | Sequence[float] = 0.45,
-        std: float | Sequence[float] = 0.225,
+        mean: float | Sequence[float] = _pixels.MEAN,
+        std: float | Sequence[float] = _pixels.STD,
         channel_order: Literal["RGB", "BGR"] = "RGB",
     ) -> nn.Module:
         """The prompt module (``MotionPrompt`` or ``NoPrompt``); ``frames`` = T attention maps."""

@@ -6,6 +6,7 @@ import functools
 import itertools
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import NamedTuple
 
 import pydantic
@@ -13,10 +14,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from mpbench._ranges import STRENGTH_RANGES
 from mpbench.cli import app
 from mpbench.prompt import POWER_NORMS, MotionPrompt, NoPrompt, paper_shift, paper_slope
 from mpbench.variants import (
-    _STRENGTH_RANGES,
     PUBLISHED_MN,
     VariantSpec,
     get_variant,
@@ -275,14 +276,16 @@ def test_with_overrides_errors() -> None:
 def test_spec_validation_errors() -> None:
     with pytest.raises(pydantic.ValidationError, match=r"Extra inputs are not permitted"):
         VariantSpec(name="x", colour=1)  # type: ignore[call-arg]
-    with pytest.raises(ValueError, match=r"'x': fixed slope 60.0 for pn='sigmoid' is outside"):
+    with pytest.raises(
+        ValueError, match=r"'x': fixed slope 60.0 for pn='sigmoid' \(a\) is outside"
+    ):
         VariantSpec(name="x", slope=60.0)
     with pytest.raises(
-        ValueError, match=r"'x': fixed slope 2.0 for pn='gamma' is outside \(0, 1\]"
+        ValueError, match=r"'x': fixed slope 2.0 for pn='gamma' \(gamma\) is outside \(0, 1\]"
     ):
         VariantSpec(name="x", pn="gamma", slope=2.0)
     with pytest.raises(
-        ValueError, match=r"'x': fixed slope 0.9 for pn='maxexp' is outside \[1, inf\)"
+        ValueError, match=r"'x': fixed slope 0.9 for pn='maxexp' \(eta\) is outside \[1, inf\)"
     ):
         VariantSpec(name="x", pn="maxexp", slope=0.9, shift=0.0)
     assert VariantSpec(name="x", pn="maxexp", slope=1.0, shift=0.0).slope == 1.0
@@ -299,12 +302,56 @@ def test_unknown_variant_lists_close_matches() -> None:
         get_variant("lernable")
 
 
-def test_power_norm_names_and_ranges_mirror_the_layer() -> None:
-    assert list(_STRENGTH_RANGES) == POWER_NORMS.names()
-    for name, (low, high, low_open, high_open) in _STRENGTH_RANGES.items():
-        pn = POWER_NORMS.get(name)
-        assert (pn.low, pn.high, pn.low_open, pn.high_open) == (low, high, low_open, high_open)
+def test_power_norm_names_match_the_layer() -> None:
+    assert list(STRENGTH_RANGES) == POWER_NORMS.names()
     assert VariantSpec.model_fields["pn"].annotation.__args__ == tuple(POWER_NORMS.names())
+
+
+# (pn, fixed strength, accepted): the edges of each range, from the parametrisations:
+# sigmoid a = 5 / (0.45 |tanh m| + 0.1) in [5 / 0.55 = 9.0909, 50]; gamma = sigmoid(m) in (0, 1];
+# maxexp eta = 1 + 10 softplus(m) in [1, inf); sigme/asinhe eta = 10 softplus(m) in (0, inf)
+STRENGTH_EDGES = [
+    ("sigmoid", 9.0909, True),
+    ("sigmoid", 9.09, False),
+    ("sigmoid", 50.0, True),
+    ("sigmoid", 50.01, False),
+    ("gamma", 0.0, False),
+    ("gamma", 1e-3, True),
+    ("gamma", 1.0, True),
+    ("gamma", 1.001, False),
+    ("maxexp", 0.999, False),
+    ("maxexp", 1.0, True),
+    ("maxexp", 1e6, True),
+    ("sigme", 0.0, False),
+    ("sigme", 1e-3, True),
+    ("asinhe", -1.0, False),
+    ("asinhe", 1e6, True),
+]
+
+
+def _accepts(build: Callable[[], object]) -> bool:
+    """Whether ``build()`` returns rather than raising a ValueError."""
+    try:
+        build()
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(("pn", "slope", "accepted"), STRENGTH_EDGES)
+def test_variant_and_layer_accept_the_same_fixed_strengths(
+    pn: str, slope: float, accepted: bool
+) -> None:
+    spec = _accepts(lambda: VariantSpec(name="x", pn=pn, slope=slope, shift=0.0))  # type: ignore[arg-type]
+    layer = _accepts(lambda: MotionPrompt(pn=pn, slope=slope, shift=0.0))
+    assert (spec, layer) == (accepted, accepted)
+
+
+@pytest.mark.parametrize(("shift", "accepted"), [(-0.6, True), (0.6, True), (0.601, False)])
+def test_variant_and_layer_accept_the_same_fixed_shifts(shift: float, accepted: bool) -> None:
+    spec = _accepts(lambda: VariantSpec(name="x", slope=30.0, shift=shift))
+    layer = _accepts(lambda: MotionPrompt(slope=30.0, shift=shift))
+    assert (spec, layer) == (accepted, accepted)
 
 
 def test_variants_module_does_not_import_torch() -> None:
