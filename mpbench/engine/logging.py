@@ -9,7 +9,6 @@ import json
 import logging
 import math
 import os
-import subprocess
 import tempfile
 import time
 import traceback
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mpbench import __version__
+from mpbench import __version__, _git
 from mpbench import tracking as T
 from mpbench.config import TrialConfig
 from mpbench.engine.distributed import DistContext
@@ -30,18 +29,7 @@ log = logging.getLogger("mpbench.trial")
 
 def git_commit() -> str:
     """The commit of the mpbench checkout (``unknown`` outside a git checkout)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).parent,
-            timeout=5,
-            check=True,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    return _git.git_commit() or "unknown"
 
 
 def trial_tags(config: TrialConfig) -> dict[str, str]:

@@ -24,7 +24,9 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
+
+from mpbench import tracking
 
 if TYPE_CHECKING:
     import optuna
@@ -34,20 +36,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ATTR_CELL = "mpbench.cell"  # TrialConfig.key() of the trial (seed 0 config for a k-seed search)
-ATTR_CONFIG = "mpbench.config"  # JSON of the grid cell's TrialConfig
-ATTR_KIND = "mpbench.kind"  # "grid" or "search": set on every trial mpbench owns
-ATTR_VERSION = "mpbench.version"  # code version that enqueued / ran the trial
-ATTR_ATTEMPT = "mpbench.attempt"  # 0 for the first run of a cell, +1 per automatic retry
-ATTR_RETRY_OF = "mpbench.retry_of"  # number of the trial this one repeats
-ATTR_STATUS = "mpbench.status"  # finished / failed / diverged / pruned / spurious / duplicate
-ATTR_ERROR = "mpbench.error"
-ATTR_RUNS = "mpbench.mlflow_runs"  # {cell key of each seed config: MLflow run id}
-ATTR_SEED_VALUES = "mpbench.seed_values"  # {cell key: objective value} of finished seeds
-ATTR_LOG = "mpbench.log"  # the log of the worker that ran the trial (or where its output went)
-SYS_HEARTBEAT = "mpbench.heartbeat"  # unix time of the last beat
-SYS_HOST = "mpbench.host"
-SYS_PID = "mpbench.pid"
+# Names a trial attribute shares with an MLflow tag are defined once, in mpbench.tracking.
+ATTR_CELL: Final = tracking.TAG_CELL  # TrialConfig.key() (seed 0 config for a k-seed search)
+ATTR_CONFIG: Final = "mpbench.config"  # JSON of the grid cell's TrialConfig
+ATTR_KIND: Final = tracking.TAG_KIND  # "grid" or "search": set on every trial mpbench owns
+ATTR_VERSION: Final = tracking.TAG_VERSION  # code version that enqueued / ran the trial
+ATTR_ATTEMPT: Final = "mpbench.attempt"  # 0 for the first run of a cell, +1 per automatic retry
+ATTR_RETRY_OF: Final = "mpbench.retry_of"  # number of the trial this one repeats
+ATTR_STATUS: Final = tracking.TAG_STATUS  # finished/failed/diverged/pruned/spurious/duplicate
+ATTR_ERROR: Final = tracking.TAG_ERROR
+ATTR_RUNS: Final = "mpbench.mlflow_runs"  # {cell key of each seed config: MLflow run id}
+ATTR_SEED_VALUES: Final = "mpbench.seed_values"  # {cell key: objective value} of finished seeds
+ATTR_LOG: Final = "mpbench.log"  # log of the worker that ran the trial (or where it went)
+SYS_HEARTBEAT: Final = "mpbench.heartbeat"  # unix time of the last beat
+SYS_HOST: Final = "mpbench.host"
+SYS_PID: Final = "mpbench.pid"
+STUDY_SPEC: Final = "mpbench.spec"  # study attribute: the StudySpec the study was created from
 # Attributes a retry inherits from the trial it repeats.
 INHERITED = (ATTR_CELL, ATTR_CONFIG, ATTR_KIND, ATTR_VERSION, ATTR_RUNS, ATTR_SEED_VALUES)
 SPURIOUS = "spurious"  # a trial ask() created although the grid queue / search budget was spent
@@ -58,20 +62,9 @@ OUTAGE = "outage"  # stopped by a storage/tracking outage longer than the outage
 def code_version() -> str:
     """``<package version>+<git short hash>`` when the source is a git checkout."""
     from mpbench import __version__
+    from mpbench._git import git_commit
 
-    head = Path(__file__).resolve().parents[2] / ".git"
-    try:
-        import subprocess
-
-        rev = subprocess.run(
-            ["git", f"--git-dir={head}", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return __version__
+    rev = git_commit(short=True)
     return f"{__version__}+{rev}" if rev else __version__
 
 
@@ -263,12 +256,12 @@ def create_or_load(spec: StudySpec, storage: Any) -> optuna.Study:
         pruner=make_pruner(spec),
         load_if_exists=True,
     )
-    stored = study.user_attrs.get("mpbench.spec")
+    stored = study.user_attrs.get(STUDY_SPEC)
     if stored is None:
-        study.set_user_attr("mpbench.spec", spec.model_dump(mode="json"))
+        study.set_user_attr(STUDY_SPEC, spec.model_dump(mode="json"))
         study.set_user_attr(ATTR_VERSION, code_version())
     elif stored != spec.model_dump(mode="json"):
-        study.set_user_attr("mpbench.spec", spec.model_dump(mode="json"))
+        study.set_user_attr(STUDY_SPEC, spec.model_dump(mode="json"))
         log.warning("study %s: the study file changed since it was created", spec.name)
     if study.metric_names != [spec.objective.metric]:  # names the axis in dashboards and plots
         with warnings.catch_warnings():
@@ -281,7 +274,7 @@ def load_spec(study: optuna.Study) -> StudySpec:
     """The spec stored with the study (what remote workers run)."""
     from mpbench.study.spec import StudySpec, validate_study
 
-    data = study.user_attrs.get("mpbench.spec")
+    data = study.user_attrs.get(STUDY_SPEC)
     if data is None:
         raise ValueError(f"Optuna study {study.study_name!r} was not created by mpbench")
     spec = StudySpec.model_validate(data)

@@ -1,4 +1,4 @@
-"""The one TOML + pydantic loader (trial configs and study files) and the "did you mean" helper."""
+"""Helpers defined once: the TOML + pydantic loader, "did you mean", the git commit, the names."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from mpbench import _git, tracking
 from mpbench._registry import did_you_mean, unknown_name_message
 from mpbench.config import load_trial_config
+from mpbench.study import storage
 from mpbench.study.spec import StudyFileError, load_study
 
 
@@ -47,3 +49,21 @@ def test_overrides_without_a_file_are_validated_as_the_command_line() -> None:
     with pytest.raises(ValueError, match=r"^command line: \[epochs\] .*greater than or equal to 1"):
         load_trial_config(None, epochs=0)
     assert load_trial_config(None, epochs=2, lr=None).epochs == 2  # None: not given
+
+
+def test_git_commit_of_the_checkout_and_outside_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = _git.git_commit()
+    if full is not None:  # a git checkout (not a wheel install)
+        assert len(full) == 40 and full.startswith(_git.git_commit(short=True) or "-")
+        assert storage.code_version().endswith(f"+{_git.git_commit(short=True)}")
+    monkeypatch.setattr(_git, "_CHECKOUT", tmp_path)  # no .git: no commit, plain version
+    assert _git.git_commit() is None
+    assert "+" not in storage.code_version()
+
+
+def test_trial_attributes_and_run_tags_share_their_names() -> None:
+    # the names stored in existing Optuna studies and MLflow runs: they must not change
+    assert (storage.ATTR_CELL, storage.ATTR_STATUS) == (tracking.TAG_CELL, tracking.TAG_STATUS)
+    assert (storage.ATTR_CELL, storage.ATTR_STATUS) == ("mpbench.cell", "mpbench.status")
