@@ -9,6 +9,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+import mpbench.bench.step as step_mod
 from mpbench.bench.step import StepTiming, time_training_step
 from mpbench.cli import app
 from mpbench.cli.backbone_cmds import step_lines
@@ -34,7 +35,20 @@ def test_time_training_step_tiny_on_cpu() -> None:
     )
     assert t.prompt_s > 0 and t.baseline_s > 0 and math.isfinite(t.overhead)
     assert len(calls) == 3
-    assert t.prompt_min_s <= t.prompt_s and t.baseline_min_s <= t.baseline_s
+
+
+def test_step_timing_alternates_abba_and_takes_median_and_min(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # scripted step times in call order: repeat 0 times p then b, repeat 1 b then p, repeat 2
+    # p then b; so p = 0.30, 0.50, 0.20 (median 0.30, fastest 0.20) and b = 0.10, 0.12, 0.14
+    # (median 0.12, fastest 0.10): overhead 0.30 / 0.12 - 1 = 1.5
+    script = iter([0.30, 0.10, 0.12, 0.50, 0.20, 0.14])
+    monkeypatch.setattr(step_mod, "timed", lambda fn, device: next(script))
+    t = time_training_step(backbone="x3d_xs", device="cpu", batch=1, repeats=3, warmup=0)
+    assert (t.prompt_s, t.prompt_min_s) == (0.30, 0.20)
+    assert (t.baseline_s, t.baseline_min_s) == (0.12, 0.10)
+    assert t.overhead == pytest.approx(1.5)
 
 
 def test_overhead_and_report_lines() -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import mpbench.bench.data as data_mod
 import mpbench.bench.decoders as decoders_mod
 from mpbench.bench.data import (
     BenchVideo,
@@ -37,7 +38,17 @@ def test_bench_data_reports_clips_per_second_per_worker_count(tmp_path: Path) ->
     for r in rows:
         assert r["clips"] == 8 and r["skipped"] == 0
         assert r["clips_per_s"] > 0
-        assert r["clips_per_s_per_worker"] == pytest.approx(r["clips_per_s"] / max(r["workers"], 1))
+
+
+def test_bench_data_rates_from_a_scripted_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    # every loader delivers 8 clips in 2.0 s: 4 clips/s in total; per worker that is 4 for the
+    # main process alone (0 workers) and 4 / 2 = 2 with 2 worker processes
+    monkeypatch.setattr(data_mod, "time_loader", lambda loader, batches: (8, 2.0, 0))
+    rows = bench_data("synth", frames=4, crop=32, batch=4, workers=[0, 2], batches=2, options=TINY)
+    assert [(r["workers"], r["clips_per_s"], r["clips_per_s_per_worker"]) for r in rows] == [
+        (0, 4.0, 4.0),
+        (2, 4.0, 2.0),
+    ]
 
 
 def test_bench_data_rejects_too_few_clips_and_bad_workers() -> None:

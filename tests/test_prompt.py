@@ -119,7 +119,8 @@ def test_paper_init_draws_m_then_n_from_the_global_rng() -> None:
     m = torch.empty(1, 1, 1).normal_(1e-5, 1.0)
     n = torch.empty(1, 1, 1).normal_(1e-5, 1.0)
     assert torch.equal(layer.m.detach(), m) and torch.equal(layer.n.detach(), n)
-    assert 9.0909 <= layer.slope <= 50.0 and -0.6 <= layer.shift <= 0.6
+    a, b = paper_ab(m, n)  # the slope and shift follow the drawn m and n
+    assert (layer.slope, layer.shift) == pytest.approx((float(a), float(b)), rel=1e-6)
 
 
 def test_fixed_values_are_used_as_given() -> None:
