@@ -1,4 +1,5 @@
-"""Automation: `nox -s tests`, `nox -s lint`; GPU and slow sessions are opt-in."""
+"""Automation: `nox` runs lint and the fast tests; `nox -s full` runs every test (what CI runs);
+the GPU session is opt-in."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ nox.options.default_venv_backend = "none"  # torch is large: reuse the interpret
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite (extra pytest arguments pass through)."""
+    """The fast tests: everything but those marked slow (extra pytest arguments pass through)."""
+    session.run("python", "-m", "pytest", "-m", "not slow", *session.posargs)
+
+
+@nox.session(default=False)
+def full(session: nox.Session) -> None:
+    """Every test, slow ones included: the README's and CI's `python -m pytest`."""
     session.run("python", "-m", "pytest", *session.posargs)
 
 
