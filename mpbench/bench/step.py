@@ -7,22 +7,23 @@ Both models are built from one seed, get the same batch, and are timed in altern
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mpbench.bench._common import resolve_device, timed
 from mpbench.config import Amp, Device, Size
+from mpbench.engine.build import autocast_factory
+from mpbench.engine.step import grad_scaler, train_step
 from mpbench.models import PromptedVideoModel, build_model, get_backbone
 
 PROMPT_VARIANT = "learnable_tav"
 BASELINE_VARIANT = "baseline"
-_AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -68,22 +69,19 @@ class StepTiming:
         return self.prompt_s / self.baseline_s - 1.0
 
 
-def make_step(model: PromptedVideoModel, x: Tensor, y: Tensor, *, amp: Amp) -> Callable[[], None]:
-    """One SGD training step (forward, cross-entropy + reg_loss, backward, update) as a closure."""
+def make_step(model: PromptedVideoModel, x: Tensor, y: Tensor, *, amp: Amp) -> Callable[[], Tensor]:
+    """The trial's training step (:func:`mpbench.engine.step.train_step`) with SGD on one fixed
+    batch, as a closure returning the (ce, reg) losses."""
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    dtype = _AMP_DTYPES.get(amp)
-    scaler = torch.amp.GradScaler(x.device.type, enabled=amp == "fp16")
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
-            out = model(x)
-            loss = F.cross_entropy(out.logits.float(), y) + out.reg_loss
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-
-    return step
+    return functools.partial(
+        train_step,
+        model,
+        x,
+        y,
+        optimizer=opt,
+        scaler=grad_scaler(amp, x.device),
+        autocast=autocast_factory(amp, x.device),
+    )
 
 
 def _build_pair(

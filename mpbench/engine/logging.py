@@ -23,6 +23,7 @@ from mpbench import __version__, _git
 from mpbench import tracking as T
 from mpbench.config import TrialConfig
 from mpbench.engine.distributed import DistContext
+from mpbench.engine.errors import DivergenceError
 
 log = logging.getLogger("mpbench.trial")
 
@@ -112,8 +113,6 @@ def _file_line(path: str, label: int, root: Path) -> str:
 
 def _status_of(exc: BaseException) -> str:
     """The mpbench status tag for a trial that raised ``exc``."""
-    from mpbench.engine.train import DivergenceError
-
     if isinstance(exc, DivergenceError):
         return T.STATUS_DIVERGED
     if type(exc).__name__ == "TrialPruned":
@@ -154,6 +153,11 @@ class TrialRecorder:
         self.seconds = 0.0
         self._handler: logging.Handler | None = None
         self._t0 = 0.0
+
+    @property
+    def active(self) -> bool:
+        """Whether the trial is logged to an MLflow run (not on other ranks, not offline)."""
+        return self.writer is not None
 
     def __enter__(self) -> TrialRecorder:
         self._t0 = time.perf_counter()
@@ -196,18 +200,21 @@ class TrialRecorder:
             )
         return False
 
-    def log_start(self, trainer: Any) -> None:
-        """Params, the resolved config and the cost of the model (parameters, GFLOPs)."""
+    def log_start(
+        self, *, inputs: list[dict[str, Any]], device: str, cost: dict[str, float]
+    ) -> None:
+        """Params, the resolved config, the dataset ``inputs`` (:func:`dataset_inputs`), the
+        ``device`` name and the model's ``cost`` (:func:`model_cost`)."""
         if self.writer is None:
             return
         self.writer.log_params(self.config.flat_params())
-        self.writer.log_inputs(dataset_inputs(self.config, trainer.data))
-        self.writer.set_tags({T.TAG_DEVICE: device_name(trainer.device)})
+        self.writer.log_inputs(inputs)
+        self.writer.set_tags({T.TAG_DEVICE: device})
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / T.A_CONFIG
             path.write_text(self.config.model_dump_json(indent=2))
             self.writer.log_artifact(str(path))
-        self.writer.log_metrics(model_cost(trainer), step=0)
+        self.writer.log_metrics(cost, step=0)
 
     def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         """Per-epoch metrics at step = epoch (NaN values, e.g. the baseline's slope, skipped)."""
@@ -216,15 +223,27 @@ class TrialRecorder:
             finite = {k: v for k, v in metrics.items() if not math.isnan(v)}
             self.writer.log_metrics(finite, step=epoch)
 
-    def log_final(self, trainer: Any, metrics: dict[str, float]) -> None:
-        """Final metrics and the figures: confusion matrix and one clip's attention maps."""
+    def log_final(
+        self,
+        metrics: dict[str, float],
+        *,
+        confusion: np.ndarray | None,
+        class_names: list[str],
+        clip: dict[str, np.ndarray] | None,
+    ) -> None:
+        """Final metrics, the test ``confusion`` matrix (K x K counts) as a figure, and one
+        validation ``clip``'s attention arrays (:func:`mpbench.engine.figures.validation_strip`)
+        as data and as a figure."""
         if self.writer is None:
             return
         final = {k: metrics[k] for k in (T.M_TEST_TOP1, T.M_TEST_TOP5, T.M_TEST_MCA)}
         final[T.M_TRAIN_SECONDS] = time.perf_counter() - self._t0
         self.writer.log_metrics(final, step=self.config.epochs)
         with tempfile.TemporaryDirectory() as tmp:
-            for name, path in write_figures(trainer, Path(tmp)).items():
+            files = write_figures(
+                Path(tmp), confusion=confusion, class_names=class_names, clip=clip
+            )
+            for name, path in files.items():
                 folder = str(Path(name).parent)
                 self.writer.log_artifact(str(path), None if folder == "." else folder)
 
@@ -246,26 +265,28 @@ def prompt_flops(*, frames_in: int, height: int, width: int, has_prompt: bool) -
     return float(height * width * (6 * frames_in + 9 * t))
 
 
-def model_cost(trainer: Any) -> dict[str, float]:
-    """Parameters of prompt and backbone and their forward GFLOPs for one clip."""
+def model_cost(
+    module: torch.nn.Module, *, frames: int, crop: int, device: torch.device
+) -> dict[str, float]:
+    """Parameters of prompt and backbone of ``module`` (a PromptedVideoModel, unwrapped) and
+    their forward GFLOPs for one clip of T=``frames`` x ``crop``^2."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    module, cfg = trainer.module, trainer.config
+    from mpbench.prompt import NoPrompt
+
     prompt_params = sum(p.numel() for p in module.prompt.parameters())
     backbone_params = sum(p.numel() for p in module.parameters()) - prompt_params
-    x = torch.zeros(1, 3, cfg.frames + 1, cfg.crop, cfg.crop, device=trainer.device)
+    x = torch.zeros(1, 3, frames + 1, crop, crop, device=device)
     counter = FlopCounterMode(display=False)
     was_training = module.training
     module.eval()
     with torch.no_grad(), counter:
         module(x)
     module.train(was_training)
-    from mpbench.prompt import NoPrompt
-
     p_flops = prompt_flops(
-        frames_in=cfg.frames + 1,
-        height=cfg.crop,
-        width=cfg.crop,
+        frames_in=frames + 1,
+        height=crop,
+        width=crop,
         has_prompt=not isinstance(module.prompt, NoPrompt),
     )
     return {
@@ -276,25 +297,26 @@ def model_cost(trainer: Any) -> dict[str, float]:
     }
 
 
-def write_figures(trainer: Any, out: Path) -> dict[str, Path]:
-    """Confusion matrix of the last evaluation and the attention maps of one validation clip."""
-    from mpbench.engine.figures import plot_confusion, save_figure, validation_strip
-    from mpbench.report.figures import plot_attention_strip
+def write_figures(
+    out: Path,
+    *,
+    confusion: np.ndarray | None,
+    class_names: list[str],
+    clip: dict[str, np.ndarray] | None,
+) -> dict[str, Path]:
+    """Write the confusion figure, the attention clip's arrays and its figure into ``out``;
+    artifact name -> file (a figure without its data is left out)."""
+    from mpbench.plots import plot_attention_strip, plot_confusion, save_figure
 
     files: dict[str, Path] = {}
-    if trainer.last_confusion is not None:
-        fig = plot_confusion(trainer.last_confusion.numpy(), trainer.data.class_names)
-        files[T.A_CONFUSION] = save_figure(fig, out / T.A_CONFUSION)
-    val, item = trainer.data.val, trainer.data.val[0]  # the model input of validation clip 0
-    clip = None
-    if item is not None:
-        clip = validation_strip(
-            trainer.module.prompt, item[0], mean=val.mean, std=val.std, device=trainer.device
-        )
+    if confusion is not None:
+        fig = plot_confusion(confusion, class_names)
+        files[T.A_CONFUSION] = save_figure(fig, out / T.A_CONFUSION, dpi=120, tight=True)
     if clip is not None:
         files[T.A_ATTENTION_CLIP] = out / T.A_ATTENTION_CLIP
         np.savez_compressed(files[T.A_ATTENTION_CLIP], **clip)
-        files[T.A_ATTENTION] = save_figure(plot_attention_strip(clip), out / T.A_ATTENTION)
+        fig = plot_attention_strip(clip)
+        files[T.A_ATTENTION] = save_figure(fig, out / T.A_ATTENTION, dpi=120, tight=True)
     return files
 
 

@@ -25,9 +25,19 @@ from mpbench.engine.build import (
     build_loaders,
     build_model_for,
     build_optimizer,
+    make_loader,
     resolve_device,
 )
 from mpbench.engine.distributed import DistContext
+from mpbench.engine.errors import DivergenceError
+from mpbench.engine.figures import validation_strip
+from mpbench.engine.logging import (
+    TrialRecorder,
+    dataset_inputs,
+    device_name,
+    epoch_progress,
+    model_cost,
+)
 from mpbench.engine.metrics import ClassificationMeter
 from mpbench.engine.schedule import lr_factor
 from mpbench.engine.state import (
@@ -38,26 +48,11 @@ from mpbench.engine.state import (
     seed_everything,
     set_rng_state,
 )
+from mpbench.engine.step import grad_scaler, train_step
+
+__all__ = ["Callback", "DivergenceError", "TrialResult", "run_trial"]
 
 log = logging.getLogger("mpbench.trial")
-
-
-class DivergenceError(RuntimeError):
-    """The training loss became NaN or infinite.
-
-    Args:
-        epoch: epoch index (0-based) where it happened.
-        step: global optimiser step (0-based) of the first non-finite loss.
-        loss: the loss value seen.
-
-    Example:
-        >>> str(DivergenceError(epoch=1, step=17, loss=float("nan")))
-        'training diverged: loss nan at epoch 1, step 17'
-    """
-
-    def __init__(self, *, epoch: int, step: int, loss: float) -> None:
-        super().__init__(f"training diverged: loss {loss} at epoch {epoch}, step {step}")
-        self.epoch, self.step, self.loss = epoch, step, loss
 
 
 class Callback(Protocol):
@@ -91,7 +86,6 @@ class Trainer:
     dist: DistContext
     data: Any  # the DataBundle (its .test() builds the multi-view set)
     step: int = 0
-    last_confusion: torch.Tensor | None = None
 
     @property
     def module(self) -> nn.Module:
@@ -115,18 +109,16 @@ def run_trial(
     Resumes from the last checkpoint in ``config.trial_dir()`` when one exists; ``run_id``
     continues an existing MLflow run (a retried trial keeps one run per cell).
     """
-    from mpbench.engine.logging import TrialRecorder
-
     dist_ctx = DistContext.from_env()
     recorder = TrialRecorder(
         config, experiment=experiment if dist_ctx.is_main else None, tags=tags, run_id=run_id
     )
     with recorder:
         trainer = _setup(config, dist_ctx)
-        recorder.log_start(trainer)
+        _log_start(trainer, recorder)
         history = _fit(trainer, callbacks=callbacks, recorder=recorder, progress=progress)
-        metrics = _final_evaluation(trainer, history)
-        recorder.log_final(trainer, metrics)
+        metrics, confusion = _final_evaluation(trainer, history)
+        _log_final(trainer, recorder, metrics, confusion)
     dist_ctx.close()
     return TrialResult(
         config=config,
@@ -164,7 +156,7 @@ def _setup(config: TrialConfig, dist_ctx: DistContext) -> Trainer:
         config=config,
         model=model,
         optimizer=optimizer,
-        scaler=torch.amp.GradScaler(device.type, enabled=config.amp == "fp16"),
+        scaler=grad_scaler(config.amp, device),
         loaders=build_loaders(data, config, dist_ctx=dist_ctx, device=device),
         device=device,
         autocast=autocast_factory(config.amp, device),
@@ -173,19 +165,44 @@ def _setup(config: TrialConfig, dist_ctx: DistContext) -> Trainer:
     )
 
 
+def _log_start(trainer: Trainer, recorder: TrialRecorder) -> None:
+    """Log the trial's dataset, device and model cost."""
+    cfg = trainer.config
+    recorder.log_start(
+        inputs=dataset_inputs(cfg, trainer.data),
+        device=device_name(trainer.device),
+        cost=model_cost(trainer.module, frames=cfg.frames, crop=cfg.crop, device=trainer.device),
+    )
+
+
+def _log_final(
+    trainer: Trainer, recorder: TrialRecorder, metrics: dict[str, float], confusion: torch.Tensor
+) -> None:
+    """Log the final metrics, the test confusion matrix and validation clip 0's attention."""
+    if not recorder.active:
+        return
+    val, item = trainer.data.val, trainer.data.val[0]  # the model input of validation clip 0
+    clip = None
+    if item is not None:
+        clip = validation_strip(
+            trainer.module.prompt, item[0], mean=val.mean, std=val.std, device=trainer.device
+        )
+    recorder.log_final(
+        metrics, confusion=confusion.numpy(), class_names=trainer.data.class_names, clip=clip
+    )
+
+
 def _fit(
-    trainer: Trainer, *, callbacks: Sequence[Callback], recorder: Any, progress: bool
+    trainer: Trainer, *, callbacks: Sequence[Callback], recorder: TrialRecorder, progress: bool
 ) -> list[dict[str, float]]:
     """Train epoch by epoch from the last checkpoint; evaluate, log and checkpoint each epoch."""
-    from mpbench.engine.logging import epoch_progress
-
     cfg = trainer.config
     history, start = _resume(trainer)
     with epoch_progress(cfg, enabled=progress and trainer.dist.is_main, start=start) as bar:
         for epoch in range(start, cfg.epochs):
             t0 = time.perf_counter()
             train = _train_epoch(trainer, epoch, on_step=bar.step)
-            val = evaluate(trainer, trainer.loaders.val)
+            val, _ = evaluate(trainer, trainer.loaders.val)
             metrics = _epoch_metrics(trainer, train, val, seconds=time.perf_counter() - t0)
             history.append(metrics)
             recorder.log_epoch(epoch, metrics)
@@ -225,18 +242,17 @@ def _train_epoch(trainer: Trainer, epoch: int, *, on_step: Any) -> dict[str, flo
         )
         for group in opt.param_groups:
             group["lr"] = cfg.lr * factor * group["lr_mult"]
-        with trainer.autocast():
-            out = model(x)
-        ce = F.cross_entropy(out.logits.float(), y, label_smoothing=cfg.label_smoothing)
-        reg = out.reg_loss.float()
-        opt.zero_grad(set_to_none=True)
-        trainer.scaler.scale(ce + reg).backward()
-        if cfg.grad_clip is not None:
-            trainer.scaler.unscale_(opt)
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        trainer.scaler.step(opt)
-        trainer.scaler.update()
-        window.append(torch.stack([ce.detach(), reg.detach()]))
+        losses = train_step(
+            model,
+            x,
+            y,
+            optimizer=opt,
+            scaler=trainer.scaler,
+            autocast=trainer.autocast,
+            label_smoothing=cfg.label_smoothing,
+            grad_clip=cfg.grad_clip,
+        )
+        window.append(losses)  # (ce, reg), on device
         trainer.step, steps, clips = trainer.step + 1, steps + 1, clips + len(y)
         if len(window) == cfg.log_every:
             sums += _check_finite(window, epoch=epoch, last_step=trainer.step - 1)
@@ -268,9 +284,12 @@ def _check_finite(window: list[torch.Tensor], *, epoch: int, last_step: int) -> 
 
 
 @torch.no_grad()
-def evaluate(trainer: Trainer, loader: Any, *, views: bool = False) -> dict[str, float]:
-    """top1/top5/mean-class accuracy and loss over ``loader``; with ``views``, logits are the
-    mean softmax over the V views of each clip (B x V x 3 x (T+1) x H x W batches)."""
+def evaluate(
+    trainer: Trainer, loader: Any, *, views: bool = False
+) -> tuple[dict[str, float], torch.Tensor]:
+    """top1/top5/mean-class accuracy and loss over ``loader``, and its K x K confusion matrix
+    (true class by row); with ``views``, logits are the mean softmax over the V views of each
+    clip (B x V x 3 x (T+1) x H x W batches)."""
     model = trainer.model
     model.eval()
     meter = ClassificationMeter(num_classes=trainer.data.num_classes)
@@ -290,8 +309,7 @@ def evaluate(trainer: Trainer, loader: Any, *, views: bool = False) -> dict[str,
         meter.update(logits, y, loss_sum=float(F.cross_entropy(logits, y, reduction="sum")))
     if trainer.dist.enabled:
         meter.load_state(trainer.dist.all_sum(meter.state()))
-    trainer.last_confusion = meter.confusion
-    return meter.compute()
+    return meter.compute(), meter.confusion
 
 
 def _epoch_metrics(
@@ -323,11 +341,14 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _final_evaluation(trainer: Trainer, history: list[dict[str, float]]) -> dict[str, float]:
-    """Multi-view test metrics (test_clips x test_crops) plus the last epoch's metrics."""
+def _final_evaluation(
+    trainer: Trainer, history: list[dict[str, float]]
+) -> tuple[dict[str, float], torch.Tensor]:
+    """Multi-view test metrics (test_clips x test_crops) plus the last epoch's metrics, and the
+    test confusion matrix."""
     cfg = trainer.config
     loader = _test_loader(trainer)
-    test = evaluate(trainer, loader, views=True)
+    test, confusion = evaluate(trainer, loader, views=True)
     metrics = dict(history[-1]) if history else {}
     metrics.update(
         {
@@ -342,13 +363,11 @@ def _final_evaluation(trainer: Trainer, history: list[dict[str, float]]) -> dict
         test["top1"],
         cfg.test_clips * cfg.test_crops,
     )
-    return metrics
+    return metrics, confusion
 
 
 def _test_loader(trainer: Trainer) -> Any:
     """A loader over the multi-view test set of the trial's dataset."""
-    from mpbench.engine.build import make_loader
-
     cfg = trainer.config
     test_set = trainer.data.test(num_clips=cfg.test_clips, num_crops=cfg.test_crops)
     return make_loader(test_set, cfg, train=False, dist_ctx=trainer.dist, device=trainer.device)

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from mpbench import plots
 from mpbench import tracking as tk
 from mpbench.report.stats import (
     BASELINE,
@@ -54,7 +55,7 @@ IGNORED_PARAMS: Final = frozenset(
         "data_root",
     }
 )
-STRIP_ROWS: Final = ("frames", "diffs", "attention", "prompts")
+STRIP_ROWS: Final = plots.STRIP_ROWS
 
 
 class NoData(ValueError):
@@ -306,54 +307,13 @@ def plot_attention_functions(df: pd.DataFrame) -> Figure:
     return fig
 
 
-def _check_clip(clip: dict[str, np.ndarray]) -> int:
-    """Validate the attention clip arrays; returns T."""
-    missing = [k for k in STRIP_ROWS if k not in clip]
-    if missing:
-        raise ValueError(f"attention clip lacks arrays {missing}; expected {list(STRIP_ROWS)}")
-    frames = clip["frames"]
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] < 2:
-        raise ValueError(f"frames must be [T+1, H, W, 3] with T >= 1, got {frames.shape}")
-    t, h, w = frames.shape[0] - 1, frames.shape[1], frames.shape[2]
-    for key, shape in (("diffs", (t, h, w)), ("attention", (t, h, w)), ("prompts", (t, h, w, 3))):
-        if clip[key].shape != shape:
-            raise ValueError(f"{key} must have shape {shape}, got {clip[key].shape}")
-    return t
-
-
 @_themed
 def plot_attention_strip(clip: dict[str, np.ndarray] | None) -> Figure:
-    """The attention strip of one clip: rows frames, diffs, attention, prompts; T+1 columns.
-
-    Column t+1 of the lower rows holds the difference, attention and prompt of frames t, t+1;
-    the first column of those rows is left blank (its axes are hidden).
-    """
+    """The attention strip of one clip (:func:`mpbench.plots.plot_attention_strip`) in the
+    report's theme; NoData without a clip."""
     if clip is None:
         raise NoData(f"no finished run has the artifact {tk.A_ATTENTION_CLIP!r}")
-    t = _check_clip(clip)
-    fig = Figure(figsize=(1.3 * (t + 1), 1.4 * 4), layout="constrained")
-    axes = fig.subplots(4, t + 1, squeeze=False)
-    prompts = clip["prompts"]
-    lo, hi = float(prompts.min()), float(prompts.max())
-    shown_prompts = (prompts - lo) / (hi - lo) if hi > lo else np.zeros_like(prompts)
-    limit = max(float(np.abs(clip["diffs"]).max()), 1e-6)
-    for j in range(t + 1):
-        axes[0, j].imshow(np.clip(clip["frames"][j], 0.0, 1.0))
-        axes[0, j].set_title(f"t={j}", fontsize="small")
-        if j == 0:
-            continue
-        axes[1, j].imshow(clip["diffs"][j - 1], cmap="RdBu_r", vmin=-limit, vmax=limit)
-        axes[2, j].imshow(clip["attention"][j - 1], cmap="viridis", vmin=0.0, vmax=1.0)
-        axes[3, j].imshow(shown_prompts[j - 1])
-    for i, name in enumerate(STRIP_ROWS):
-        for j in range(t + 1):
-            axes[i, j].set_xticks([])
-            axes[i, j].set_yticks([])
-            axes[i, j].grid(False)
-        axes[i, 0 if i == 0 else 1].set_ylabel(name)
-        if i:
-            axes[i, 0].set_visible(False)
-    return fig
+    return plots.plot_attention_strip(clip)
 
 
 def _objective(df: pd.DataFrame, metric: str) -> pd.DataFrame:

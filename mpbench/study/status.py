@@ -4,6 +4,7 @@ throughput probe)."""
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections import Counter
@@ -267,7 +268,8 @@ def dry_run(spec: StudySpec, url: str, *, probe: bool = True, probe_steps: int =
 
 def _probe_group(cfg: TrialConfig) -> str:
     """Configs with the same cost per step share one probe."""
-    return f"{cfg.backbone}/{cfg.size} T={cfg.frames} crop={cfg.crop} batch={cfg.batch_size}"
+    amp = "" if cfg.amp == "none" else f" amp={cfg.amp}"
+    return f"{cfg.backbone}/{cfg.size} T={cfg.frames} crop={cfg.crop} batch={cfg.batch_size}{amp}"
 
 
 def estimate(todo: list[TrialConfig], *, steps: int = 2) -> tuple[float | None, dict, list[str]]:
@@ -275,11 +277,18 @@ def estimate(todo: list[TrialConfig], *, steps: int = 2) -> tuple[float | None, 
     per_step: dict[str, float] = {}
     counted: dict[str, tuple[int | None, str]] = {}
     notes: list[str] = []
+    unprobed: set[str] = set()
     total = 0.0
     for cfg in todo:
         group = _probe_group(cfg)
-        if group not in per_step:
-            per_step[group] = probe_seconds_per_step(cfg, steps=steps)
+        if group not in per_step and group not in unprobed:
+            try:
+                per_step[group] = probe_seconds_per_step(cfg, steps=steps)
+            except ValueError as exc:  # e.g. amp 'fp16' on a machine without CUDA
+                unprobed.add(group)
+                notes.append(f"{group}: not probed here ({exc})")
+        if group in unprobed:
+            continue
         data_key = cfg.model_copy(update={"seed": 0, "variant": "baseline"}).key()
         if data_key not in counted:
             counted[data_key] = steps_of(cfg)
@@ -312,27 +321,38 @@ def _without_cache(cfg: TrialConfig) -> dict:
 
 def probe_seconds_per_step(cfg: TrialConfig, *, steps: int = 2, batch: int = 2) -> float:
     """Time ``steps`` training steps (after one warm-up) of the config's model on random input,
-    scaled from a batch of ``batch`` clips to the config's batch size."""
+    scaled from a batch of ``batch`` clips to the config's batch size. The step is the trial's
+    (:func:`mpbench.engine.step.train_step`), under the config's ``amp``."""
     import torch
 
-    from mpbench.engine.build import build_model_for, build_optimizer, resolve_device
+    from mpbench.engine.build import (
+        autocast_factory,
+        build_model_for,
+        build_optimizer,
+        resolve_device,
+    )
     from mpbench.engine.distributed import DistContext
+    from mpbench.engine.step import grad_scaler, train_step
 
     device = resolve_device(cfg.device, DistContext.from_env())
+    autocast = autocast_factory(cfg.amp, device)  # fp16 without CUDA: ValueError, before a build
     cfg = cfg.with_updates(pretrained=False, weights=None)  # the speed does not need the weights
     model = build_model_for(cfg, num_classes=10).to(device).train()
-    opt = build_optimizer(model, cfg)
+    step = functools.partial(
+        train_step,
+        optimizer=build_optimizer(model, cfg),
+        scaler=grad_scaler(cfg.amp, device),
+        autocast=autocast,
+        label_smoothing=cfg.label_smoothing,
+        grad_clip=cfg.grad_clip,
+    )
     b = min(batch, cfg.batch_size)
     x = torch.randn(b, 3, cfg.frames + 1, cfg.crop, cfg.crop, device=device)
     y = torch.zeros(b, dtype=torch.long, device=device)
     times = []
     for _ in range(steps + 1):
         t0 = time.perf_counter()
-        out = model(x)
-        loss = torch.nn.functional.cross_entropy(out.logits, y) + out.reg_loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        step(model, x, y)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         times.append(time.perf_counter() - t0)
