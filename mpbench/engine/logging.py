@@ -152,6 +152,7 @@ class TrialRecorder:
         self.log_path = config.trial_dir() / (T.A_LOG if rank == 0 else f"trial.rank{rank}.log")
         self.seconds = 0.0
         self._handler: logging.Handler | None = None
+        self._level = logging.NOTSET  # the mpbench logger's level before the trial
         self._t0 = 0.0
 
     @property
@@ -168,6 +169,7 @@ class TrialRecorder:
         )
         root = logging.getLogger("mpbench")
         root.addHandler(self._handler)
+        self._level = root.level
         root.setLevel(logging.INFO)
         if self.experiment is not None:
             self.writer = T.RunWriter(
@@ -191,7 +193,9 @@ class TrialRecorder:
                 exc,
                 "".join(traceback.format_exception(exc_type, exc, tb)),
             )
-        logging.getLogger("mpbench").removeHandler(self._handler)  # type: ignore[arg-type]
+        root = logging.getLogger("mpbench")
+        root.removeHandler(self._handler)  # type: ignore[arg-type]
+        root.setLevel(self._level)
         self._handler.close()  # type: ignore[union-attr]
         if self.writer is not None:
             self.writer.log_artifact(str(self.log_path))

@@ -1,9 +1,12 @@
-"""Seeding, RNG state capture and checkpoint I/O (everything needed to resume a trial)."""
+"""Seeding, RNG state capture and checkpoint I/O (everything needed to resume a trial), and the
+process-wide torch settings of a trial, restored when it ends."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +68,40 @@ def load_checkpoint(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _torch_flags() -> dict[str, Any]:
+    """The process-wide torch settings a trial may change."""
+    return {
+        "threads": torch.get_num_threads(),
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        "cudnn_deterministic": torch.backends.cudnn.deterministic,
+        "cudnn_tf32": torch.backends.cudnn.allow_tf32,
+        "matmul_tf32": torch.backends.cuda.matmul.allow_tf32,
+    }
+
+
+def _set_torch_flags(flags: dict[str, Any]) -> None:
+    """Inverse of :func:`_torch_flags`."""
+    torch.set_num_threads(flags["threads"])
+    torch.backends.cudnn.benchmark = flags["cudnn_benchmark"]
+    torch.backends.cudnn.deterministic = flags["cudnn_deterministic"]
+    torch.backends.cudnn.allow_tf32 = flags["cudnn_tf32"]
+    torch.backends.cuda.matmul.allow_tf32 = flags["matmul_tf32"]
+
+
+@contextlib.contextmanager
+def torch_settings(*, threads: int | None, cuda: bool, cudnn_benchmark: bool) -> Iterator[None]:
+    """Set a trial's thread count and, on ``cuda``, cudnn autotuning and TF32 matmuls; restore
+    every previous value when the block ends, so the next trial of the process starts clean."""
+    saved = _torch_flags()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        if cuda:
+            torch.backends.cudnn.benchmark = cudnn_benchmark
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        yield
+    finally:
+        _set_torch_flags(saved)

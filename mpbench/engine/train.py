@@ -47,6 +47,7 @@ from mpbench.engine.state import (
     save_checkpoint,
     seed_everything,
     set_rng_state,
+    torch_settings,
 )
 from mpbench.engine.step import grad_scaler, train_step
 
@@ -107,18 +108,24 @@ def run_trial(
     """Train and evaluate one trial; log it to MLflow experiment ``experiment`` (None: no logging).
 
     Resumes from the last checkpoint in ``config.trial_dir()`` when one exists; ``run_id``
-    continues an existing MLflow run (a retried trial keeps one run per cell).
+    continues an existing MLflow run (a retried trial keeps one run per cell). The process's
+    torch settings (threads, cudnn, TF32) and the ``mpbench`` logger level are restored after.
     """
     dist_ctx = DistContext.from_env()
     recorder = TrialRecorder(
         config, experiment=experiment if dist_ctx.is_main else None, tags=tags, run_id=run_id
     )
-    with recorder:
-        trainer = _setup(config, dist_ctx)
-        _log_start(trainer, recorder)
-        history = _fit(trainer, callbacks=callbacks, recorder=recorder, progress=progress)
-        metrics, confusion = _final_evaluation(trainer, history)
-        _log_final(trainer, recorder, metrics, confusion)
+    with recorder:  # a device that is not there is a failed run too
+        device = resolve_device(config.device, dist_ctx)
+        cuda = device.type == "cuda"
+        with torch_settings(
+            threads=config.threads, cuda=cuda, cudnn_benchmark=config.cudnn_benchmark
+        ):
+            trainer = _setup(config, dist_ctx, device)
+            _log_start(trainer, recorder)
+            history = _fit(trainer, callbacks=callbacks, recorder=recorder, progress=progress)
+            metrics, confusion = _final_evaluation(trainer, history)
+            _log_final(trainer, recorder, metrics, confusion)
     dist_ctx.close()
     return TrialResult(
         config=config,
@@ -129,17 +136,10 @@ def run_trial(
     )
 
 
-def _setup(config: TrialConfig, dist_ctx: DistContext) -> Trainer:
+def _setup(config: TrialConfig, dist_ctx: DistContext, device: torch.device) -> Trainer:
     """Seed, then build data, model, optimiser and loaders on the trial's device."""
-    device = resolve_device(config.device, dist_ctx)
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
     dist_ctx.init(device)
     seed_everything(config.seed)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = config.cudnn_benchmark
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
     data = build_data_for(config)
     model = build_model_for(config, num_classes=data.num_classes, mean=data.mean, std=data.std).to(
         device

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from mpbench import tracking as tk
+from mpbench.plots import save_figure
 from mpbench.report.load import (
     default_cache_dir,
     load_history,
@@ -72,11 +75,25 @@ def make_report(
 
 
 def _save(fig: Any, out_dir: Path, name: str) -> list[Path]:
-    """Save ``fig`` as ``name``.png and ``name``.pdf (no timestamps in the PDF)."""
-    paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
-    fig.savefig(paths[0], dpi=150, metadata={"Software": None})
-    fig.savefig(paths[1], metadata={"CreationDate": None, "Creator": None, "Producer": None})
-    return paths
+    """Save ``fig`` as ``name``.png and ``name``.pdf (no timestamps in either)."""
+    return [save_figure(fig, out_dir / f"{name}{suffix}") for suffix in (".png", ".pdf")]
+
+
+_PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+
+
+@contextlib.contextmanager
+def _no_download_bar() -> Iterator[None]:
+    """MLflow's artifact progress bar off inside the block unless the user set it, and the
+    environment as it was afterwards (MLflow's only switch for it is this variable)."""
+    if _PROGRESS_ENV in os.environ:
+        yield
+        return
+    os.environ[_PROGRESS_ENV] = "false"
+    try:
+        yield
+    finally:
+        os.environ.pop(_PROGRESS_ENV, None)
 
 
 def _attention_clip(
@@ -86,11 +103,8 @@ def _attention_clip(
 
     Looks at the ``tries`` best finished runs by ``metric`` only, so large studies stay fast.
     """
-    import os
-
     import numpy as np
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     client = read_client(tracking_uri)
     ok = runs[runs["status"] == tk.STATUS_FINISHED]
     column = f"metric.{metric}"
@@ -100,7 +114,8 @@ def _attention_clip(
         names = {a.path for a in client.list_artifacts(run_id)}
         if tk.A_ATTENTION_CLIP not in names:
             continue
-        path = client.download_artifacts(run_id, tk.A_ATTENTION_CLIP)
+        with _no_download_bar():
+            path = client.download_artifacts(run_id, tk.A_ATTENTION_CLIP)
         with np.load(path) as data:
             return {k: data[k] for k in data.files}
     return None
