@@ -1,4 +1,4 @@
-"""The attention strip of any video file (``mpbench viz``) and the strip arrays both figures share.
+"""The attention strip of any video file (``mpbench viz``).
 
 A strip shows one clip the way the model sees it: T+1 *consecutive samples*, every ``rate``-th
 frame from a start time (training's ``sampling_rate``), not frames spread over the whole video
@@ -20,6 +20,7 @@ import numpy as np
 
 from mpbench import tracking as tk
 from mpbench._pixels import GREY_WEIGHTS, MEAN, STD
+from mpbench.plots import save_figure, strip_arrays
 
 GREY: Final = np.array(GREY_WEIGHTS, dtype=np.float32)
 DEFAULT_RATE: Final = 2  # 80 ms between samples at 25 fps: motion, not jumps
@@ -45,26 +46,6 @@ class VideoClip:
     def start(self) -> float:
         """Time of the first sample in seconds."""
         return self.indices[0] / self.fps
-
-
-def strip_arrays(frames: np.ndarray, attention: np.ndarray) -> dict[str, np.ndarray]:
-    """frames (T+1) x H x W x 3 in [0, 1], attention T x H x W -> the strip's four arrays.
-
-    diffs are the grey differences the layer sees; prompts are the attention times the later
-    frame in pixel units (for display), as the ``attention_clip.npz`` artifact stores them.
-    """
-    if frames.ndim != 4 or attention.shape != (frames.shape[0] - 1, *frames.shape[1:3]):
-        raise ValueError(
-            f"need frames (T+1,H,W,3) and attention (T,H,W), got {frames.shape} and "
-            f"{attention.shape}"
-        )
-    grey = frames @ GREY.astype(frames.dtype)  # (T+1) x H x W
-    return {
-        "frames": frames,
-        "diffs": grey[1:] - grey[:-1],
-        "attention": attention,
-        "prompts": attention[..., None] * frames[1:],
-    }
 
 
 def fixed_sigmoid_strip(frames: np.ndarray, *, slope: float, shift: float) -> dict[str, np.ndarray]:
@@ -251,11 +232,9 @@ def visualize_video(
 
     clip = read_clip(path, frames=frames, rate=rate, start=start, size=size)
     target = Path(out) if out is not None else Path(path).with_suffix(".attention.png")
-    target.parent.mkdir(parents=True, exist_ok=True)
     fig = plot_attention_strip(fixed_sigmoid_strip(clip.frames, slope=slope, shift=shift))
     fig.suptitle(
         f"{Path(path).name}: frames {clip.indices[0]}-{clip.indices[-1]} every {rate} "
         f"(from {clip.start:.2f} s), a={slope:.3g}, b={shift:.3g}"
     )
-    fig.savefig(target, dpi=150, metadata={"Software": None})
-    return target
+    return save_figure(fig, target)
