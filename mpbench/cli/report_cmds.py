@@ -93,6 +93,13 @@ def figures(
     experiment: ExperimentOpt = DEFAULT_EXPERIMENT,
     results_dir: ResultsOpt = Path("results"),
     resamples: ResamplesOpt = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            help="Optuna storage of a search (journal file or RDB URL, as given to mpbench "
+            "search): the search history and parameter importances read the study there."
+        ),
+    ] = None,
 ) -> None:
     """Draw a study's figures (PNG and PDF) into results/<study>/."""
     from mpbench.report.build import make_figures
@@ -104,6 +111,7 @@ def figures(
             experiment=experiment,
             results_dir=results_dir,
             note=lambda text: console.print(f"note: {text}", highlight=False),
+            storage=storage,
             **_boot(resamples),
         )
     for path in paths:

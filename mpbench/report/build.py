@@ -18,6 +18,7 @@ from mpbench.report.load import (
     load_history,
     load_runs,
     long_form,
+    open_search_study,
     read_client,
 )
 from mpbench.report.stats import BOOT_SEED, RESAMPLES, aggregate, summarize, with_setting
@@ -121,13 +122,27 @@ def _attention_clip(
     return None
 
 
-def _plot_aggregate(runs: pd.DataFrame, *, metric: str, resamples: int) -> Any:
+def _plot_aggregate(
+    runs: pd.DataFrame, *, metric: str, resamples: int, palette: dict[str, str]
+) -> Any:
     """The aggregate figure of ``runs`` (NoData when no run logged ``metric``)."""
     from mpbench.report import figures as fg
 
     if f"metric.{metric}" not in runs:
         raise fg.NoData(f"no run logged {metric!r}")
-    return fg.plot_aggregate(aggregate(runs, metric=metric, resamples=resamples), metric=metric)
+    agg = aggregate(runs, metric=metric, resamples=resamples)
+    return fg.plot_aggregate(agg, metric=metric, palette=palette)
+
+
+def _search_study(name: str, search: pd.DataFrame, storage: str | None) -> Any:
+    """The Optuna study of a search (NoData without search runs or without its storage)."""
+    from mpbench.report import figures as fg
+
+    if search.empty:
+        raise fg.NoData("no search run")
+    if storage is None:
+        raise fg.NoData("the search figures read the Optuna study: give its storage (--storage)")
+    return open_search_study(name, storage=storage)
 
 
 def make_figures(
@@ -139,8 +154,10 @@ def make_figures(
     results_dir: str | Path = "results",
     note: Callable[[str], None] = print,
     resamples: int = RESAMPLES,
+    storage: str | None = None,
 ) -> list[Path]:
-    """Draw every figure of ``study`` that has data into results/<study>/ (PNG and PDF)."""
+    """Draw every figure of ``study`` that has data into results/<study>/ (PNG and PDF); the
+    search figures read the Optuna study in ``storage``."""
     from mpbench.report import figures as fg
 
     cache = default_cache_dir(study, results_dir=results_dir)
@@ -153,9 +170,13 @@ def make_figures(
     # grid runs whose configs differ in more than variant and seed get their own bars and curves
     grid = with_setting(grid) if len(grid) else grid
     curves = pd.concat([grid, search]) if len(search) else grid
+    palette = fg.study_palette(runs, grid)  # one colour per label in every figure
     makers: list[tuple[str, Callable[[], Any]]] = [
-        ("ablation", lambda: fg.plot_ablation(long_form(grid), metric=metric)),
-        ("aggregate", lambda: _plot_aggregate(runs, metric=metric, resamples=resamples)),
+        ("ablation", lambda: fg.plot_ablation(long_form(grid), metric=metric, palette=palette)),
+        (
+            "aggregate",
+            lambda: _plot_aggregate(runs, metric=metric, resamples=resamples, palette=palette),
+        ),
         ("lambda_sweep", lambda: fg.plot_lambda_sweep(df, metric=metric)),
         (
             "learning_curves",
@@ -165,18 +186,22 @@ def make_figures(
                     metrics=(tk.M_VAL_TOP1,),
                     tracking_uri=tracking_uri,
                     cache_dir=cache,
-                )
+                ),
+                palette=palette,
             ),
         ),
-        ("attention_function", lambda: fg.plot_attention_functions(df)),
+        ("attention_function", lambda: fg.plot_attention_functions(df, palette=palette)),
         (
             "attention_strip",
             lambda: fg.plot_attention_strip(_attention_clip(runs, metric, tracking_uri)),
         ),
-        ("search_history", lambda: fg.plot_optimization_history(long_form(search), metric=metric)),
+        (
+            "search_history",
+            lambda: fg.plot_optimization_history(_search_study(study, search, storage)),
+        ),
         (
             "param_importances",
-            lambda: fg.plot_param_importances(fg.param_importances(search, metric=metric)),
+            lambda: fg.plot_param_importances(_search_study(study, search, storage)),
         ),
     ]
     paths: list[Path] = []

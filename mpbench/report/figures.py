@@ -8,10 +8,15 @@ intervals over seeds, computed with :func:`mpbench.report.stats.mean_ci`, except
 :func:`mpbench.report.stats.aggregate`. Axis labels name the split of the metric
 (``test top-1 (%)``).
 
-Parameter importances (:func:`param_importances`) are a simple, deterministic estimate, not
-fANOVA: for each parameter that varies across the finished search trials, the share of the
-objective's variance explained by grouping the trials by that parameter (eta squared; numeric
-parameters are cut into at most four quantile bins), normalised to sum to one.
+Figures that average over seeds show the runs the table averages
+(:func:`mpbench.report.load.latest_runs`: a re-run seed replaces the earlier run). Each label
+(variant, with λ and the varied fields where they vary) has one colour: pass the figures of one
+report the same :func:`study_palette`; without one, a figure colours its own labels, all distinct.
+
+The search figures take the ``optuna.Study`` itself: :func:`plot_optimization_history` and
+:func:`plot_param_importances` are ``optuna.visualization.matplotlib``'s (the best value follows
+the study's direction), drawn so that neither its style sheet nor its pyplot figure outlives the
+call; :func:`param_importances` is ``optuna.importance``'s.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from collections.abc import Callable, Iterator
-from typing import Any, Final, ParamSpec, TypeVar
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -28,33 +34,27 @@ from matplotlib.figure import Figure
 
 from mpbench import plots
 from mpbench import tracking as tk
+from mpbench.report.load import latest_runs
 from mpbench.report.stats import (
     BASELINE,
     FRACTION_METRICS,
+    KEYS,
     add_labels,
     axis_label,
     mean_ci,
     metric_label,
     split_of,
+    with_setting,
 )
+
+if TYPE_CHECKING:
+    import optuna
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 PANEL_SIZE: Final = (3.6, 2.8)
-IGNORED_PARAMS: Final = frozenset(
-    {
-        "seed",
-        "device",
-        "workers",
-        "compile",
-        "channels_last",
-        "cudnn_benchmark",
-        "run_dir",
-        "log_every",
-        "data_root",
-    }
-)
+D_GRID: Final = np.linspace(-1.0, 1.0, 401)  # frame differences of the attention-function panel
 STRIP_ROWS: Final = plots.STRIP_ROWS
 
 
@@ -98,27 +98,70 @@ def _scale(metric: str) -> tuple[float, str]:
     return (100.0 if metric in FRACTION_METRICS else 1.0), axis_label(metric)
 
 
+def _latest(rows: pd.DataFrame) -> pd.DataFrame:
+    """Labelled long ``rows`` of the runs the table averages: per metric, backbone, dataset,
+    label and seed the last finished run that logged the metric (re-run seeds dropped)."""
+    runs = rows.drop_duplicates(["run_id", "metric"])
+    kept = latest_runs(runs, column="value", keys=["metric", *KEYS])
+    pairs = pd.MultiIndex.from_frame(kept[["run_id", "metric"]])
+    return rows[pd.MultiIndex.from_frame(rows[["run_id", "metric"]]).isin(pairs)]
+
+
 def _finished(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Latest values of ``metric`` of finished runs, with a ``label`` column."""
-    rows = df[(df["metric"] == metric) & (df["status"] == tk.STATUS_FINISHED)]
-    return add_labels(rows) if len(rows) else rows.assign(label=pd.Series(dtype=object))
+    """The values of ``metric`` that the table averages, with a ``label`` column."""
+    rows = df[df["metric"] == metric]
+    if rows.empty:
+        return rows.assign(label=pd.Series(dtype=object))
+    return _latest(add_labels(rows))
 
 
-def _color(label: str, k: int) -> str:
-    """One colour per variant across every figure (its registry position); ``k`` otherwise."""
-    from mpbench.variants import VARIANTS
-
-    names = VARIANTS.names()
-    return f"C{names.index(label) % 10}" if label in names else f"C{k % 10}"
-
-
-def _label_order(labels: pd.Series) -> list[str]:
+def _label_order(labels: Iterable[str]) -> list[str]:
     """Labels sorted with the baseline first."""
     return sorted(set(labels), key=lambda s: (s != BASELINE, s))
 
 
+def variant_palette(labels: Iterable[str]) -> dict[str, str]:
+    """A distinct colour per label (baseline first, then sorted): seaborn's colorblind palette
+    for up to 10 labels, evenly spaced husl hues for more."""
+    import seaborn as sns
+    from matplotlib.colors import to_hex
+
+    order = _label_order(labels)
+    colors = sns.color_palette("colorblind" if len(order) <= 10 else "husl", len(order))
+    return {label: to_hex(c) for label, c in zip(order, colors, strict=True)}
+
+
+def study_palette(*frames: pd.DataFrame) -> dict[str, str]:
+    """One palette for the figures of one report: every label the runs of ``frames`` (wide or
+    long) can show, the variant (with λ) alone and with the varied fields (``setting``, given or
+    as :func:`mpbench.report.stats.with_setting` finds them)."""
+    labels: list[str] = []
+    for frame in (f for f in frames if len(f)):
+        plain = frame.drop(columns="setting", errors="ignore")
+        for runs in (plain, frame, with_setting(plain)):
+            labels += add_labels(runs)["label"].tolist()
+    return variant_palette(labels)
+
+
+def _colors(labels: Sequence[str], palette: Mapping[str, str] | None) -> list[str]:
+    """The colour of each of ``labels``: from ``palette``, else from a palette of ``labels``."""
+    palette = variant_palette(labels) if palette is None else palette
+    missing = sorted(set(labels) - set(palette))
+    if missing:
+        raise ValueError(
+            f"the palette has no colour for {missing}; build it with study_palette() from every "
+            "run the figures show"
+        )
+    return [palette[label] for label in labels]
+
+
 @_themed
-def plot_ablation(df: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1) -> Figure:
+def plot_ablation(
+    df: pd.DataFrame,
+    *,
+    metric: str = tk.M_TEST_TOP1,
+    palette: Mapping[str, str] | None = None,
+) -> Figure:
     """Bars of ``metric`` per variant with 95% CIs; one panel per backbone x dataset."""
     data = _finished(df, metric)
     if data.empty:
@@ -140,7 +183,7 @@ def plot_ablation(df: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1) -> Figure:
             [m - s[2] if not math.isnan(s[2]) else 0.0 for m, s in zip(means, stats, strict=True)],
             [s[3] - m if not math.isnan(s[3]) else 0.0 for m, s in zip(means, stats, strict=True)],
         ]
-        colors = [_color(lb, k) for k, lb in enumerate(labels)]
+        colors = _colors(labels, palette)
         ax.bar(range(len(labels)), means, yerr=err, color=colors, capsize=3, alpha=0.85)
         for k, lb in enumerate(labels):  # the seeds themselves: with few seeds the CI is wide
             values = cell.loc[cell["label"] == lb, "value"].to_numpy(float) * scale
@@ -153,10 +196,16 @@ def plot_ablation(df: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1) -> Figure:
     return fig
 
 
-def _errorbar(ax: Any, rows: pd.DataFrame, cols: tuple[str, str, str], scale: float) -> None:
+def _errorbar(
+    ax: Any,
+    rows: pd.DataFrame,
+    cols: tuple[str, str, str],
+    scale: float,
+    palette: Mapping[str, str] | None,
+) -> None:
     """Points with horizontal CI bars, one row per label (top to bottom, colour by label)."""
     y = np.arange(len(rows))[::-1]
-    colors = [_color(lb, k) for k, lb in enumerate(rows["label"])]
+    colors = _colors(rows["label"].tolist(), palette)
     ax.set_yticks(y, rows["label"])
     ax.set_ylim(-0.5, len(rows) - 0.5)
     point, low, high = (rows[c].to_numpy(float) * scale for c in cols)
@@ -166,7 +215,12 @@ def _errorbar(ax: Any, rows: pd.DataFrame, cols: tuple[str, str, str], scale: fl
 
 
 @_themed
-def plot_aggregate(df: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1) -> Figure:
+def plot_aggregate(
+    df: pd.DataFrame,
+    *,
+    metric: str = tk.M_TEST_TOP1,
+    palette: Mapping[str, str] | None = None,
+) -> Figure:
     """Aggregate over tasks per label: IQM and P(improvement over the baseline), each with its
     95% stratified bootstrap CI; ``df`` is :func:`mpbench.report.stats.aggregate`'s frame."""
     rows = df[df["metric"] == metric]
@@ -182,10 +236,10 @@ def plot_aggregate(df: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1) -> Figure:
         rows = rows.assign(label=rows["label"] + " " + pd.Series(text, index=rows.index))
     scale, xlabel = _scale(metric)
     fig, axes = _grid(1, 2)
-    _errorbar(axes[0, 0], rows, ("iqm", "iqm_low", "iqm_high"), scale)
+    _errorbar(axes[0, 0], rows, ("iqm", "iqm_low", "iqm_high"), scale, palette)
     axes[0, 0].set_title("IQM over tasks and seeds")
     axes[0, 0].set_xlabel(f"IQM of {xlabel}")
-    _errorbar(axes[0, 1], rows, ("p_improve", "p_low", "p_high"), 1.0)
+    _errorbar(axes[0, 1], rows, ("p_improve", "p_low", "p_high"), 1.0, palette)
     axes[0, 1].axvline(0.5, color="grey", linestyle="--", linewidth=1)
     axes[0, 1].set_xlim(-0.03, 1.03)
     axes[0, 1].set_title("probability of improvement")
@@ -208,7 +262,8 @@ def _sweep_stats(data: pd.DataFrame, metric: str, scale: float) -> pd.DataFrame:
 def plot_lambda_sweep(df: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1) -> Figure:
     """``metric``, learned slope a and shift b against tav_weight (lambda); three panels."""
     keep = (df["status"] == tk.STATUS_FINISHED) & df["tav_weight"].notna()
-    data = df[keep & (df["variant"] != BASELINE)].copy()
+    data = df[keep & (df["variant"] != BASELINE)]
+    data = _latest(add_labels(data)).copy() if len(data) else data.copy()
     data["line"] = data["backbone"] + " / " + data["dataset"] + " / " + data["variant"]
     n_weights = data.groupby("line")["tav_weight"].nunique()
     data = data[data["line"].isin(n_weights[n_weights > 1].index)]
@@ -238,19 +293,25 @@ def plot_lambda_sweep(df: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1) -> Figu
 
 
 @_themed
-def plot_learning_curves(history: pd.DataFrame, *, metric: str = tk.M_VAL_TOP1) -> Figure:
+def plot_learning_curves(
+    history: pd.DataFrame,
+    *,
+    metric: str = tk.M_VAL_TOP1,
+    palette: Mapping[str, str] | None = None,
+) -> Figure:
     """Per-epoch ``metric`` (mean and 95% CI over seeds) per variant; panel per backbone x
     dataset. ``history`` is the frame of :func:`mpbench.report.load.load_history`."""
     data = history[(history["metric"] == metric) & (history["step"] >= 0)]
     if data.empty:
         raise NoData(f"no per-epoch history of {metric!r}")
-    data = add_labels(data)
+    data = _latest(add_labels(data))
     scale, ylabel = _scale(metric)
     panels = sorted(set(zip(data["backbone"], data["dataset"], strict=True)))
     fig, axes = _grid(1, len(panels))
     for ax, (backbone, dataset) in zip(axes[0], panels, strict=True):
         cell = data[(data["backbone"] == backbone) & (data["dataset"] == dataset)]
-        for k, label in enumerate(_label_order(cell["label"])):
+        labels = _label_order(cell["label"])
+        for label, color in zip(labels, _colors(labels, palette), strict=True):
             part = cell[cell["label"] == label]
             stats = [
                 (step, *mean_ci(g["value"].to_numpy(float) * scale))
@@ -259,8 +320,8 @@ def plot_learning_curves(history: pd.DataFrame, *, metric: str = tk.M_VAL_TOP1) 
             steps, means, _, lows, highs = (
                 np.array(v, dtype=float) for v in zip(*stats, strict=True)
             )
-            ax.plot(steps, means, marker="o", color=_color(label, k), label=label)
-            ax.fill_between(steps, lows, highs, color=_color(label, k), alpha=0.2)
+            ax.plot(steps, means, marker="o", color=color, label=label)
+            ax.fill_between(steps, lows, highs, color=color, alpha=0.2)
         if metric in FRACTION_METRICS:  # CIs of few seeds overshoot; accuracy is in [0, 100] %
             ax.set_ylim(0, 100)
         ax.set_title(f"{backbone} · {dataset}")
@@ -270,35 +331,65 @@ def plot_learning_curves(history: pd.DataFrame, *, metric: str = tk.M_VAL_TOP1) 
     return fig
 
 
-def attention_function(d: np.ndarray, *, slope: float, shift: float) -> np.ndarray:
-    """The paper's attention A = 1 / (1 + exp(-a (D - b))) of frame differences ``d``."""
-    return 1.0 / (1.0 + np.exp(-slope * (d - shift)))
+def attention_function(variant: str, d: np.ndarray, *, slope: float, shift: float) -> np.ndarray:
+    """The attention that ``variant``'s layer gives frame differences ``d`` at strength
+    ``slope`` and shift ``shift``: the layer itself (its own power normalisation) applied to a
+    two-frame video whose grey difference is ``d``."""
+    import torch
+
+    from mpbench.prompt import SHIFT_LIMIT, MotionPrompt
+    from mpbench.variants import get_variant
+
+    spec = get_variant(variant)
+    if not spec.prompt:
+        raise ValueError(f"variant {variant!r} has no prompt, so no attention function")
+    b = min(max(float(shift), -SHIFT_LIMIT), SHIFT_LIMIT)  # 0.6 tanh n in float32 can pass 0.6
+    layer = MotionPrompt(pn=spec.pn, slope=float(slope), shift=b, mean=0.0, std=1.0)
+    x = torch.zeros(1, 3, 2, 1, len(d), dtype=torch.float64)  # B x C x T+1 x H x W
+    x[:, :, 1, 0] = torch.as_tensor(d, dtype=torch.float64)  # grey weights sum to 1: D = d
+    with torch.no_grad():
+        return layer(x).attention[0, 0, 0].numpy()
+
+
+def _attention_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean final slope and shift per dataset, backbone, label and variant (registered variants
+    only: the function of an unknown one is unknown)."""
+    from mpbench.variants import VARIANTS
+
+    rows = df[df["metric"].isin([tk.M_SLOPE, tk.M_SHIFT]) & df["variant"].isin(VARIANTS.names())]
+    if rows.empty:
+        raise NoData("no finished run of a registered variant logged the learned slope and shift")
+    rows = _latest(add_labels(rows))
+    index = ["dataset", "backbone", "label", "variant"]
+    ab = rows.pivot_table(index=index, columns="metric", values="value", aggfunc="mean")
+    if ab.empty or tk.M_SLOPE not in ab or tk.M_SHIFT not in ab or ab.dropna().empty:
+        raise NoData("no finished run logged both the slope and the shift")
+    return ab.dropna()
 
 
 @_themed
-def plot_attention_functions(df: pd.DataFrame) -> Figure:
-    """Attention against frame difference D in [-1, 1], from the mean final slope and shift of
-    each variant; one panel per dataset."""
-    rows = df[(df["status"] == tk.STATUS_FINISHED) & df["metric"].isin([tk.M_SLOPE, tk.M_SHIFT])]
-    if rows.empty:
-        raise NoData("no finished run logged the learned slope and shift")
-    rows = add_labels(rows)
-    ab = rows.pivot_table(
-        index=["dataset", "backbone", "label"], columns="metric", values="value", aggfunc="mean"
-    ).dropna()
-    if ab.empty or tk.M_SLOPE not in ab or tk.M_SHIFT not in ab:
-        raise NoData("no finished run logged both the slope and the shift")
+def plot_attention_functions(
+    df: pd.DataFrame, *, palette: Mapping[str, str] | None = None
+) -> Figure:
+    """Attention against frame difference D in [-1, 1], each variant's own function (its power
+    normalisation) at the mean final slope and shift; one panel per dataset."""
+    from mpbench.prompt import POWER_NORMS
+    from mpbench.variants import get_variant
+
+    ab = _attention_rows(df)
     datasets = sorted(set(ab.index.get_level_values("dataset")))
     fig, axes = _grid(1, len(datasets))
-    d = np.linspace(-1.0, 1.0, 401)
     for ax, dataset in zip(axes[0], datasets, strict=True):
-        for k, ((backbone, label), row) in enumerate(ab.loc[dataset].iterrows()):
+        part = ab.loc[dataset]
+        colors = _colors(part.index.get_level_values("label").tolist(), palette)
+        for ((backbone, label, variant), row), color in zip(part.iterrows(), colors, strict=True):
             a, b = float(row[tk.M_SLOPE]), float(row[tk.M_SHIFT])
+            symbol = POWER_NORMS.get(get_variant(variant).pn).symbol
             ax.plot(
-                d,
-                attention_function(d, slope=a, shift=b),
-                color=_color(label, k),
-                label=f"{backbone} / {label} (a={a:.2f}, b={b:.2f})",
+                D_GRID,
+                attention_function(variant, D_GRID, slope=a, shift=b),
+                color=color,
+                label=f"{backbone} / {label} ({symbol}={a:.2f}, b={b:.2f})",
             )
         ax.set_title(dataset)
         ax.set_xlabel("frame difference D")
@@ -316,90 +407,63 @@ def plot_attention_strip(clip: dict[str, np.ndarray] | None) -> Figure:
     return plots.plot_attention_strip(clip)
 
 
-def _objective(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Finished search trials with their objective, ordered by Optuna trial number."""
-    rows = df[(df["metric"] == metric) & (df["status"] == tk.STATUS_FINISHED)]
-    rows = rows.assign(
-        trial=rows["optuna_trial"]
-        .astype("Float64")
-        .fillna(rows["start_time"].rank(method="first") - 1)
-        .astype(float)
-    )
-    return rows.sort_values(["trial", "run_id"], kind="stable")
+def _check_search(study: optuna.Study, *, least: int = 1) -> None:
+    """NoData unless ``study`` has ``least`` complete trials with parameters."""
+    import optuna
+
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(done) < least or not any(t.params for t in done):
+        raise NoData(
+            f"Optuna study {study.study_name!r} has {len(done)} complete trials "
+            f"(needs {least} with parameters)"
+        )
 
 
-@_themed
-def plot_optimization_history(df: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1) -> Figure:
-    """Objective of each finished search trial and the best so far, by trial number."""
-    rows = _objective(df, metric)
-    if rows.empty:
-        raise NoData(f"no finished search trial logged {metric!r}")
-    scale, ylabel = _scale(metric)
-    values = rows["value"].to_numpy(float) * scale
-    best = np.maximum.accumulate(values) if "loss" not in metric else np.minimum.accumulate(values)
-    fig, axes = _grid(1, 1)
-    ax = axes[0, 0]
-    ax.scatter(rows["trial"], values, label="trial", color="C0")
-    ax.step(rows["trial"], best, where="post", label="best so far", color="C1")
-    ax.set_title("optimisation history")
-    ax.set_xlabel("trial")
-    ax.set_ylabel(ylabel)
-    ax.legend(fontsize="small")
+def _target_name(study: optuna.Study) -> str:
+    """The objective's name as the study stores it (``Objective Value`` when unnamed)."""
+    names = study.metric_names
+    return names[0] if names else "Objective Value"
+
+
+def _from_optuna(draw: Callable[[], Any]) -> Figure:
+    """The figure of an ``optuna.visualization.matplotlib`` plot, leaving no state behind: its
+    ggplot style sheet stays inside an rc_context and its figure leaves pyplot's registry."""
+    import matplotlib as mpl
+    import matplotlib.pyplot as plt
+    import optuna
+
+    with mpl.rc_context(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        ax = draw()
+    fig = ax.figure
+    plt.close(fig)
     return fig
 
 
-def _eta_squared(x: pd.Series, y: np.ndarray) -> float:
-    """Share of the variance of ``y`` explained by the groups of ``x`` (numbers: <= 4 bins)."""
-    numeric = pd.to_numeric(x, errors="coerce")
-    if numeric.notna().all() and numeric.nunique() > 4:
-        groups = pd.qcut(numeric, q=4, duplicates="drop").astype(str)
-    else:
-        groups = x.astype(str)
-    total = float(np.sum((y - y.mean()) ** 2))
-    if total == 0.0:
-        return 0.0
-    frame = pd.DataFrame({"g": groups.to_numpy(), "y": y})
-    means = frame.groupby("g")["y"].agg(["mean", "size"])
-    return float(np.sum(means["size"] * (means["mean"] - y.mean()) ** 2) / total)
+def plot_optimization_history(study: optuna.Study) -> Figure:
+    """Objective of each complete trial and the best so far in the study's direction (Optuna's
+    figure)."""
+    from optuna.visualization.matplotlib import plot_optimization_history as plot
+
+    _check_search(study)
+    return _from_optuna(lambda: plot(study, target_name=_target_name(study)))
 
 
-def param_importances(runs: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1) -> pd.DataFrame:
-    """Importance of each varying param of finished search runs (wide frame) for ``metric``."""
-    column = f"metric.{metric}"
-    if column not in runs:
-        raise NoData(f"no search run logged {metric!r}")
-    ok = runs[(runs["status"] == tk.STATUS_FINISHED) & runs[column].notna()]
-    params = [
-        c
-        for c in sorted(runs.columns)
-        if c.startswith("param.")
-        and c.removeprefix("param.") not in IGNORED_PARAMS
-        and ok[c].astype(str).nunique() > 1
-    ]
-    if len(ok) < 3 or not params:
-        raise NoData("fewer than 3 finished search trials or no param that varies")
-    y = ok[column].to_numpy(float)
-    raw = {c.removeprefix("param."): _eta_squared(ok[c], y) for c in params}
-    total = sum(raw.values())
-    out = pd.DataFrame(
-        {"param": list(raw), "importance": [v / total if total > 0 else 0.0 for v in raw.values()]}
-    )
-    out = out.sort_values(["importance", "param"], ascending=[False, True], kind="stable")
-    return out.reset_index(drop=True)
+def param_importances(study: optuna.Study) -> pd.DataFrame:
+    """Importance of each parameter for the objective (``optuna.importance``), largest first."""
+    import optuna
+
+    _check_search(study, least=2)
+    values = optuna.importance.get_param_importances(study)
+    return pd.DataFrame({"param": list(values), "importance": list(values.values())})
 
 
-@_themed
-def plot_param_importances(importances: pd.DataFrame) -> Figure:
-    """Horizontal bars of the parameter importances of :func:`param_importances`."""
-    if importances.empty:
-        raise NoData("no parameter importances")
-    fig, axes = _grid(1, 1)
-    ax = axes[0, 0]
-    ordered = importances.iloc[::-1]
-    ax.barh(ordered["param"], ordered["importance"], color="C0")
-    ax.set_title("parameter importances (eta squared)")
-    ax.set_xlabel("share of explained variance")
-    return fig
+def plot_param_importances(study: optuna.Study) -> Figure:
+    """Horizontal bars of :func:`param_importances` (Optuna's figure)."""
+    from optuna.visualization.matplotlib import plot_param_importances as plot
+
+    _check_search(study, least=2)
+    return _from_optuna(lambda: plot(study, target_name=_target_name(study)))
 
 
 def figure_titles(fig: Figure) -> list[str]:
@@ -420,5 +484,7 @@ __all__: Any = [
     "plot_lambda_sweep",
     "plot_optimization_history",
     "plot_param_importances",
+    "study_palette",
     "theme",
+    "variant_palette",
 ]

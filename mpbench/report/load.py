@@ -104,6 +104,21 @@ def read_client(tracking_uri: str | None = None) -> Any:
     return MlflowClient(tracking_uri=uri)
 
 
+def open_search_study(name: str, *, storage: str) -> Any:
+    """The ``optuna.Study`` called ``name`` in ``storage`` (a journal file or an RDB URL), for
+    the search figures; ValueError for a journal file that does not exist or a missing study."""
+    import optuna
+
+    from mpbench.study.storage import is_journal, mask_url, open_storage
+
+    if is_journal(storage) and not Path(storage).is_file():
+        raise ValueError(f"no Optuna journal at {Path(storage).absolute()}")
+    try:
+        return optuna.load_study(study_name=name, storage=open_storage(storage))
+    except KeyError:
+        raise ValueError(f"no Optuna study {name!r} in storage {mask_url(storage)}") from None
+
+
 def _experiment_id(client: Any, experiment: str) -> str:
     """The id of ``experiment``; ValueError naming the known experiments when it is missing."""
     exp = client.get_experiment_by_name(experiment)
@@ -263,6 +278,19 @@ def _carried(runs: pd.DataFrame) -> list[str]:
     """Extra id columns that the long frames carry when ``runs`` has them (``setting``: the
     varied fields of :func:`mpbench.report.stats.with_setting`)."""
     return [c for c in CARRIED_COLUMNS if c in runs]
+
+
+def latest_runs(runs: pd.DataFrame, *, column: str, keys: Sequence[str]) -> pd.DataFrame:
+    """The runs averaged over seeds: finished, with ``column`` logged, one per setting (``keys``)
+    and seed, the last to end; a re-run seed replaces the earlier run. The table and the figures
+    both select with this, so after a retry they show the same runs.
+
+    ``runs`` is a wide frame (``column`` e.g. ``metric.test_top1``) or a long frame of one metric
+    (``column="value"``).
+    """
+    ok = runs[(runs["status"] == tk.STATUS_FINISHED) & runs[column].notna()]
+    ok = ok.sort_values([*keys, "seed", "end_time", "run_id"], kind="stable")
+    return ok.drop_duplicates([*keys, "seed"], keep="last")
 
 
 def long_form(runs: pd.DataFrame) -> pd.DataFrame:

@@ -53,6 +53,7 @@ from scipy import stats
 
 from mpbench import tracking as tk
 from mpbench.config import EXECUTION_DATASET_OPTIONS, EXECUTION_FIELDS, TrialConfig
+from mpbench.report.load import latest_runs
 
 BASELINE: Final = "baseline"
 ALPHA: Final = 0.05
@@ -235,9 +236,7 @@ def with_setting(runs: pd.DataFrame) -> pd.DataFrame:
 
 def _finished(runs: pd.DataFrame, column: str, keys: list[str] = KEYS) -> pd.DataFrame:
     """One finished run per setting and seed (the last to end) that logged ``column``."""
-    ok = runs[(runs["status"] == tk.STATUS_FINISHED) & runs[column].notna()]
-    ok = ok.sort_values([*keys, "seed", "end_time", "run_id"], kind="stable")
-    return ok.drop_duplicates([*keys, "seed"], keep="last")
+    return latest_runs(runs, column=column, keys=keys)
 
 
 def _counts(runs: pd.DataFrame, keys: list[str] = KEYS) -> pd.DataFrame:
