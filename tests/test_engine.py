@@ -101,6 +101,7 @@ def test_tiny_trial_learns(tmp_path):
     assert result.metrics[T.M_CLIPS_PER_S] > 0 and result.metrics[T.M_PEAK_MEM_MB] > 0
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_metrics(tmp_path):
     cfg = tiny(tmp_path, epochs=2, max_steps=6)
     a = run_trial(cfg, experiment=None, progress=False)
@@ -122,6 +123,7 @@ def test_same_seed_gives_identical_metrics(tmp_path):
     assert c.history[0][T.M_TRAIN_LOSS] != a.history[0][T.M_TRAIN_LOSS]
 
 
+@pytest.mark.slow
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path):
     cfg = tiny(tmp_path, epochs=3, max_steps=9)
     whole = run_trial(
