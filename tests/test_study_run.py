@@ -389,6 +389,7 @@ def test_shipped_study_smoke_run(path: Path) -> None:
     assert len(done[0].user_attrs[S.ATTR_RUNS]) == seeds
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_the_rerun_finishes_each_cell_once(tmp_path: Path) -> None:
     """SIGINT to the whole process group (what Ctrl-C in a terminal sends): exit 130, no process
     left behind, interrupted cells back in the queue; the next run completes every cell once."""
