@@ -215,9 +215,9 @@ def log_folder(spec: StudySpec, p: RunPlan) -> Path:
 
 def has_work(study: Any, spec: StudySpec) -> bool:
     """Whether a worker would find anything to claim or wait for."""
-    from mpbench.study.worker import next_action
+    from mpbench.study.worker import Action, next_action
 
-    return next_action(study, spec) != "done"
+    return next_action(study, spec) is not Action.DONE
 
 
 def worker_command(spec: StudySpec, p: RunPlan, *, index: int) -> list[str]:

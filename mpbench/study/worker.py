@@ -15,6 +15,7 @@ has one running (lower number) or complete, is told FAIL and marked, never run.
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import math
 import os
@@ -107,9 +108,9 @@ def run_worker(opts: WorkerOptions) -> WorkerSummary:
             break
         S.reap_stale(study, storage, grace_period=opts.grace_period, retries=opts.retries)
         action = next_action(study, spec)
-        if action == "done":
+        if action is Action.DONE:
             break
-        if action == "wait":
+        if action is Action.WAIT:
             time.sleep(opts.poll)
             continue
         trial = study.ask()
@@ -140,17 +141,25 @@ def join_study(storage: Any, opts: WorkerOptions) -> tuple[optuna.Study, StudySp
     return S.load_study(opts.study, storage, spec=spec, worker=number), spec
 
 
-def next_action(study: optuna.Study, spec: StudySpec) -> str:
-    """``claim`` (a trial is waiting or the search budget has room), ``wait`` or ``done``."""
+class Action(enum.Enum):
+    """What a worker does next (:func:`next_action`)."""
+
+    CLAIM = "claim"  # a trial is waiting, or the search budget has room
+    WAIT = "wait"  # nothing to claim, but trials are running (they may fail and be retried)
+    DONE = "done"  # nothing waiting, nothing running, no budget left
+
+
+def next_action(study: optuna.Study, spec: StudySpec) -> Action:
+    """Whether a worker should claim a trial, wait for running ones, or stop."""
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
     states = {t.state for t in trials}
     if TrialState.WAITING in states:
-        return "claim"
+        return Action.CLAIM
     if spec.search is not None and budget_used(trials, before=None) < spec.search.n_trials:
-        return "claim"
-    return "wait" if TrialState.RUNNING in states else "done"
+        return Action.CLAIM
+    return Action.WAIT if TrialState.RUNNING in states else Action.DONE
 
 
 def budget_used(trials: list[Any], *, before: int | None) -> int:
@@ -246,8 +255,9 @@ def suggest(trial: optuna.Trial, name: str, param: Any) -> Any:
 # --- running one claimed trial -------------------------------------------------------------------
 
 
-class _Report:
-    """Engine callback: per-epoch value to Optuna (pruning) and the stale check."""
+class _EpochReporter:
+    """Engine callback of a claimed trial: each epoch's value to Optuna (for the pruner), and a
+    stop when another worker has failed the trial as stale."""
 
     def __init__(
         self, trial: optuna.Trial, *, metric: str, offset: int, prune: bool, lost: Any
@@ -300,7 +310,7 @@ def _run_seeds(
         if opts.experiment is not None and key not in runs:
             runs[key] = _new_run(cfg, opts.experiment, tags)
             trial.set_user_attr(S.ATTR_RUNS, runs)
-        report = _Report(
+        report = _EpochReporter(
             trial,
             metric=spec.objective.intermediate,
             offset=i * cfg.epochs,
