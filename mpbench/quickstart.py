@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mpbench import tracking as T
+from mpbench import tracking as tk
 
 # The synthetic dataset the quickstart study reads (its base config's data_root): 4 motion classes
 # of the easy preset written at 32 px (the study's crop, so decoding stays cheap), a flat
@@ -167,9 +167,9 @@ def run_quickstart(
     from mpbench.report.build import make_figures, make_report
     from mpbench.study import storage as S
     from mpbench.study.runner import plan, run_study
-    from mpbench.study.spec import expand_grid, load_study
+    from mpbench.study.spec import expand_grid, read_study
 
-    spec = load_study(study_file, overrides=overrides)
+    spec = read_study(study_file, overrides=overrides)
     if spec.grid is None:
         raise ValueError(f"{study_file}: the quickstart runs a [grid] study, this one has none")
     seconds: dict[str, float] = {}
@@ -196,7 +196,7 @@ def run_quickstart(
         )
     seconds["grid"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    experiment = p.experiment or T.DEFAULT_EXPERIMENT
+    experiment = p.experiment or tk.DEFAULT_EXPERIMENT
     report = make_report(spec.name, experiment=experiment, results_dir=results_dir)
     figures = make_figures(spec.name, experiment=experiment, results_dir=results_dir, note=on_stage)
     history = _val_history(spec.name, experiment=experiment, results_dir=results_dir)
@@ -221,7 +221,7 @@ def _val_history(study: str, *, experiment: str, results_dir: Path) -> Any:
 
     cache = default_cache_dir(study, results_dir=results_dir)
     runs = load_runs(study, experiment=experiment, cache_dir=cache)
-    return load_history(runs, metrics=[T.M_VAL_TOP1], cache_dir=cache)
+    return load_history(runs, metrics=[tk.M_VAL_TOP1], cache_dir=cache)
 
 
 # What the quickstart has to show to answer its question (issue 11): every cell's seed std at
@@ -333,7 +333,7 @@ def quickstart_answer(summary: Any, history: Any, *, variant: str = "learnable")
     row = rows.iloc[0]
     ranges = [
         100 * float(np.ptp(run.sort_values("step")["value"].to_numpy()[-FLAT_EPOCHS:]))
-        for _, run in history[history["metric"] == T.M_VAL_TOP1].groupby("run_id")
+        for _, run in history[history["metric"] == tk.M_VAL_TOP1].groupby("run_id")
     ]
     return Answer(
         variant=variant,

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mpbench import tracking as T
+from mpbench import tracking as tk
 
 HOST = "127.0.0.1"
 DASHBOARD_EXTRA = "pip install 'mpbench[ui]'"
@@ -69,7 +69,7 @@ def free_port(host: str = HOST) -> int:
 
 def runs_filter(study: str) -> str:
     """The MLflow search filter of a study's runs."""
-    return f"tags.`{T.TAG_STUDY}` = '{study}'"
+    return f"tags.`{tk.TAG_STUDY}` = '{study}'"
 
 
 def runs_url(base: str, experiment_id: str | None, study: str) -> str:

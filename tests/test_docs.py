@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from mpbench.quickstart import QUICKSTART_DATA
-from mpbench.study.spec import load_study
+from mpbench.study.spec import read_study
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
@@ -24,7 +24,7 @@ def test_readme_table_is_the_committed_quickstart_table() -> None:
 
 
 def test_readme_seed_count_chance_and_variants_match_the_study() -> None:
-    spec = load_study(REPO / "studies" / "quickstart.toml")
+    spec = read_study(REPO / "studies" / "quickstart.toml")
     assert spec.grid is not None
     seeds = spec.grid.seeds if isinstance(spec.grid.seeds, int) else len(spec.grid.seeds)
     assert set(re.findall(r"(\d+) seeds", README)) == {str(seeds)}

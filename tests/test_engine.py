@@ -13,7 +13,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from mpbench import tracking as T
+from mpbench import tracking as tk
 from mpbench.config import TrialConfig, load_trial_config, parse_assignments
 from mpbench.engine import DivergenceError, run_trial
 from mpbench.engine.metrics import ClassificationMeter
@@ -91,14 +91,14 @@ def test_tiny_trial_learns(tmp_path):
     )
     result = run_trial(cfg, experiment=None, progress=False)
     chance = 1 / 4
-    assert result.metrics[T.M_VAL_TOP1] >= chance + 0.15, result.history
-    assert result.metrics[T.M_TEST_TOP1] >= chance + 0.15
+    assert result.metrics[tk.M_VAL_TOP1] >= chance + 0.15, result.history
+    assert result.metrics[tk.M_TEST_TOP1] >= chance + 0.15
     assert len(result.history) == 16
     # the prompt learnt: its slope and shift moved, and the final metrics are the last epoch's
-    for key in (T.M_SLOPE, T.M_SHIFT):
+    for key in (tk.M_SLOPE, tk.M_SHIFT):
         first, last = result.history[0][key], result.history[-1][key]
         assert first != last and result.metrics[key] == last, key
-    assert result.metrics[T.M_CLIPS_PER_S] > 0 and result.metrics[T.M_PEAK_MEM_MB] > 0
+    assert result.metrics[tk.M_CLIPS_PER_S] > 0 and result.metrics[tk.M_PEAK_MEM_MB] > 0
 
 
 @pytest.mark.slow
@@ -120,7 +120,7 @@ def test_same_seed_gives_identical_metrics(tmp_path):
     c = run_trial(
         cfg.with_updates(seed=1, run_dir=str(tmp_path / "other")), experiment=None, progress=False
     )
-    assert c.history[0][T.M_TRAIN_LOSS] != a.history[0][T.M_TRAIN_LOSS]
+    assert c.history[0][tk.M_TRAIN_LOSS] != a.history[0][tk.M_TRAIN_LOSS]
 
 
 @pytest.mark.slow
@@ -218,39 +218,44 @@ def test_divergence_is_detected_with_epoch_and_step(tmp_path, mlflow_uri):
         [MlflowClient(mlflow_uri).get_experiment_by_name("div").experiment_id]
     )[0]
     assert run.info.status == "FAILED"
-    assert run.data.tags[T.TAG_STATUS] == T.STATUS_DIVERGED
-    assert "DivergenceError" in run.data.tags[T.TAG_ERROR]
+    assert run.data.tags[tk.TAG_STATUS] == tk.STATUS_DIVERGED
+    assert "DivergenceError" in run.data.tags[tk.TAG_ERROR]
 
 
 def test_mlflow_run_holds_params_metrics_tags_artifacts(tmp_path, mlflow_uri):
     from mlflow.tracking import MlflowClient
 
     cfg = tiny(tmp_path, epochs=2, max_steps=4)
-    result = run_trial(cfg, experiment="demo", tags={T.TAG_STUDY: "s1"}, progress=False)
+    result = run_trial(cfg, experiment="demo", tags={tk.TAG_STUDY: "s1"}, progress=False)
     client = MlflowClient(mlflow_uri)
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
     tags = run.data.tags
-    assert tags[T.TAG_STATUS] == T.STATUS_FINISHED and tags[T.TAG_STUDY] == "s1"
-    assert (tags[T.TAG_VARIANT], tags[T.TAG_BACKBONE], tags[T.TAG_DATASET], tags[T.TAG_SEED]) == (
+    assert tags[tk.TAG_STATUS] == tk.STATUS_FINISHED and tags[tk.TAG_STUDY] == "s1"
+    assert (
+        tags[tk.TAG_VARIANT],
+        tags[tk.TAG_BACKBONE],
+        tags[tk.TAG_DATASET],
+        tags[tk.TAG_SEED],
+    ) == (
         "learnable_tav",
         "x3d_xs",
         "synth",
         "0",
     )
-    assert tags[T.TAG_CELL] == cfg.key() and tags[T.TAG_VERSION] and tags[T.TAG_GIT_COMMIT]
+    assert tags[tk.TAG_CELL] == cfg.key() and tags[tk.TAG_VERSION] and tags[tk.TAG_GIT_COMMIT]
     assert run.data.params["lr"] == "0.003" and run.data.params["backbone"] == "x3d_xs"
-    for key in T.EPOCH_METRICS:
+    for key in tk.EPOCH_METRICS:
         history = client.get_metric_history(result.run_id, key)
         assert [m.step for m in history] == [0, 1], key
-    for key in T.FINAL_METRICS:
+    for key in tk.FINAL_METRICS:
         assert key in run.data.metrics, key
-    assert run.data.metrics[T.M_PROMPT_PARAMS] == 2  # the paper's two scalars m, n
-    assert run.data.metrics[T.M_BACKBONE_GFLOPS] > 0
+    assert run.data.metrics[tk.M_PROMPT_PARAMS] == 2  # the paper's two scalars m, n
+    assert run.data.metrics[tk.M_BACKBONE_GFLOPS] > 0
     arts = {a.path for a in client.list_artifacts(result.run_id)}
     arts |= {a.path for a in client.list_artifacts(result.run_id, "figures")}
-    assert {T.A_CONFIG, T.A_LOG, T.A_ATTENTION_CLIP, T.A_CONFUSION, T.A_ATTENTION} <= arts
-    local = client.download_artifacts(result.run_id, T.A_CONFIG, str(tmp_path))
+    assert {tk.A_CONFIG, tk.A_LOG, tk.A_ATTENTION_CLIP, tk.A_CONFUSION, tk.A_ATTENTION} <= arts
+    local = client.download_artifacts(result.run_id, tk.A_CONFIG, str(tmp_path))
     assert json.loads(Path(local).read_text())["variant"] == "learnable_tav"
 
 
@@ -304,7 +309,7 @@ def test_train_cli_logs_a_run(tmp_path, mlflow_uri):
     runs = MlflowClient(mlflow_uri).search_runs(
         [MlflowClient(mlflow_uri).get_experiment_by_name("cli").experiment_id]
     )
-    assert len(runs) == 1 and runs[0].data.tags[T.TAG_VARIANT] == "learnable"
+    assert len(runs) == 1 and runs[0].data.tags[tk.TAG_VARIANT] == "learnable"
     bad = CliRunner().invoke(app, ["train", "--set", "epochs=-1"])
     assert bad.exit_code == 2 and "[epochs]" in bad.output
 
@@ -374,7 +379,7 @@ def test_torchrun_two_processes_log_one_run(tmp_path, mlflow_uri):
     runs = client.search_runs([client.get_experiment_by_name("ddp").experiment_id])
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"  # rank 0 logs, rank 1 does not
     # 9 validation clips over 2 ranks (5 + 4, no padding): accuracy is a multiple of 1/9
-    top1 = runs[0].data.metrics[T.M_VAL_TOP1]
+    top1 = runs[0].data.metrics[tk.M_VAL_TOP1]
     assert abs(top1 * 9 - round(top1 * 9)) < 1e-9
     assert (tmp_path / "r" / "trial.rank1.log").is_file()
 
@@ -420,8 +425,8 @@ def test_param_groups_give_the_prompt_its_own_lr_and_no_decay(tmp_path):
 def test_training_options_run_on_cpu(tmp_path, options):
     cfg = tiny(tmp_path, epochs=2, max_steps=4, **options)
     result = run_trial(cfg, experiment=None, progress=False)
-    assert all(math.isfinite(h[T.M_TRAIN_LOSS]) for h in result.history)
-    lrs = [h[T.M_LR] for h in result.history]
+    assert all(math.isfinite(h[tk.M_TRAIN_LOSS]) for h in result.history)
+    lrs = [h[tk.M_LR] for h in result.history]
     if options.get("schedule") == "step":  # the lr of each epoch's last step (1 and 3) of 4;
         assert lrs == pytest.approx([cfg.lr, cfg.lr * 0.1])  # milestones at steps 2.4 and 3.4
 
@@ -437,5 +442,5 @@ def test_fp16_on_cpu_is_refused(tmp_path):
 def test_cuda_trial_with_amp(tmp_path, amp):
     cfg = tiny(tmp_path, device="cuda", amp=amp, channels_last=True, epochs=2, max_steps=6)
     result = run_trial(cfg, experiment=None, progress=False)
-    assert all(math.isfinite(h[T.M_TRAIN_LOSS]) for h in result.history)
-    assert result.metrics[T.M_PEAK_MEM_MB] > 0
+    assert all(math.isfinite(h[tk.M_TRAIN_LOSS]) for h in result.history)
+    assert result.metrics[tk.M_PEAK_MEM_MB] > 0

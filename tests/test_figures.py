@@ -29,7 +29,7 @@ from mpbench.cli import app
 from mpbench.report import figures as fg
 from mpbench.report.build import make_figures
 from mpbench.report.load import LONG_COLUMNS, load_history, load_runs, long_form
-from mpbench.report.stats import aggregate, summarize, with_setting
+from mpbench.report.stats import aggregate, summarize_cells, with_setting
 from mpbench.variants import VARIANTS
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -324,7 +324,7 @@ def test_ablation_bars_equal_the_table_after_a_rerun(tmp_path: Path) -> None:
         time.sleep(0.01)  # the re-run ends later
     runs = load_runs("retry", tracking_uri=uri)
     fig = fg.plot_ablation(long_form(runs))
-    table = summarize(runs, resamples=50)
+    table = summarize_cells(runs, resamples=50)
     mean = table.loc[table["split"] == "test", "mean"].item()
     assert mean == pytest.approx(0.7)  # (0.5 + 0.9) / 2, by hand
     assert [p.get_height() for p in fig.axes[0].patches] == pytest.approx([100 * mean])

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import torch
 
-from mpbench import tracking as T
+from mpbench import tracking as tk
 from mpbench.config import TrialConfig
 from mpbench.engine import DivergenceError, run_trial
 from mpbench.engine.state import torch_settings
-from mpbench.report.build import _PROGRESS_ENV, _attention_clip, _no_download_bar
+from mpbench.report.build import _PROGRESS_ENV, _best_run_clip, _no_download_bar
 
 
 def _flags() -> dict[str, object]:
@@ -94,9 +94,9 @@ def test_reading_the_attention_clip_leaves_the_environment_alone(tmp_path, mlflo
     np.savez(tmp_path / "attention_clip.npz", frames=np.zeros((2, 4, 4, 3)))
     with mlflow.start_run() as run:
         mlflow.log_artifact(str(tmp_path / "attention_clip.npz"))
-    runs = pd.DataFrame({"run_id": [run.info.run_id], "status": [T.STATUS_FINISHED]})
+    runs = pd.DataFrame({"run_id": [run.info.run_id], "status": [tk.STATUS_FINISHED]})
     before = dict(os.environ)
-    clip = _attention_clip(runs, T.M_TEST_TOP1, mlflow_uri)
+    clip = _best_run_clip(runs, tk.M_TEST_TOP1, mlflow_uri)
     assert clip is not None and clip["frames"].shape == (2, 4, 4, 3)
     assert dict(os.environ) == before
 

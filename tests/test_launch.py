@@ -24,11 +24,11 @@ import optuna
 import pytest
 from typer.testing import CliRunner
 
-from mpbench import tracking as T
+from mpbench import tracking as tk
 from mpbench.cli import app
 from mpbench.study import launch as L
 from mpbench.study import storage as S
-from mpbench.study.spec import SlurmSpec, load_study, parse_minutes
+from mpbench.study.spec import SlurmSpec, parse_minutes, read_study
 from tests.test_study_run import loaded_study, study_file, wait_for
 
 FOUR = '["baseline", "fixed", "learnable", "learnable_tav"]'
@@ -70,9 +70,9 @@ def mpbench(
 
 
 def trials_of(path: Path, storage: str | None = None) -> list[optuna.trial.FrozenTrial]:
-    spec = load_study(path)
+    spec = read_study(path)
     url = storage or S.default_storage(spec)
-    return S.load_study(spec.name, S.open_storage(url), spec=spec).get_trials()
+    return S.open_study(spec.name, S.open_storage(url), spec=spec).get_trials()
 
 
 def complete_per_cell(trials: list[Any]) -> Counter[str]:
@@ -287,11 +287,11 @@ def test_local_job_at_its_time_limit_gives_the_cell_back_and_resumes(
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
-    exp = client.get_experiment_by_name(T.DEFAULT_EXPERIMENT)
-    runs = client.search_runs([exp.experiment_id], f"tags.`{T.TAG_STUDY}` = 'limit'")
+    exp = client.get_experiment_by_name(tk.DEFAULT_EXPERIMENT)
+    runs = client.search_runs([exp.experiment_id], f"tags.`{tk.TAG_STUDY}` = 'limit'")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"  # one run, continued
     cell = first.user_attrs[S.ATTR_CELL]
-    assert "resumed trial" in (tmp_path / "runs/limit/trials" / cell / T.A_LOG).read_text()
+    assert "resumed trial" in (tmp_path / "runs/limit/trials" / cell / tk.A_LOG).read_text()
     (job,) = json.loads((tmp_path / "runs/limit" / L.JOBS_FILE).read_text())
     log = Path(job["log"]).read_text()
     assert "cell given back; requeueing the job" in log and f"Requeued job {job['id']}" in log
@@ -376,7 +376,7 @@ def test_local_jobs_on_postgres_and_an_mlflow_server_survive_a_killed_job(
             text=True,
             env={**os.environ, "COLUMNS": "200"},
         )
-        spec = load_study(path)
+        spec = read_study(path)
         storage = S.open_storage(postgres_url)
         study = wait_for(lambda: loaded_study(spec.name, storage, trials=True), timeout=120)
         victim = wait_for(
@@ -406,12 +406,12 @@ def test_local_jobs_on_postgres_and_an_mlflow_server_survive_a_killed_job(
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(url)
-        exp = client.get_experiment_by_name(T.DEFAULT_EXPERIMENT)
-        runs = client.search_runs([exp.experiment_id], f"tags.`{T.TAG_STUDY}` = 'cluster'")
-        assert Counter(r.data.tags[T.TAG_CELL] for r in runs) == Counter(dict.fromkeys(cells, 1))
+        exp = client.get_experiment_by_name(tk.DEFAULT_EXPERIMENT)
+        runs = client.search_runs([exp.experiment_id], f"tags.`{tk.TAG_STUDY}` = 'cluster'")
+        assert Counter(r.data.tags[tk.TAG_CELL] for r in runs) == Counter(dict.fromkeys(cells, 1))
         assert {r.info.status for r in runs} == {"FINISHED"}
         cell = victim.user_attrs[S.ATTR_CELL]
-        trial_log = tmp_path / "runs" / "cluster" / "trials" / cell / T.A_LOG
+        trial_log = tmp_path / "runs" / "cluster" / "trials" / cell / tk.A_LOG
         assert "resumed trial" in trial_log.read_text()
         assert not (tmp_path / "mlflow.db").exists()  # nothing wrote to a local store
         pickles = list((tmp_path / "runs" / "cluster" / "jobs").rglob("*.pkl"))

@@ -13,7 +13,7 @@ from mpbench.cli import app
 from mpbench.models import PromptedVideoModel, build_model, get_backbone, list_backbones
 from mpbench.models.pretrained import head_keys, torch_hub_checkpoint
 from mpbench.models.slowfast import SlowFastBackbone
-from mpbench.models.summary import build_on_meta, summarize
+from mpbench.models.summary import build_on_meta, summarize_backbone
 
 BACKBONES = [info.name for info in list_backbones()]
 T, CROP, B, CLASSES = 8, 64, 2, 5
@@ -93,21 +93,23 @@ PUBLISHED_M = {
 
 @pytest.mark.parametrize("backbone", BACKBONES)
 def test_full_size_parameters_match_published(backbone: str) -> None:
-    summary = summarize(backbone, size="full", num_classes=400)  # built on the meta device
+    summary = summarize_backbone(backbone, size="full", num_classes=400)  # built on the meta device
     assert summary.params / 1e6 == pytest.approx(PUBLISHED_M[backbone], rel=0.005)
 
 
 def test_meta_count_equals_a_real_build() -> None:
     real = get_backbone("x3d_xs").build(size="full", num_classes=400, frames=4, crop=160)
-    assert summarize("x3d_xs", size="full").params == sum(p.numel() for p in real.parameters())
+    assert summarize_backbone("x3d_xs", size="full").params == sum(
+        p.numel() for p in real.parameters()
+    )
 
 
 def test_flops_follow_the_input_size() -> None:
-    small = summarize("x3d_s", size="full", frames=13, crop=160)
+    small = summarize_backbone("x3d_s", size="full", frames=13, crop=160)
     # X3D-S at 13 x 160^2: 1.96 GMACs as pytorchvideo's model zoo publishes (fvcore counts MACs)
     assert small.gmacs == pytest.approx(1.96, abs=0.01)
     assert small.gflops == pytest.approx(2 * small.gmacs)
-    big = summarize("x3d_s", size="full", frames=26, crop=160)
+    big = summarize_backbone("x3d_s", size="full", frames=26, crop=160)
     assert big.flops == pytest.approx(2 * small.flops, rel=0.02)
 
 
@@ -287,7 +289,7 @@ def test_list_backbones_info() -> None:
     assert infos["timesformer"].layout == "BTCHW" and infos["x3d_s"].defaults["full"] == (13, 160)
     assert infos["slowfast_r50"].options == ("alpha",)
     assert all(info.sizes == ("tiny", "full") and info.description for info in infos.values())
-    assert math.isclose(summarize("mvit_b", size="tiny").gflops or 0, 0.078, rel_tol=0.05)
+    assert math.isclose(summarize_backbone("mvit_b", size="tiny").gflops or 0, 0.078, rel_tol=0.05)
 
 
 @pytest.mark.parametrize(

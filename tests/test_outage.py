@@ -24,7 +24,7 @@ import pytest
 from mpbench import outage
 from mpbench.study import storage as S
 from mpbench.study.runner import plan, run_study
-from mpbench.study.spec import load_study
+from mpbench.study.spec import read_study
 from tests.test_study_run import assert_exactly_once, loaded_study, mlflow_runs, study_file
 
 # --- what is transient ---------------------------------------------------------------------------
@@ -174,7 +174,7 @@ def test_a_locked_mlflow_store(
     body = '[grid]\nvariant = ["baseline", "fixed", "learnable"]\nseeds = 1\n'
     body += f"[execution]\nretries = 6\noutage_timeout = {outage_timeout}\nheartbeat_interval = 1\n"
     path = study_file(tmp_path, body, name="locked", epochs=6)
-    spec = load_study(path)
+    spec = read_study(path)
     p = plan(spec, workers=1)
     started, released = threading.Event(), threading.Event()
     locker = threading.Thread(
@@ -288,7 +288,7 @@ def test_chaos_killed_workers_and_a_postgres_restart(
     assert "grid study chaos: 12/12 finished" in out
     assert err.count("killed by SIGKILL") == 3 and err.count("restarted") >= 3
     study = optuna.load_study(study_name="chaos", storage=storage)
-    spec = load_study(path)
+    spec = read_study(path)
     assert_exactly_once(study, {c.key() for c in _grid_cells(spec)})
     runs = mlflow_runs("chaos")
     assert len(runs) == 12 and {r.info.status for r in runs} == {"FINISHED"}
@@ -302,7 +302,7 @@ def test_a_trial_that_fails_before_its_recorder_leaves_no_running_run(
     made (a file in its place) fails before the engine's recorder starts: the run is ended
     FAILED with the error, not left RUNNING."""
     path = study_file(tmp_path, '[grid]\nvariant = ["baseline"]\nseeds = 1\n', name="nofolder")
-    spec = load_study(path)
+    spec = read_study(path)
     (cell,) = _grid_cells(spec)
     trials_dir = tmp_path / "runs" / "nofolder" / "trials"
     trials_dir.mkdir(parents=True)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from mpbench.cli import app
 from mpbench.study.preflight import PreflightError, preflight, unwritable
 from mpbench.study.runner import plan, run_study
-from mpbench.study.spec import StudyFileError, check_study_name, load_study, project_folder
+from mpbench.study.spec import StudyFileError, check_study_name, project_folder, read_study
 
 STUDY = """
 name = "{name}"
@@ -138,7 +138,7 @@ def test_unsafe_study_names_are_refused(tmp_path: Path, name: str) -> None:
     path = study(tmp_path, name="x")
     path.write_text(path.read_text().replace('name = "x"', f"name = {name!r}"))
     with pytest.raises(StudyFileError, match=r"x.toml: \[name\] a study name must be a safe file"):
-        load_study(path)
+        read_study(path)
     with pytest.raises(ValueError, match=r"not starting with '\.'"):
         check_study_name(name)
     res = CliRunner().invoke(app, ["report", name])
@@ -152,12 +152,12 @@ def test_report_refuses_a_name_that_leaves_results(tmp_path: Path) -> None:
 
 
 def test_a_good_study_passes_and_run_study_checks_first(tmp_path: Path) -> None:
-    spec = load_study(study(tmp_path))
+    spec = read_study(study(tmp_path))
     p = plan(spec, workers=1)
     result = preflight(spec, p)
     assert (result.cells, result.datasets, result.models) == (4, 1, 2)
     assert "pre-flight ok: 4 cell(s), 1 dataset(s), 2 model(s)" in result.describe()
-    bad = load_study(study(tmp_path), overrides={"crop": 16})
+    bad = read_study(study(tmp_path), overrides={"crop": 16})
     with pytest.raises(PreflightError, match=r"\[--set crop\]") as err:
         run_study(bad, plan(bad, workers=1), progress=False)
     assert err.value.problems[0].cells == 4
@@ -192,7 +192,7 @@ def test_project_folder_rule(tmp_path: Path) -> None:
     assert project_folder(tmp_path / "studies" / "a.toml") == tmp_path
     assert project_folder(tmp_path / "mine" / "a.toml") == tmp_path / "mine"
     repo = Path(__file__).parents[1]
-    spec = load_study(repo / "studies" / "quickstart.toml")
+    spec = read_study(repo / "studies" / "quickstart.toml")
     assert spec.folder == repo and spec.run_folder() == repo / "runs" / "quickstart"
     p = plan(spec)
     assert p.storage == str(repo / "runs" / "quickstart" / "optuna.journal")

@@ -77,11 +77,11 @@ def test_reduced_quickstart_writes_table_and_figures(tmp_path, monkeypatch, mlfl
     assert again.exit_code == 0, again.output
     from mlflow.tracking import MlflowClient
 
-    from mpbench import tracking as T
+    from mpbench import tracking as tk
 
     client = MlflowClient(mlflow_uri)
     exp = client.get_experiment_by_name("mpbench")
-    runs = client.search_runs([exp.experiment_id], f"tags.`{T.TAG_STUDY}` = 'qs_test'")
+    runs = client.search_runs([exp.experiment_id], f"tags.`{tk.TAG_STUDY}` = 'qs_test'")
     assert len(runs) == 4  # 2 variants x 2 seeds, and the second call ran nothing again
 
 

@@ -22,8 +22,8 @@ from mpbench.report.load import (
     default_cache_dir,
     export_study,
     load_history,
+    load_long_runs,
     load_runs,
-    load_study,
 )
 from mpbench.report.stats import (
     add_labels,
@@ -37,7 +37,7 @@ from mpbench.report.stats import (
     seeds_needed,
     stratified_iqm,
     stratified_prob_greater,
-    summarize,
+    summarize_cells,
     varied_fields,
     with_setting,
 )
@@ -75,7 +75,7 @@ def _hand_t(diffs: list[float]) -> float:
 
 def test_long_frame_has_tags_and_latest_values(store: tuple) -> None:
     _, uri, _ = store
-    df = load_study("demo", tracking_uri=uri)
+    df = load_long_runs("demo", tracking_uri=uri)
     assert set(df["step"]) == {LATEST_STEP}
     top1 = df[(df["metric"] == tk.M_TEST_TOP1) & (df["status"] == tk.STATUS_FINISHED)]
     assert len(top1) == sum(len(v) for v in ABLATION.values())
@@ -87,7 +87,7 @@ def test_long_frame_has_tags_and_latest_values(store: tuple) -> None:
 
 def test_stats_equal_hand_computation(store: tuple) -> None:
     _, uri, _ = store
-    summary = summarize(load_runs("demo", tracking_uri=uri))
+    summary = summarize_cells(load_runs("demo", tracking_uri=uri))
     base, tav = ABLATION[("synth", "baseline")], ABLATION[("synth", "learnable_tav")]
     row = _row(summary, "synth", "learnable_tav")
     assert row["n"] == 4
@@ -118,7 +118,7 @@ def test_stats_equal_hand_computation(store: tuple) -> None:
 
 def test_failed_and_pruned_are_counted_not_averaged(store: tuple) -> None:
     _, uri, _ = store
-    summary = summarize(load_runs("demo", tracking_uri=uri))
+    summary = summarize_cells(load_runs("demo", tracking_uri=uri))
     tav = _row(summary, "synth", "learnable_tav")
     assert (tav["n_runs"], tav["n_finished"], tav["n_failed"]) == (5, 4, 1)
     assert tav["mean"] < 0.6  # the failed run logged 0.99: not in the mean
@@ -128,7 +128,7 @@ def test_failed_and_pruned_are_counted_not_averaged(store: tuple) -> None:
 
 def test_costs(store: tuple) -> None:
     _, uri, _ = store
-    row = _row(summarize(load_runs("demo", tracking_uri=uri)), "synth", "learnable_tav")
+    row = _row(summarize_cells(load_runs("demo", tracking_uri=uri)), "synth", "learnable_tav")
     assert row["params_ratio"] == pytest.approx(2 / 1000)
     assert row["gflops_ratio"] == pytest.approx(0.02 / 4)
     assert row["compute_hours"] == pytest.approx(5 * 0.5)  # the failed run's time counts
@@ -184,7 +184,7 @@ def test_report_files_and_byte_identical(store: tuple, tmp_path: Path) -> None:
 
 def test_val_and_test_are_separate_rows(store: tuple) -> None:
     _, uri, _ = store
-    summary = summarize(load_runs("demo", tracking_uri=uri))
+    summary = summarize_cells(load_runs("demo", tracking_uri=uri))
     val = _row(summary, "synth", "learnable_tav", "val")
     assert val["metric"] == tk.M_VAL_TOP1 and val["n"] == 4
     assert val["mean"] == pytest.approx(statistics.mean(_val(s) for s in range(4)))
@@ -202,19 +202,21 @@ def test_metric_val_gives_the_same_report(store: tuple, tmp_path: Path) -> None:
     )
     for a, b in zip(test.paths, val.paths, strict=True):
         assert a.read_bytes() == b.read_bytes(), a.name
-    loss = summarize(load_runs("demo", tracking_uri=uri), metric=tk.M_TRAIN_LOSS, resamples=10)
+    loss = summarize_cells(
+        load_runs("demo", tracking_uri=uri), metric=tk.M_TRAIN_LOSS, resamples=10
+    )
     assert set(loss["split"]) == {"train"} and len(loss) == 5
 
 
 def test_cell_bootstrap_ci(store: tuple) -> None:
     _, uri, _ = store
-    summary = summarize(load_runs("demo", tracking_uri=uri), resamples=500)
+    summary = summarize_cells(load_runs("demo", tracking_uri=uri), resamples=500)
     for (dataset, variant), values in ABLATION.items():
         row = _row(summary, dataset, variant)
         # resampled means lie between the smallest and the largest seed (up to rounding)
         low, high = min(values) - 1e-12, max(values) + 1e-12
         assert low <= row["boot_low"] <= row["mean"] <= row["boot_high"] <= high
-    again = summarize(load_runs("demo", tracking_uri=uri), resamples=500)
+    again = summarize_cells(load_runs("demo", tracking_uri=uri), resamples=500)
     assert again[["boot_low", "boot_high"]].equals(summary[["boot_low", "boot_high"]])
 
 
@@ -328,7 +330,7 @@ def test_export_csv_and_parquet(store: tuple, tmp_path: Path) -> None:
 def test_unknown_metric(store: tuple) -> None:
     _, uri, _ = store
     with pytest.raises(ValueError, match="metric 'nope' was not logged"):
-        summarize(load_runs("demo", tracking_uri=uri), metric="nope")
+        summarize_cells(load_runs("demo", tracking_uri=uri), metric="nope")
 
 
 def test_cli_report_and_unknown_study(
@@ -399,7 +401,7 @@ def multi(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def test_multi_axis_grid_never_averages_differing_configs(multi: str, tmp_path: Path) -> None:
     runs = load_runs("multi", tracking_uri=multi)
-    summary = summarize(runs, resamples=200)
+    summary = summarize_cells(runs, resamples=200)
     test = summary[summary["split"] == "test"]
     assert list(summary.columns[:4]) == ["backbone", "dataset", "label", "lr"]
     assert list(zip(test["label"], test["lr"], strict=True)) == [

@@ -12,7 +12,7 @@ import pytest
 
 from mpbench.study import storage as S
 from mpbench.study.runner import STORAGE_ENV, plan, worker_command, worker_env
-from mpbench.study.spec import load_study
+from mpbench.study.spec import read_study
 from tests.test_study_run import grid_study
 
 PG = "postgresql+psycopg2://u:PW@127.0.0.1:1/db"
@@ -41,7 +41,7 @@ def test_mask_url(text: str, masked: str) -> None:
 
 
 def test_worker_gets_a_password_url_through_the_environment(tmp_path: Path) -> None:
-    spec = load_study(grid_study(tmp_path, name="secret", seeds=1))
+    spec = read_study(grid_study(tmp_path, name="secret", seeds=1))
     p = plan(spec, storage=PG, workers=2)
     cmd = worker_command(spec, p, index=0)
     assert not any("PW" in a for a in cmd) and "--storage" not in cmd

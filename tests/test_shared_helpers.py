@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from mpbench import _git, tracking
+from mpbench import _git
+from mpbench import tracking as tk
 from mpbench._registry import did_you_mean, unknown_name_message
 from mpbench.config import load_trial_config
 from mpbench.study import storage
-from mpbench.study.spec import StudyFileError, load_study
+from mpbench.study.spec import StudyFileError, read_study
 
 
 def test_did_you_mean_lists_close_names_only() -> None:
@@ -31,7 +32,7 @@ def test_trial_config_and_study_file_share_the_error_format(tmp_path: Path) -> N
     with pytest.raises(
         StudyFileError, match=r"s\.toml: \[base -> lrr\] unknown key 'lrr'; did you mean 'lr'"
     ):
-        load_study(study)
+        read_study(study)
 
 
 def test_bad_toml_and_missing_files_name_the_file(tmp_path: Path) -> None:
@@ -40,9 +41,9 @@ def test_bad_toml_and_missing_files_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"bad\.toml: invalid TOML: .*line 1"):
         load_trial_config(bad)
     with pytest.raises(StudyFileError, match=r"bad\.toml: invalid TOML: .*line 1"):
-        load_study(bad)
+        read_study(bad)
     with pytest.raises(FileNotFoundError, match=r"study file .*nope\.toml does not exist"):
-        load_study(tmp_path / "nope.toml")
+        read_study(tmp_path / "nope.toml")
 
 
 def test_overrides_without_a_file_are_validated_as_the_command_line() -> None:
@@ -65,5 +66,5 @@ def test_git_commit_of_the_checkout_and_outside_one(
 
 def test_trial_attributes_and_run_tags_share_their_names() -> None:
     # the names stored in existing Optuna studies and MLflow runs: they must not change
-    assert (storage.ATTR_CELL, storage.ATTR_STATUS) == (tracking.TAG_CELL, tracking.TAG_STATUS)
+    assert (storage.ATTR_CELL, storage.ATTR_STATUS) == (tk.TAG_CELL, tk.TAG_STATUS)
     assert (storage.ATTR_CELL, storage.ATTR_STATUS) == ("mpbench.cell", "mpbench.status")

@@ -20,12 +20,12 @@ import optuna
 import pytest
 from typer.testing import CliRunner
 
-from mpbench import tracking as T
+from mpbench import tracking as tk
 from mpbench.cli import app
 from mpbench.study import storage as S
 from mpbench.study.preflight import preflight
 from mpbench.study.runner import plan, prepare, run_study, worker_command
-from mpbench.study.spec import load_study
+from mpbench.study.spec import read_study
 from mpbench.study.worker import WorkerOptions, join_study, run_worker, suggest
 
 TINY_BASE = """
@@ -63,9 +63,9 @@ grace_period = 20
 def mlflow_runs(study: str) -> list[Any]:
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(T.tracking_uri())
-    exp = client.get_experiment_by_name(T.DEFAULT_EXPERIMENT)
-    return client.search_runs([exp.experiment_id], f"tags.`{T.TAG_STUDY}` = '{study}'")
+    client = MlflowClient(tk.tracking_uri())
+    exp = client.get_experiment_by_name(tk.DEFAULT_EXPERIMENT)
+    return client.search_runs([exp.experiment_id], f"tags.`{tk.TAG_STUDY}` = '{study}'")
 
 
 def assert_exactly_once(study: optuna.Study, keys: set[str]) -> None:
@@ -77,7 +77,7 @@ def assert_exactly_once(study: optuna.Study, keys: set[str]) -> None:
     )
     assert complete == Counter(dict.fromkeys(keys, 1))
     finished = Counter(
-        r.data.tags[T.TAG_CELL]
+        r.data.tags[tk.TAG_CELL]
         for r in mlflow_runs(study.study_name)
         if r.info.status == "FINISHED"
     )
@@ -91,7 +91,7 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_uri: str) ->
 
 @pytest.mark.slow
 def test_four_workers_journal_every_cell_exactly_once(tmp_path: Path) -> None:
-    spec = load_study(grid_study(tmp_path, name="once"))
+    spec = read_study(grid_study(tmp_path, name="once"))
     p = plan(spec, workers=4)
     assert p.storage == str(tmp_path / "runs" / "once" / "optuna.journal")
     result = run_study(spec, p, progress=False)
@@ -101,8 +101,8 @@ def test_four_workers_journal_every_cell_exactly_once(tmp_path: Path) -> None:
     assert_exactly_once(
         study, {c.user_attrs[S.ATTR_CELL] for c in study.get_trials() if S.is_counted(c)}
     )
-    logs = [r for r in mlflow_runs("once") if r.data.tags[T.TAG_KIND] == "grid"]
-    assert len(logs) == 12 and all(r.data.tags[T.TAG_OPTUNA_TRIAL].isdigit() for r in logs)
+    logs = [r for r in mlflow_runs("once") if r.data.tags[tk.TAG_KIND] == "grid"]
+    assert len(logs) == 12 and all(r.data.tags[tk.TAG_OPTUNA_TRIAL].isdigit() for r in logs)
     again = run_study(spec, p, progress=False)  # a finished study: nothing enqueued or started
     assert again.enqueued == 0 and again.exit_codes == []
     assert len(study.get_trials()) == len(
@@ -111,7 +111,7 @@ def test_four_workers_journal_every_cell_exactly_once(tmp_path: Path) -> None:
 
 
 def test_sigkilled_worker_trial_is_retried_and_resumes(tmp_path: Path) -> None:
-    spec = load_study(grid_study(tmp_path, name="kill", epochs=4, seeds=1))
+    spec = read_study(grid_study(tmp_path, name="kill", epochs=4, seeds=1))
     p = plan(spec, workers=1)
     study, _, added = prepare(spec, p)
     assert added == 4
@@ -157,16 +157,16 @@ def test_sigkilled_worker_trial_is_retried_and_resumes(tmp_path: Path) -> None:
     assert len(retry) == 1 and retry[0].state.name == "COMPLETE"
     assert retry[0].user_attrs[S.ATTR_ATTEMPT] == 1
     assert_exactly_once(study, {c.key() for c in _cells(spec)})
-    runs = [r for r in mlflow_runs("kill") if r.data.tags[T.TAG_CELL] == cell]
+    runs = [r for r in mlflow_runs("kill") if r.data.tags[tk.TAG_CELL] == cell]
     assert len(runs) == 1  # the retry continued the killed trial's MLflow run
-    log = (tmp_path / "runs" / "kill" / "trials" / cell / T.A_LOG).read_text()
+    log = (tmp_path / "runs" / "kill" / "trials" / cell / tk.A_LOG).read_text()
     assert "resumed trial" in log
 
 
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_four_workers_postgres_every_cell_exactly_once(tmp_path: Path, postgres_url: str) -> None:
-    spec = load_study(grid_study(tmp_path, name="pg_once"))
+    spec = read_study(grid_study(tmp_path, name="pg_once"))
     p = plan(spec, workers=4, storage=postgres_url)
     result = run_study(spec, p, progress=False)
     assert result.exit_codes == [0, 0, 0, 0] and result.summary.cells == {"complete": 12}
@@ -195,7 +195,7 @@ metric = "val_loss"
 intermediate = "val_loss"
 direction = "minimize"
 """
-    spec = load_study(study_file(tmp_path, body, name="prune", epochs=2))
+    spec = read_study(study_file(tmp_path, body, name="prune", epochs=2))
     result = run_study(spec, plan(spec, workers=2), progress=False)
     assert result.exit_codes == [0, 0]
     study = optuna.load_study(study_name="prune", storage=S.open_storage(plan(spec).storage))
@@ -203,7 +203,7 @@ direction = "minimize"
     assert len(counted) == 6  # global budget, not 6 per worker
     states = Counter(t.state.name for t in counted)
     assert states["PRUNED"] >= 1 and states["PRUNED"] + states["COMPLETE"] == 6
-    pruned = [r for r in mlflow_runs("prune") if r.data.tags[T.TAG_STATUS] == T.STATUS_PRUNED]
+    pruned = [r for r in mlflow_runs("prune") if r.data.tags[tk.TAG_STATUS] == tk.STATUS_PRUNED]
     assert len(pruned) == states["PRUNED"]
     st = S.open_storage(plan(spec).storage)
     workers = optuna.load_study(study_name="prune" + S.WORKERS_SUFFIX, storage=st)
@@ -234,7 +234,7 @@ def test_workers_of_a_seeded_search_get_distinct_seeds_and_first_points(
     """Two workers started alike (no index, as on two hand-started machines) take numbers 0
     and 1 from the storage, so their samplers' seeds differ and so do their first proposals
     (with one shared seed, both would propose the same first point)."""
-    spec = load_study(study_file(tmp_path, SEARCH_BODY.format(sampler=sampler), name="seeds"))
+    spec = read_study(study_file(tmp_path, SEARCH_BODY.format(sampler=sampler), name="seeds"))
     p = plan(spec, workers=2)
     prepare(spec, p)
     st = S.open_storage(p.storage)
@@ -267,7 +267,7 @@ def test_runner_starts_workers_with_the_mpbench_worker_command_line(
     option the runner passes is one that `mpbench worker --help` lists, and it parses."""
     import typer
 
-    spec = load_study(grid_study(tmp_path, name="argv", seeds=1))
+    spec = read_study(grid_study(tmp_path, name="argv", seeds=1))
     p = plan(spec, workers=2)
     cmd = worker_command(spec, p, index=1)
     assert cmd[:5] == [sys.executable, "-m", "mpbench", "worker", "argv"]
@@ -311,16 +311,16 @@ variant = ["baseline"]
 dataset_options = [{ classes = 3, train_clips = 8, val_clips = 4, video_frames = 5, size = 32 },
                    { classes = 3, train_clips = 2, val_clips = 4, video_frames = 5, size = 32 }]
 """
-    spec = load_study(study_file(tmp_path, body, name="fails"))
+    spec = read_study(study_file(tmp_path, body, name="fails"))
     p = plan(spec, workers=1)
     study, _, added = prepare(spec, p)
     outcomes = run_worker(WorkerOptions(storage=p.storage, study="fails")).outcomes  # in-process
     assert added == 2 and sorted(outcomes) == ["failed", "finished"]
     failed = next(t for t in study.get_trials() if t.state.name == "FAIL")
-    assert failed.user_attrs[S.ATTR_STATUS] == T.STATUS_FAILED
+    assert failed.user_attrs[S.ATTR_STATUS] == tk.STATUS_FAILED
     assert "fewer than one batch" in failed.user_attrs[S.ATTR_ERROR]
     run = next(r for r in mlflow_runs("fails") if r.info.status == "FAILED")
-    assert "fewer than one batch" in run.data.tags[T.TAG_ERROR]
+    assert "fewer than one batch" in run.data.tags[tk.TAG_ERROR]
     # check=False: the pre-flight would refuse the cell (test_preflight.py); here the runner's
     # bookkeeping of a cell that fails in training is under test
     again = run_study(spec, p, retry_failed=True, progress=False, check=False)
@@ -375,7 +375,7 @@ TOY = {
 def test_shipped_study_smoke_run(path: Path) -> None:
     """Each shipped study at toy size (synthetic data swapped in for the real datasets, tiny
     models, 1 epoch): validated, expanded, and its first trial run by a real worker."""
-    spec = load_study(path, overrides=TOY)
+    spec = read_study(path, overrides=TOY)
     p = plan(spec, workers=1, run_folder="runs")  # not the project's runs/
     checked = preflight(spec, p)  # every cell's data and model at toy size
     assert checked.cells == (len(_cells(spec)) if spec.grid else checked.cells) and checked.models
@@ -394,7 +394,7 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_finishes_each_cell_once(tmp_path: Pa
     """SIGINT to the whole process group (what Ctrl-C in a terminal sends): exit 130, no process
     left behind, interrupted cells back in the queue; the next run completes every cell once."""
     path = grid_study(tmp_path, name="ctrlc", epochs=4, seeds=1)
-    spec = load_study(path)
+    spec = read_study(path)
     cmd = [sys.executable, "-m", "mpbench", "grid", str(path), "--workers", "2"]
     proc = subprocess.Popen(
         cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

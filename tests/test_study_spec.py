@@ -12,8 +12,8 @@ from mpbench.cli import app
 from mpbench.study.spec import (
     StudyFileError,
     expand_grid,
-    load_study,
     parse_overrides,
+    read_study,
     search_configs,
 )
 
@@ -53,7 +53,7 @@ def write(tmp_path: Path, text: str, name: str = "study.toml") -> Path:
 
 
 def test_grid_expands_axes_times_seeds_with_stable_keys(tmp_path: Path) -> None:
-    spec = load_study(write(tmp_path, GOOD))
+    spec = read_study(write(tmp_path, GOOD))
     cells = expand_grid(spec)
     assert [(c.variant, c.seed) for c in cells] == [
         ("baseline", 0),
@@ -64,7 +64,7 @@ def test_grid_expands_axes_times_seeds_with_stable_keys(tmp_path: Path) -> None:
         ("learnable_tav", 2),
     ]
     assert len({c.key() for c in cells}) == 6
-    assert [c.key() for c in expand_grid(load_study(write(tmp_path, GOOD)))] == [
+    assert [c.key() for c in expand_grid(read_study(write(tmp_path, GOOD)))] == [
         c.key() for c in cells
     ]
 
@@ -74,13 +74,13 @@ def test_table_axis_sets_several_fields_and_seed_list(tmp_path: Path) -> None:
         'backbone = ["x3d_xs"]',
         'setup = [{backbone = "x3d_xs", frames = 4}, {backbone = "x3d_s", frames = 6}]',
     ).replace("seeds = 3", "seeds = [7]")
-    cells = expand_grid(load_study(write(tmp_path, text)))
+    cells = expand_grid(read_study(write(tmp_path, text)))
     assert {(c.backbone, c.frames, c.seed) for c in cells} == {("x3d_xs", 4, 7), ("x3d_s", 6, 7)}
     assert len(cells) == 4
 
 
 def test_overrides_pin_fields_and_drop_their_axes(tmp_path: Path) -> None:
-    spec = load_study(
+    spec = read_study(
         write(tmp_path, GOOD), overrides=parse_overrides(["variant=fixed", "epochs=2"])
     )
     cells = expand_grid(spec)
@@ -136,7 +136,7 @@ def test_bad_study_files_name_file_key_value_and_fix(
     tmp_path: Path, text: str, message: str
 ) -> None:
     with pytest.raises(StudyFileError, match=message):
-        load_study(write(tmp_path, text))
+        read_study(write(tmp_path, text))
 
 
 @pytest.mark.parametrize(
@@ -150,14 +150,14 @@ def test_search_refuses_to_optimise_a_test_metric(tmp_path: Path, field: str, me
         "reported only; a search must optimise a validation metric such as 'val_top1'"
     )
     with pytest.raises(StudyFileError, match=re.escape(message)):
-        load_study(write(tmp_path, text))
+        read_study(write(tmp_path, text))
 
 
 def test_grid_may_report_a_test_metric_and_search_a_val_one(tmp_path: Path) -> None:
     grid = GOOD.replace("[grid]", "[objective]\nmetric = 'test_top1'\n[grid]")
-    assert load_study(write(tmp_path, grid, "grid.toml")).objective.metric == "test_top1"
+    assert read_study(write(tmp_path, grid, "grid.toml")).objective.metric == "test_top1"
     search = SEARCH.replace('metric = "val_top1"', 'metric = "val_mean_class_acc"')
-    assert load_study(write(tmp_path, search)).objective.metric == "val_mean_class_acc"
+    assert read_study(write(tmp_path, search)).objective.metric == "val_mean_class_acc"
 
 
 def test_grid_cell_whose_variant_refuses_its_lambda_is_an_error_before_running(
@@ -169,12 +169,12 @@ def test_grid_cell_whose_variant_refuses_its_lambda_is_an_error_before_running(
         StudyFileError,
         match=r"study.toml: \[grid -> variant\] variant 'fixed': tav_weight=1.0 needs a learnable",
     ):
-        load_study(write(tmp_path, text))
+        read_study(write(tmp_path, text))
 
 
 def test_bad_toml_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(StudyFileError, match=r"study.toml: invalid TOML: .*line 3"):
-        load_study(write(tmp_path, 'name = "x"\n[base]\nepochs = = 1\n'))
+        read_study(write(tmp_path, 'name = "x"\n[base]\nepochs = = 1\n'))
 
 
 def test_cli_bad_study_exits_2_and_starts_nothing(tmp_path: Path) -> None:
@@ -201,7 +201,7 @@ def test_cli_kind_mismatch_exit_2(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)
 def test_shipped_studies_validate_and_expand(path: Path) -> None:
-    spec = load_study(path)
+    spec = read_study(path)
     if spec.grid is not None:
         cells = expand_grid(spec)
         assert len(cells) == len({c.key() for c in cells}) >= 4
@@ -214,7 +214,7 @@ def test_shipped_studies_validate_and_expand(path: Path) -> None:
 
 
 def test_shipped_study_sizes() -> None:
-    sizes = {p.stem: load_study(p) for p in STUDIES}
+    sizes = {p.stem: read_study(p) for p in STUDIES}
     assert set(sizes) == {
         "quickstart",
         "paper_ablation",
@@ -251,11 +251,11 @@ def test_bad_seeds_name_the_file_the_key_and_what_is_expected(
     (it was a raw pydantic message about TrialConfig.seed, without the file or the key)."""
     path = write(tmp_path, GOOD.replace("seeds = 3", f"seeds = {seeds}"))
     with pytest.raises(StudyFileError) as err:
-        load_study(path)
+        read_study(path)
     assert str(err.value).startswith(f"{path}: {message}")
     res = CliRunner().invoke(app, ["grid", str(path), "--dry-run"])
     assert res.exit_code == 2, res.output
     assert f"{path}: [grid -> seeds" in res.output and "validation error for" not in res.output
     search = write(tmp_path, SEARCH.replace("n_trials = 2", "n_trials = 2\nsampler_seed = -1"))
     with pytest.raises(StudyFileError, match=r"\[search -> sampler_seed\] .*greater than or equal"):
-        load_study(search)
+        read_study(search)

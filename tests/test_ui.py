@@ -23,12 +23,12 @@ import pytest
 from typer.testing import CliRunner
 
 import mpbench
-from mpbench import tracking as T
+from mpbench import tracking as tk
 from mpbench import ui as U
 from mpbench.cli import app
 from mpbench.cli.study_cmds import ui_command
 from mpbench.study import storage as S
-from mpbench.study.spec import load_study
+from mpbench.study.spec import read_study
 from tests.test_study_run import study_file
 
 TWO_CELLS = """
@@ -122,7 +122,7 @@ def test_ui_wants_a_study_file_or_a_name_in_a_storage(tmp_path: Path, mlflow_uri
 def test_study_names_its_objective_metric(tmp_path: Path) -> None:
     import optuna
 
-    spec = load_study(study_file(tmp_path, TWO_CELLS, name="named"))
+    spec = read_study(study_file(tmp_path, TWO_CELLS, name="named"))
     url = str(tmp_path / "optuna.journal")
     S.create_or_load(spec, S.open_storage(url))
     stored = optuna.load_study(study_name="named", storage=S.open_storage(url))
@@ -139,7 +139,7 @@ def test_trial_logs_its_splits_as_mlflow_dataset_inputs_once(
 
     from mpbench.engine.train import run_trial
 
-    spec = load_study(study_file(tmp_path, TWO_CELLS, name="inputs"))
+    spec = read_study(study_file(tmp_path, TWO_CELLS, name="inputs"))
     cfg = spec.base.with_updates(run_dir=str(tmp_path / "trial"))
     first = run_trial(cfg, progress=False)
     again = run_trial(cfg, progress=False, run_id=first.run_id)  # resumes the same run
@@ -147,7 +147,7 @@ def test_trial_logs_its_splits_as_mlflow_dataset_inputs_once(
     run = MlflowClient(mlflow_uri).get_run(first.run_id)
     inputs = {i.dataset.name: i for i in run.inputs.dataset_inputs}
     assert sorted(inputs) == ["synth/test", "synth/train", "synth/val"]  # no duplicates
-    contexts = {n: {t.key: t.value for t in i.tags}[T.DATASET_CONTEXT] for n, i in inputs.items()}
+    contexts = {n: {t.key: t.value for t in i.tags}[tk.DATASET_CONTEXT] for n, i in inputs.items()}
     assert contexts == {
         "synth/train": "training",
         "synth/val": "evaluation",
@@ -163,8 +163,8 @@ def test_trial_logs_its_splits_as_mlflow_dataset_inputs_once(
     }
     profile = json.loads(train.profile)
     assert (profile["split"], profile["videos"], profile["classes"]) == ("train", 8, 3)
-    assert run.data.tags[T.TAG_SOURCE_NAME] == "mpbench"
-    assert run.data.tags[T.TAG_SOURCE_TYPE] == "LOCAL"
+    assert run.data.tags[tk.TAG_SOURCE_NAME] == "mpbench"
+    assert run.data.tags[tk.TAG_SOURCE_TYPE] == "LOCAL"
 
 
 def test_folder_digest_follows_the_files_not_their_place(tmp_path: Path) -> None:
@@ -202,7 +202,7 @@ def ran_study(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         mp.chdir(folder)
         path = study_file(folder, TWO_CELLS, name="uidemo")
-        spec = load_study(path)
+        spec = read_study(path)
         result = run_study(spec, plan(spec, workers=1), progress=False)
         assert result.exit_code == 0, result.summary
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONUNBUFFERED": "1"}
@@ -275,7 +275,7 @@ def test_ui_serves_runs_and_trials_and_stops_on_sigint(ran_study: dict[str, Any]
         base = mlflow.split("/#/", 1)[0]
         exp = re.search(r"#/experiments/(\d+)/runs\?searchFilter=", mlflow).group(1)
         flt = urllib.parse.unquote(mlflow.split("searchFilter=", 1)[1])
-        assert flt == f"tags.`{T.TAG_STUDY}` = 'uidemo'"
+        assert flt == f"tags.`{tk.TAG_STUDY}` = 'uidemo'"
         assert "<html" in get(base + "/").lower()
         found = get(base + "/api/2.0/mlflow/runs/search", {"experiment_ids": [exp], "filter": flt})[
             "runs"
@@ -334,7 +334,7 @@ def test_ui_on_a_password_storage_never_prints_the_password(
     tmp_path: Path, mlflow_uri: str, postgres_url: str
 ) -> None:
     """The storage URL reaches optuna-dashboard through MPBENCH_STORAGE; output masks it."""
-    spec = load_study(study_file(tmp_path, TWO_CELLS, name="pgui"))
+    spec = read_study(study_file(tmp_path, TWO_CELLS, name="pgui"))
     S.create_or_load(spec, S.open_storage(postgres_url))
     res = CliRunner().invoke(app, ["ui", "pgui", "--check"], env={"MPBENCH_STORAGE": postgres_url})
     assert res.exit_code == 0, res.output

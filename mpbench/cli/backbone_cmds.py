@@ -93,13 +93,15 @@ def list_backbones_cmd(
     from rich.progress import Progress
 
     from mpbench.models import list_backbones
-    from mpbench.models.summary import summarize
+    from mpbench.models.summary import summarize_backbone
 
     infos = list_backbones()
     summaries = []
     with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
         for info in progress.track(infos, description="counting"):
-            summaries.append(summarize(info.name, size=size.value, frames=frames, crop=crop))
+            summaries.append(
+                summarize_backbone(info.name, size=size.value, frames=frames, crop=crop)
+            )
     console.print(backbones_table(summaries))
 
 

@@ -36,7 +36,7 @@ def quickstart(
         run_quickstart,
         write_results_readme,
     )
-    from mpbench.study.spec import load_study, parse_overrides
+    from mpbench.study.spec import parse_overrides, read_study
 
     if not study.is_file():
         raise FileNotFoundError(
@@ -46,7 +46,7 @@ def quickstart(
     _logging()
     t0 = time.perf_counter()
     overrides = parse_overrides(set_ or [])
-    spec = load_study(study, overrides=overrides)
+    spec = read_study(study, overrides=overrides)
     root = data_root(spec)
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"writing synthetic clips to {root}", total=None)

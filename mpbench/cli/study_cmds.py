@@ -189,7 +189,7 @@ def worker(
     from mpbench.study import storage as S
     from mpbench.study.runner import EXIT_FAILED, end_open_runs, exit_code, worker_tracking_uri
     from mpbench.study.spec import check_study_name
-    from mpbench.study.status import summarize
+    from mpbench.study.status import summarize_study
     from mpbench.study.worker import WorkerOptions, interrupt_on_sigterm, run_worker
 
     name, folder = _study_name(study)
@@ -198,7 +198,7 @@ def worker(
     if parent_pid is None:  # a parent checked its storage for the number of workers it starts
         S.check_workers(storage, 2)
     st = S.open_storage(storage)
-    spec = S.load_spec(S.load_study(name, st)).with_folder(folder)
+    spec = S.load_spec(S.open_study(name, st)).with_folder(folder)
     ex = spec.execution
     opts = WorkerOptions(
         storage=storage,
@@ -231,9 +231,9 @@ def worker(
     console.print(f"worker done: { {k: len(v) for k, v in done.outcomes.items()} }")
     if parent_pid is not None:
         return  # the parent summarises the study and sets the exit code
-    found = S.load_study(name, st, spec=spec)
+    found = S.open_study(name, st, spec=spec)
     end_open_runs(found, spec, opts.experiment)
-    summary = summarize(found, spec)
+    summary = summarize_study(found, spec)
     print_summary(summary, retry=f"mpbench {spec.kind} <study file> --storage ... --retry-failed")
     code = exit_code(summary)
     if code:
@@ -263,7 +263,7 @@ def status(
     and an estimate of the rest. The study's state is found from its file whatever the current
     folder."""
     from mpbench.study.runner import plan
-    from mpbench.study.status import open_existing, summarize
+    from mpbench.study.status import open_existing, summarize_study
 
     spec = _load(study, set_)
     p = plan(spec, storage=storage, run_folder=run_folder, workers=1)
@@ -275,7 +275,7 @@ def status(
             soft_wrap=True,
         )
         return
-    print_summary(summarize(found, spec), retry=_retry_command(spec, study, storage))
+    print_summary(summarize_study(found, spec), retry=_retry_command(spec, study, storage))
     print_jobs(spec.run_folder(p.run_folder))
 
 
@@ -463,9 +463,9 @@ def ui_command(
 
 
 def _load(study: Path, set_: list[str] | None) -> Any:
-    from mpbench.study.spec import load_study, parse_overrides
+    from mpbench.study.spec import parse_overrides, read_study
 
-    return load_study(study, overrides=parse_overrides(set_ or []))
+    return read_study(study, overrides=parse_overrides(set_ or []))
 
 
 def _study_name(study: str) -> tuple[str, Path]:

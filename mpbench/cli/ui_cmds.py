@@ -98,7 +98,7 @@ def ui_target(
         url = plan(spec, storage=storage, run_folder=run_folder, workers=1).storage
     elif storage:
         url = S.resolve_storage(storage, Path.cwd())
-        spec = S.load_spec(S.load_study(study, S.open_storage(url)))
+        spec = S.load_spec(S.open_study(study, S.open_storage(url)))
     else:
         raise ValueError(
             f"{study!r} is no study file: pass the study file, or its name with --storage "

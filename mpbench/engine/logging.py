@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from mpbench import __version__, _git
-from mpbench import tracking as T
+from mpbench import tracking as tk
 from mpbench.config import TrialConfig
 from mpbench.engine.distributed import DistContext
 from mpbench.engine.errors import DivergenceError
@@ -37,23 +37,23 @@ def trial_tags(config: TrialConfig) -> dict[str, str]:
     """The tags every trial run carries (MLflow's source tags too: the runs table's Source)."""
     commit = git_commit()
     return {
-        T.TAG_CELL: config.key(),
-        T.TAG_VARIANT: config.variant,
-        T.TAG_BACKBONE: config.backbone,
-        T.TAG_DATASET: config.dataset,
-        T.TAG_SEED: str(config.seed),
-        T.TAG_VERSION: __version__,
-        T.TAG_GIT_COMMIT: commit,
-        T.TAG_SOURCE_NAME: T.SOURCE_NAME,
-        T.TAG_SOURCE_TYPE: "LOCAL",
-        T.TAG_SOURCE_COMMIT: commit,
+        tk.TAG_CELL: config.key(),
+        tk.TAG_VARIANT: config.variant,
+        tk.TAG_BACKBONE: config.backbone,
+        tk.TAG_DATASET: config.dataset,
+        tk.TAG_SEED: str(config.seed),
+        tk.TAG_VERSION: __version__,
+        tk.TAG_GIT_COMMIT: commit,
+        tk.TAG_SOURCE_NAME: tk.SOURCE_NAME,
+        tk.TAG_SOURCE_TYPE: "LOCAL",
+        tk.TAG_SOURCE_COMMIT: commit,
     }
 
 
 SPLIT_CONTEXTS = {
-    "train": T.CONTEXT_TRAINING,
-    "val": T.CONTEXT_EVALUATION,
-    "test": T.CONTEXT_EVALUATION,
+    "train": tk.CONTEXT_TRAINING,
+    "val": tk.CONTEXT_EVALUATION,
+    "test": tk.CONTEXT_EVALUATION,
 }
 
 
@@ -71,10 +71,10 @@ def dataset_inputs(config: TrialConfig, data: Any) -> list[dict[str, Any]]:
             "mpbench.synth.preset": str(facts.get("preset")),
             "mpbench.synth.seed": str(config.seed),
         }
-        source_type, source = T.SOURCE_CODE, {"tags": tags}
+        source_type, source = tk.SOURCE_CODE, {"tags": tags}
     else:
         root = Path(root).expanduser().resolve()
-        source_type, source = T.SOURCE_LOCAL, {"uri": root.as_uri()}
+        source_type, source = tk.SOURCE_LOCAL, {"uri": root.as_uri()}
     splits = {"train": data.train.source, "val": data.val.source, "test": data.test().source}
     return [
         {
@@ -114,12 +114,12 @@ def _file_line(path: str, label: int, root: Path) -> str:
 def _status_of(exc: BaseException) -> str:
     """The mpbench status tag for a trial that raised ``exc``."""
     if isinstance(exc, DivergenceError):
-        return T.STATUS_DIVERGED
+        return tk.STATUS_DIVERGED
     if type(exc).__name__ == "TrialPruned":
-        return T.STATUS_PRUNED
+        return tk.STATUS_PRUNED
     if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, SIGTERM, a preempted job: resumed later
-        return T.STATUS_INTERRUPTED
-    return T.STATUS_FAILED
+        return tk.STATUS_INTERRUPTED
+    return tk.STATUS_FAILED
 
 
 class TrialRecorder:
@@ -145,11 +145,11 @@ class TrialRecorder:
         run_id: str | None = None,
     ) -> None:
         self.config, self.experiment = config, experiment
-        self.tags = {**trial_tags(config), T.TAG_KIND: "train", **(tags or {})}
+        self.tags = {**trial_tags(config), tk.TAG_KIND: "train", **(tags or {})}
         self.run_id = run_id
-        self.writer: T.RunWriter | None = None
+        self.writer: tk.RunWriter | None = None
         rank = DistContext.from_env().rank  # torchrun: one log file per process
-        self.log_path = config.trial_dir() / (T.A_LOG if rank == 0 else f"trial.rank{rank}.log")
+        self.log_path = config.trial_dir() / (tk.A_LOG if rank == 0 else f"trial.rank{rank}.log")
         self.seconds = 0.0
         self._handler: logging.Handler | None = None
         self._level = logging.NOTSET  # the mpbench logger's level before the trial
@@ -172,10 +172,10 @@ class TrialRecorder:
         self._level = root.level
         root.setLevel(logging.INFO)
         if self.experiment is not None:
-            self.writer = T.RunWriter(
+            self.writer = tk.RunWriter(
                 experiment=self.experiment,
                 run_id=self.run_id,
-                run_name=T.run_name(self.config),
+                run_name=tk.run_name(self.config),
                 tags=self.tags,
             )
             self.run_id = self.writer.run_id
@@ -184,7 +184,7 @@ class TrialRecorder:
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
         self.seconds = time.perf_counter() - self._t0
-        status = T.STATUS_FINISHED if exc is None else _status_of(exc)
+        status = tk.STATUS_FINISHED if exc is None else _status_of(exc)
         if exc is not None:
             log.error(
                 "trial %s %s: %s\n%s",
@@ -213,9 +213,9 @@ class TrialRecorder:
             return
         self.writer.log_params(self.config.flat_params())
         self.writer.log_inputs(inputs)
-        self.writer.set_tags({T.TAG_DEVICE: device})
+        self.writer.set_tags({tk.TAG_DEVICE: device})
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / T.A_CONFIG
+            path = Path(tmp) / tk.A_CONFIG
             path.write_text(self.config.model_dump_json(indent=2))
             self.writer.log_artifact(str(path))
         self.writer.log_metrics(cost, step=0)
@@ -240,8 +240,8 @@ class TrialRecorder:
         as data and as a figure."""
         if self.writer is None:
             return
-        final = {k: metrics[k] for k in (T.M_TEST_TOP1, T.M_TEST_TOP5, T.M_TEST_MCA)}
-        final[T.M_TRAIN_SECONDS] = time.perf_counter() - self._t0
+        final = {k: metrics[k] for k in (tk.M_TEST_TOP1, tk.M_TEST_TOP5, tk.M_TEST_MCA)}
+        final[tk.M_TRAIN_SECONDS] = time.perf_counter() - self._t0
         self.writer.log_metrics(final, step=self.config.epochs)
         with tempfile.TemporaryDirectory() as tmp:
             files = write_figures(
@@ -294,10 +294,10 @@ def model_cost(
         has_prompt=not isinstance(module.prompt, NoPrompt),
     )
     return {
-        T.M_PROMPT_PARAMS: float(prompt_params),
-        T.M_BACKBONE_PARAMS: float(backbone_params),
-        T.M_PROMPT_GFLOPS: p_flops / 1e9,
-        T.M_BACKBONE_GFLOPS: counter.get_total_flops() / 1e9,
+        tk.M_PROMPT_PARAMS: float(prompt_params),
+        tk.M_BACKBONE_PARAMS: float(backbone_params),
+        tk.M_PROMPT_GFLOPS: p_flops / 1e9,
+        tk.M_BACKBONE_GFLOPS: counter.get_total_flops() / 1e9,
     }
 
 
@@ -315,12 +315,12 @@ def write_figures(
     files: dict[str, Path] = {}
     if confusion is not None:
         fig = plot_confusion(confusion, class_names)
-        files[T.A_CONFUSION] = save_figure(fig, out / T.A_CONFUSION, dpi=120, tight=True)
+        files[tk.A_CONFUSION] = save_figure(fig, out / tk.A_CONFUSION, dpi=120, tight=True)
     if clip is not None:
-        files[T.A_ATTENTION_CLIP] = out / T.A_ATTENTION_CLIP
-        np.savez_compressed(files[T.A_ATTENTION_CLIP], **clip)
+        files[tk.A_ATTENTION_CLIP] = out / tk.A_ATTENTION_CLIP
+        np.savez_compressed(files[tk.A_ATTENTION_CLIP], **clip)
         fig = plot_attention_strip(clip)
-        files[T.A_ATTENTION] = save_figure(fig, out / T.A_ATTENTION, dpi=120, tight=True)
+        files[tk.A_ATTENTION] = save_figure(fig, out / tk.A_ATTENTION, dpi=120, tight=True)
     return files
 
 
@@ -339,7 +339,7 @@ class _Bar:
         """Advance one epoch and show its validation accuracy."""
         if self.progress is not None:
             self.progress.update(
-                self.task, advance=1, epoch=epoch + 1, acc=f"{100 * metrics[T.M_VAL_TOP1]:.1f}%"
+                self.task, advance=1, epoch=epoch + 1, acc=f"{100 * metrics[tk.M_VAL_TOP1]:.1f}%"
             )
 
 

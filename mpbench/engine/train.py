@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mpbench import tracking as T
+from mpbench import tracking as tk
 from mpbench.config import TrialConfig
 from mpbench.engine.build import (
     Loaders,
@@ -100,7 +100,7 @@ def run_trial(
     config: TrialConfig,
     *,
     callbacks: Sequence[Callback] = (),
-    experiment: str | None = T.DEFAULT_EXPERIMENT,
+    experiment: str | None = tk.DEFAULT_EXPERIMENT,
     tags: dict[str, str] | None = None,
     run_id: str | None = None,
     progress: bool = True,
@@ -318,19 +318,19 @@ def _epoch_metrics(
     """The per-epoch metric dict under the keys of mpbench.tracking."""
     prompt = trainer.module.prompt
     return {
-        T.M_TRAIN_LOSS: train["train_loss"],
-        T.M_TAV_LOSS: train["tav_loss"],
-        T.M_VAL_TOP1: val["top1"],
-        T.M_VAL_TOP5: val["top5"],
-        T.M_VAL_MCA: val["mean_class_acc"],
-        T.M_VAL_LOSS: val["loss"],
-        T.M_SLOPE: getattr(prompt, "slope", math.nan),  # nan for the baseline (no prompt)
-        T.M_SHIFT: getattr(prompt, "shift", math.nan),
-        T.M_CLIPS_PER_S: train["clips_per_s"],
-        T.M_PEAK_MEM_MB: peak_memory_mb(trainer.device),
-        T.M_SKIPPED: float(sum(trainer.data.skipped().values())),  # distinct broken videos
-        T.M_LR: trainer.optimizer.param_groups[0]["lr"],
-        T.M_EPOCH_SECONDS: seconds,
+        tk.M_TRAIN_LOSS: train["train_loss"],
+        tk.M_TAV_LOSS: train["tav_loss"],
+        tk.M_VAL_TOP1: val["top1"],
+        tk.M_VAL_TOP5: val["top5"],
+        tk.M_VAL_MCA: val["mean_class_acc"],
+        tk.M_VAL_LOSS: val["loss"],
+        tk.M_SLOPE: getattr(prompt, "slope", math.nan),  # nan for the baseline (no prompt)
+        tk.M_SHIFT: getattr(prompt, "shift", math.nan),
+        tk.M_CLIPS_PER_S: train["clips_per_s"],
+        tk.M_PEAK_MEM_MB: peak_memory_mb(trainer.device),
+        tk.M_SKIPPED: float(sum(trainer.data.skipped().values())),  # distinct broken videos
+        tk.M_LR: trainer.optimizer.param_groups[0]["lr"],
+        tk.M_EPOCH_SECONDS: seconds,
     }
 
 
@@ -352,9 +352,9 @@ def _final_evaluation(
     metrics = dict(history[-1]) if history else {}
     metrics.update(
         {
-            T.M_TEST_TOP1: test["top1"],
-            T.M_TEST_TOP5: test["top5"],
-            T.M_TEST_MCA: test["mean_class_acc"],
+            tk.M_TEST_TOP1: test["top1"],
+            tk.M_TEST_TOP5: test["top5"],
+            tk.M_TEST_MCA: test["mean_class_acc"],
         }
     )
     log.info(

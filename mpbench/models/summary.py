@@ -33,7 +33,7 @@ class BackboneSummary:
         error: why the backbone cannot take this input, or "".
 
     Example:
-        >>> s = summarize("x3d_xs", size="tiny")
+        >>> s = summarize_backbone("x3d_xs", size="tiny")
         >>> s.frames, s.crop, s.gmacs == s.gflops / 2
         (8, 64, True)
     """
@@ -74,7 +74,7 @@ def count_flops(net: nn.Module, x: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
-def summarize(
+def summarize_backbone(
     name: str,
     *,
     size: Size = "tiny",

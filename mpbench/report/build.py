@@ -21,7 +21,7 @@ from mpbench.report.load import (
     open_search_study,
     read_client,
 )
-from mpbench.report.stats import BOOT_SEED, RESAMPLES, aggregate, summarize, with_setting
+from mpbench.report.stats import BOOT_SEED, RESAMPLES, aggregate, summarize_cells, with_setting
 from mpbench.report.table import PaperTable, paper_table, write_aggregate, write_tables
 
 
@@ -67,7 +67,7 @@ def make_report(
         refresh=refresh,
         cache_dir=default_cache_dir(study, results_dir=results_dir),
     )
-    summary = summarize(runs, metric=metric, resamples=resamples, seed=seed)
+    summary = summarize_cells(runs, metric=metric, resamples=resamples, seed=seed)
     agg = aggregate(runs, metric=metric, resamples=resamples, seed=seed)
     table = paper_table(summary)
     out = Path(results_dir) / study
@@ -97,7 +97,7 @@ def _no_download_bar() -> Iterator[None]:
         os.environ.pop(_PROGRESS_ENV, None)
 
 
-def _attention_clip(
+def _best_run_clip(
     runs: pd.DataFrame, metric: str, tracking_uri: str | None, *, tries: int = 20
 ) -> dict[str, Any] | None:
     """The attention clip artifact of the best finished run that has one (or None).
@@ -193,7 +193,7 @@ def make_figures(
         ("attention_function", lambda: fg.plot_attention_functions(df, palette=palette)),
         (
             "attention_strip",
-            lambda: fg.plot_attention_strip(_attention_clip(runs, metric, tracking_uri)),
+            lambda: fg.plot_attention_strip(_best_run_clip(runs, metric, tracking_uri)),
         ),
         (
             "search_history",

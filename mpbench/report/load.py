@@ -305,7 +305,7 @@ def long_form(runs: pd.DataFrame) -> pd.DataFrame:
     return long.sort_values(["run_id", "metric"], kind="stable").reset_index(drop=True)
 
 
-def load_study(
+def load_long_runs(
     study: str,
     *,
     experiment: str = tk.DEFAULT_EXPERIMENT,
@@ -381,7 +381,7 @@ def export_study(
     """Write the long frame of ``study`` as CSV or Parquet; returns the file written."""
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"export format must be 'csv' or 'parquet', got {fmt!r}")
-    df = load_study(
+    df = load_long_runs(
         study,
         experiment=experiment,
         tracking_uri=tracking_uri,

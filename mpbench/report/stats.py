@@ -483,7 +483,7 @@ def _logged(runs: pd.DataFrame, metric: str) -> list[str]:
     ]
 
 
-def summarize(
+def summarize_cells(
     runs: pd.DataFrame,
     *,
     metric: str = tk.M_TEST_TOP1,

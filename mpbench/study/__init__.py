@@ -1,6 +1,6 @@
 """Studies: declarative grids and Optuna searches run by worker processes exactly once.
 
-- :mod:`mpbench.study.spec`: the study file schema (``load_study``, ``expand_grid``).
+- :mod:`mpbench.study.spec`: the study file schema (``read_study``, ``expand_grid``).
 - :mod:`mpbench.study.storage`: Optuna storages, heartbeats, stale-trial retries, cell states.
 - :mod:`mpbench.study.worker`: the worker loop (run by ``mpbench worker``).
 - :mod:`mpbench.study.runner`: ``plan`` and ``run_study`` (local workers, progress, Ctrl-C).
@@ -9,6 +9,6 @@
 Importing this package is cheap; optuna, torch and mlflow are imported where they are used.
 """
 
-from mpbench.study.spec import StudyFileError, StudySpec, expand_grid, load_study
+from mpbench.study.spec import StudyFileError, StudySpec, expand_grid, read_study
 
-__all__ = ["StudyFileError", "StudySpec", "expand_grid", "load_study"]
+__all__ = ["StudyFileError", "StudySpec", "expand_grid", "read_study"]

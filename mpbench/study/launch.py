@@ -477,7 +477,7 @@ def follow(
     ended without finishing (killed, lost) while cells remain is replaced, at most
     ``replace_budget`` times (default: retries x jobs); its RUNNING trial is reaped here too."""
     from mpbench.study.runner import has_work, show_cells, study_progress
-    from mpbench.study.status import summarize
+    from mpbench.study.status import summarize_study
 
     budget = p.retries * len(launched.jobs) if replace_budget is None else replace_budget
     storage = S.open_storage(p.storage)
@@ -510,7 +510,7 @@ def follow(
             running = sum(
                 s not in ENDED_STATES and not s.startswith("UNKNOWN") for s in states.values()
             )
-            show_cells(bar, task, summarize(study, spec), f"{running} job(s) running")
+            show_cells(bar, task, summarize_study(study, spec), f"{running} job(s) running")
             if not running:
                 break
             time.sleep(poll)
@@ -547,9 +547,9 @@ def launch_study(
     """Enqueue the study's cells and submit its worker jobs (none when nothing is left to do).
     The pre-flight (and, for Slurm, :func:`check_cluster_paths`) is the caller's; follow the
     jobs with :func:`follow_study`."""
-    from mpbench import tracking as T
+    from mpbench import tracking as tk
     from mpbench.study.runner import has_work, prepare
-    from mpbench.study.status import summarize
+    from mpbench.study.status import summarize_study
 
     require_submitit()
     if launcher not in LAUNCHERS:
@@ -558,9 +558,9 @@ def launch_study(
     study, storage, added = prepare(spec, p, retry_failed=retry_failed)
     S.reap_stale(study, storage, grace_period=p.grace_period, retries=p.retries)
     if not has_work(study, spec):
-        return LaunchResult(added, None, summarize(study, spec))
+        return LaunchResult(added, None, summarize_study(study, spec))
     if p.experiment is not None:
-        T.get_or_create_experiment(p.experiment)  # once, before the jobs race to create it
+        tk.get_or_create_experiment(p.experiment)  # once, before the jobs race to create it
     return LaunchResult(added, submit(spec, p, launcher, workers=n))
 
 
@@ -568,15 +568,17 @@ def follow_study(
     spec: StudySpec, p: RunPlan, result: LaunchResult, *, progress: bool = True, poll: float = 2.0
 ) -> LaunchResult:
     """Follow launched jobs to the end (:func:`follow`); Ctrl-C stops following only."""
-    from mpbench.study.status import summarize
+    from mpbench.study.status import summarize_study
 
     assert result.launched is not None
-    study = S.load_study(spec.name, S.open_storage(p.storage), spec=spec)
+    study = S.open_study(spec.name, S.open_storage(p.storage), spec=spec)
     try:
         followed = follow(study, spec, p, result.launched, progress=progress, poll=poll)
     except KeyboardInterrupt:
-        return replace(result, summary=summarize(study, spec), followed=Followed({}, [], True))
+        return replace(
+            result, summary=summarize_study(study, spec), followed=Followed({}, [], True)
+        )
     from mpbench.study.runner import end_open_runs
 
     end_open_runs(study, spec, p.experiment)
-    return replace(result, summary=summarize(study, spec), followed=followed)
+    return replace(result, summary=summarize_study(study, spec), followed=followed)

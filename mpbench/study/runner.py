@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mpbench import tracking as T
+from mpbench import tracking as tk
 from mpbench.study import storage as S
 from mpbench.study.spec import StudySpec, expand_grid
 
@@ -152,7 +152,7 @@ def run_study(
     workers until it is done, and summarise it. A failed pre-flight raises PreflightError
     before anything is enqueued or started."""
     from mpbench.study.preflight import preflight
-    from mpbench.study.status import summarize
+    from mpbench.study.status import summarize_study
     from mpbench.study.worker import use_outage_timeout
 
     use_outage_timeout(spec)  # inherited by the workers too
@@ -160,9 +160,9 @@ def run_study(
     study, storage, added = prepare(spec, p, retry_failed=retry_failed)
     S.reap_stale(study, storage, grace_period=p.grace_period, retries=p.retries)
     if not has_work(study, spec):
-        return StudyRun(added, [], summarize(study, spec), preflight=checked)
+        return StudyRun(added, [], summarize_study(study, spec), preflight=checked)
     if p.experiment is not None:
-        T.get_or_create_experiment(p.experiment)  # once, before workers race to create it
+        tk.get_or_create_experiment(p.experiment)  # once, before workers race to create it
     from mpbench.study.worker import interrupt_on_sigterm
 
     interrupted = False
@@ -188,7 +188,7 @@ def run_study(
     codes = [proc.wait() for proc in procs]
     end_open_runs(study, spec, p.experiment)
     interrupted = interrupted or any(c in (130, -signal.SIGINT) for c in codes)
-    summary = summarize(study, spec)
+    summary = summarize_study(study, spec)
     return StudyRun(
         added, codes, summary, interrupted=interrupted, preflight=checked, restarts=restarts
     )
@@ -202,7 +202,7 @@ def end_open_runs(study: Any, spec: StudySpec, experiment: str | None) -> list[s
     states = S.cells(study.get_trials(deepcopy=False))
     keep = {k for k, c in states.items() if c.state == "running"}
     failed = {k for k, c in states.items() if c.state == "fail"}
-    ended = T.close_orphan_runs(experiment, spec.name, keep_cells=keep, failed_cells=failed)
+    ended = tk.close_orphan_runs(experiment, spec.name, keep_cells=keep, failed_cells=failed)
     if ended:
         log.warning("ended %d MLflow run(s) left RUNNING by workers that died", len(ended))
     return ended
@@ -342,7 +342,7 @@ def watch(
     """Poll the storage and show cells done / total until every worker has exited. A worker
     that died (killed by a signal, crashed) while cells remain is started again by
     ``restart(index)``, at most ``budget`` times; what was restarted, as lines."""
-    from mpbench.study.status import summarize
+    from mpbench.study.status import summarize_study
 
     restarts: list[str] = []
     with study_progress(disable=not progress) as bar:
@@ -360,7 +360,7 @@ def watch(
                 log.warning("%s while cells remain", restarts[-1])
                 procs[i] = restart(i)
             alive = sum(proc.poll() is None for proc in procs)
-            show_cells(bar, task, summarize(study, spec), f"{alive} worker(s)")
+            show_cells(bar, task, summarize_study(study, spec), f"{alive} worker(s)")
             if not alive:
                 break
             time.sleep(poll)

@@ -404,7 +404,7 @@ def _axis_fields(name: str, values: list[Any]) -> set[str]:
 # --- loading ---------------------------------------------------------------------------------
 
 
-def load_study(path: str | Path, *, overrides: dict[str, Any] | None = None) -> StudySpec:
+def read_study(path: str | Path, *, overrides: dict[str, Any] | None = None) -> StudySpec:
     """Read and validate a study file; ``overrides`` pin base fields (e.g. for smoke runs)."""
     path = Path(path)
     spec = load_toml_model(
@@ -551,9 +551,9 @@ def is_test_metric(metric: str) -> bool:
 
 def _check_objective(spec: StudySpec, source: str) -> None:
     """The objective metrics must be metric keys that trials log; a search optimises val ones."""
-    from mpbench import tracking
+    from mpbench import tracking as tk
 
-    known = list(tracking.EPOCH_METRICS) + list(tracking.FINAL_METRICS)
+    known = list(tk.EPOCH_METRICS) + list(tk.FINAL_METRICS)
     for field in ("metric", "intermediate"):
         value = getattr(spec.objective, field)
         if value not in known:
@@ -565,10 +565,10 @@ def _check_objective(spec: StudySpec, source: str) -> None:
                 "which is reported only; a search must optimise a validation metric such as "
                 f"{EPOCH_METRIC_DEFAULT!r}"
             )
-    if spec.objective.intermediate not in tracking.EPOCH_METRICS:
+    if spec.objective.intermediate not in tk.EPOCH_METRICS:
         raise StudyFileError(
             f"{source}: [objective -> intermediate] must be a per-epoch metric "
-            f"(got {spec.objective.intermediate!r}; allowed: {', '.join(tracking.EPOCH_METRICS)})"
+            f"(got {spec.objective.intermediate!r}; allowed: {', '.join(tk.EPOCH_METRICS)})"
         )
 
 

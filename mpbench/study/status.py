@@ -75,7 +75,7 @@ class StudySummary:
         return self.cells.get("running", 0)
 
 
-def summarize(study: Any, spec: StudySpec) -> StudySummary:
+def summarize_study(study: Any, spec: StudySpec) -> StudySummary:
     """Summarise the study's trials in its storage."""
     trials = study.get_trials(deepcopy=False)
     groups = S.cells(trials)

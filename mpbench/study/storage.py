@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from mpbench import tracking
+from mpbench import tracking as tk
 
 if TYPE_CHECKING:
     import optuna
@@ -37,14 +37,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Names a trial attribute shares with an MLflow tag are defined once, in mpbench.tracking.
-ATTR_CELL: Final = tracking.TAG_CELL  # TrialConfig.key() (seed 0 config for a k-seed search)
+ATTR_CELL: Final = tk.TAG_CELL  # TrialConfig.key() (seed 0 config for a k-seed search)
 ATTR_CONFIG: Final = "mpbench.config"  # JSON of the grid cell's TrialConfig
-ATTR_KIND: Final = tracking.TAG_KIND  # "grid" or "search": set on every trial mpbench owns
-ATTR_VERSION: Final = tracking.TAG_VERSION  # code version that enqueued / ran the trial
+ATTR_KIND: Final = tk.TAG_KIND  # "grid" or "search": set on every trial mpbench owns
+ATTR_VERSION: Final = tk.TAG_VERSION  # code version that enqueued / ran the trial
 ATTR_ATTEMPT: Final = "mpbench.attempt"  # 0 for the first run of a cell, +1 per automatic retry
 ATTR_RETRY_OF: Final = "mpbench.retry_of"  # number of the trial this one repeats
-ATTR_STATUS: Final = tracking.TAG_STATUS  # finished/failed/diverged/pruned/spurious/duplicate
-ATTR_ERROR: Final = tracking.TAG_ERROR
+ATTR_STATUS: Final = tk.TAG_STATUS  # finished/failed/diverged/pruned/spurious/duplicate
+ATTR_ERROR: Final = tk.TAG_ERROR
 ATTR_RUNS: Final = "mpbench.mlflow_runs"  # {cell key of each seed config: MLflow run id}
 ATTR_SEED_VALUES: Final = "mpbench.seed_values"  # {cell key: objective value} of finished seeds
 ATTR_LOG: Final = "mpbench.log"  # log of the worker that ran the trial (or where it went)
@@ -283,7 +283,7 @@ def load_spec(study: optuna.Study) -> StudySpec:
     return spec
 
 
-def load_study(
+def open_study(
     name: str, storage: Any, *, spec: StudySpec | None = None, worker: int = 0
 ) -> optuna.Study:
     """Load an existing study with the spec's sampler and pruner; a missing study is an error."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mpbench import tracking as T
+from mpbench import tracking as tk
 from mpbench.outage import OutageError
 from mpbench.study import storage as S
 
@@ -71,7 +71,7 @@ class WorkerOptions:
     storage: str
     study: str
     run_folder: str = "runs"
-    experiment: str | None = T.DEFAULT_EXPERIMENT
+    experiment: str | None = tk.DEFAULT_EXPERIMENT
     retries: int = 2
     heartbeat_interval: float = 10.0
     grace_period: float = 60.0
@@ -130,15 +130,15 @@ def use_outage_timeout(spec: StudySpec) -> None:
 
 def join_study(storage: Any, opts: WorkerOptions) -> tuple[optuna.Study, StudySpec]:
     """Load the study and its spec with this worker's sampler (its own seed in a seeded search)."""
-    spec = S.load_spec(S.load_study(opts.study, storage))
+    spec = S.load_spec(S.open_study(opts.study, storage))
     if not S.is_seeded(spec):
-        return S.load_study(opts.study, storage, spec=spec), spec
+        return S.open_study(opts.study, storage, spec=spec), spec
     me = opts.log or f"console of pid {os.getpid()} on {_host()}"
     number = S.register_worker(storage, opts.study, log=me)
     log.info(
         "worker number %d: sampler seed %d (%s)", number, spec.search.sampler_seed + number, me
     )
-    return S.load_study(opts.study, storage, spec=spec, worker=number), spec
+    return S.open_study(opts.study, storage, spec=spec, worker=number), spec
 
 
 class Action(enum.Enum):
@@ -200,7 +200,7 @@ def run_claimed(
         return _hand_back_after_outage(study, trial, exc, retries=opts.retries)
     except Exception as exc:  # recorded on the trial; the study goes on with the next one
         return _tell_failure(study, trial, exc)
-    return _tell(study, trial, state=None, value=value, status=T.STATUS_FINISHED)
+    return _tell(study, trial, state=None, value=value, status=tk.STATUS_FINISHED)
 
 
 def _reject_reason(study: optuna.Study, spec: StudySpec, trial: optuna.Trial) -> str | None:
@@ -302,10 +302,10 @@ def _run_seeds(
             continue
         cfg = cfg.with_updates(run_dir=str(cell_dir(opts, key)))
         tags = {
-            T.TAG_STUDY: spec.name,
-            T.TAG_CELL: key,
-            T.TAG_KIND: spec.kind,
-            T.TAG_OPTUNA_TRIAL: str(trial.number),
+            tk.TAG_STUDY: spec.name,
+            tk.TAG_CELL: key,
+            tk.TAG_KIND: spec.kind,
+            tk.TAG_OPTUNA_TRIAL: str(trial.number),
         }
         if opts.experiment is not None and key not in runs:
             runs[key] = _new_run(cfg, opts.experiment, tags)
@@ -328,7 +328,7 @@ def _run_seeds(
             )
         except BaseException as exc:  # end the run if the trial ended before its recorder could
             if runs.get(key):
-                T.close_run(runs[key], _run_status(exc), f"{type(exc).__name__}: {exc}")
+                tk.close_run(runs[key], _run_status(exc), f"{type(exc).__name__}: {exc}")
             raise
         done[key] = float(result.metrics.get(spec.objective.metric, math.nan))
         trial.set_user_attr(S.ATTR_SEED_VALUES, done)
@@ -349,10 +349,10 @@ def cell_dir(opts: WorkerOptions, key: str) -> Path:
 
 def _new_run(cfg: TrialConfig, experiment: str, tags: dict[str, str]) -> str:
     """Create the cell's MLflow run up front, so that a retry can continue it (one run a cell)."""
-    writer = T.RunWriter(
+    writer = tk.RunWriter(
         experiment=experiment,
         tags=tags,
-        run_name=T.run_name(cfg),
+        run_name=tk.run_name(cfg),
     )
     return writer.run_id
 
@@ -399,8 +399,8 @@ def _tell_failure(study: optuna.Study, trial: optuna.Trial, exc: Exception) -> s
     if isinstance(exc, optuna.TrialPruned):
         from optuna.trial import TrialState
 
-        return _tell(study, trial, state=TrialState.PRUNED, value=None, status=T.STATUS_PRUNED)
-    status = T.STATUS_DIVERGED if isinstance(exc, DivergenceError) else T.STATUS_FAILED
+        return _tell(study, trial, state=TrialState.PRUNED, value=None, status=tk.STATUS_PRUNED)
+    status = tk.STATUS_DIVERGED if isinstance(exc, DivergenceError) else tk.STATUS_FAILED
     log.error("trial %d %s:\n%s", trial.number, status, traceback.format_exc())
     return _tell(
         study, trial, state=_fail(), value=None, status=status, error=f"{type(exc).__name__}: {exc}"
@@ -414,10 +414,10 @@ def _run_status(exc: BaseException) -> str:
     from mpbench.engine import DivergenceError
 
     if isinstance(exc, KeyboardInterrupt | TrialLost | OutageError):
-        return T.STATUS_INTERRUPTED  # the cell runs again and continues this run
+        return tk.STATUS_INTERRUPTED  # the cell runs again and continues this run
     if isinstance(exc, optuna.TrialPruned):
-        return T.STATUS_PRUNED
-    return T.STATUS_DIVERGED if isinstance(exc, DivergenceError) else T.STATUS_FAILED
+        return tk.STATUS_PRUNED
+    return tk.STATUS_DIVERGED if isinstance(exc, DivergenceError) else tk.STATUS_FAILED
 
 
 def _hand_back_after_outage(
