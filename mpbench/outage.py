@@ -13,6 +13,7 @@ finished trial, bad data) is raised at once.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import logging
@@ -62,6 +63,21 @@ def timeout_seconds() -> float:
         return max(0.0, float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT)))
     except ValueError:
         return DEFAULT_TIMEOUT
+
+
+@contextlib.contextmanager
+def scoped_timeout(seconds: float) -> Iterator[None]:
+    """Within: the outage timeout is ``seconds`` for this process and the processes it starts,
+    unless ``MPBENCH_OUTAGE_TIMEOUT`` was already set (the user's value wins); afterwards the
+    environment is as it was (a study run in a test or a notebook leaves nothing behind)."""
+    if TIMEOUT_ENV in os.environ:
+        yield
+        return
+    os.environ[TIMEOUT_ENV] = str(seconds)
+    try:
+        yield
+    finally:
+        os.environ.pop(TIMEOUT_ENV, None)
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

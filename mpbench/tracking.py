@@ -216,7 +216,7 @@ class RunWriter:
             if (d["name"], d["digest"], d["context"]) not in have
         ]
         if new:
-            self.client.log_inputs(self.run_id, datasets=new)
+            _log_inputs(self.client, self.run_id, new)
         return len(new)
 
     def log_metrics(self, metrics: dict[str, float], *, step: int) -> None:
@@ -269,6 +269,29 @@ def close_run(run_id: str, status: str, error: str | None = None) -> bool:
         )
         return False
     return True
+
+
+def _log_inputs(client: Any, run_id: str, inputs: list[Any], *, attempts: int = 5) -> None:
+    """Log dataset inputs, tolerating the race of workers that log the same dataset at once:
+    MLflow creates a dataset row per (experiment, name, digest) without a lock, so the loser of
+    the race gets a unique-constraint error and succeeds on the next try, which finds the row.
+    Inputs are metadata: if they cannot be logged the trial goes on (a warning)."""
+    import logging
+    import time
+
+    for attempt in range(attempts):
+        try:
+            client.log_inputs(run_id, datasets=inputs)
+            return
+        except Exception as exc:
+            if "unique" not in str(exc).lower():
+                raise
+            if attempt == attempts - 1:
+                logging.getLogger("mpbench.tracking").warning(
+                    "dataset inputs of run %s not logged: %s", run_id, str(exc).splitlines()[0]
+                )
+                return
+            time.sleep(0.2 * (attempt + 1))
 
 
 def _context(tags: list[Any]) -> str | None:

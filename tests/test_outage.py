@@ -22,6 +22,7 @@ import optuna
 import pytest
 
 from mpbench import outage
+from mpbench import tracking as tk
 from mpbench.study import storage as S
 from mpbench.study.runner import plan, run_study
 from mpbench.study.spec import read_study
@@ -313,3 +314,40 @@ def test_a_trial_that_fails_before_its_recorder_leaves_no_running_run(
     assert run.info.status == "FAILED"
     assert run.data.tags["mpbench.status"] == "failed"
     assert "Error" in run.data.tags["mpbench.error"]
+
+
+def test_workers_logging_the_same_dataset_at_once_all_get_it(mlflow_uri: str) -> None:
+    """MLflow creates a dataset row per (experiment, name, digest) without a lock: runs that log
+    the same dataset at the same moment race (UNIQUE constraint failed, seen failing a trial of a
+    4-worker grid). Every run still gets its input."""
+    from mlflow.tracking import MlflowClient
+
+    writers = [tk.RunWriter(experiment="race", tags={}) for _ in range(8)]
+    dataset = {
+        "name": "synth/train",
+        "digest": "0123456789ab",
+        "source_type": "code",
+        "source": {"preset": "easy", "seed": 0},
+        "context": "training",
+        "profile": {"clips": 8},
+    }
+    start = threading.Barrier(len(writers))
+    errors: list[BaseException] = []
+
+    def log(writer: Any) -> None:
+        start.wait()
+        try:
+            writer.log_inputs([dataset])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=log, args=(w,)) for w in writers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    client = MlflowClient(mlflow_uri)
+    for w in writers:
+        (inp,) = client.get_run(w.run_id).inputs.dataset_inputs
+        assert (inp.dataset.name, inp.dataset.digest) == ("synth/train", "0123456789ab")

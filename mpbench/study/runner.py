@@ -151,11 +151,19 @@ def run_study(
     """Check the study (the pre-flight, unless ``check`` is False), prepare it, run local
     workers until it is done, and summarise it. A failed pre-flight raises PreflightError
     before anything is enqueued or started."""
+    from mpbench.outage import scoped_timeout
+
+    with scoped_timeout(spec.execution.outage_timeout):  # the workers inherit it
+        return _run_study(spec, p, retry_failed=retry_failed, progress=progress, check=check)
+
+
+def _run_study(
+    spec: StudySpec, p: RunPlan, *, retry_failed: bool, progress: bool, check: bool
+) -> StudyRun:
+    """The body of :func:`run_study`."""
     from mpbench.study.preflight import preflight
     from mpbench.study.status import summarize_study
-    from mpbench.study.worker import use_outage_timeout
 
-    use_outage_timeout(spec)  # inherited by the workers too
     checked = preflight(spec, p, retry_failed=retry_failed) if check else None
     study, storage, added = prepare(spec, p, retry_failed=retry_failed)
     S.reap_stale(study, storage, grace_period=p.grace_period, retries=p.retries)

@@ -98,9 +98,18 @@ class WorkerSummary:
 
 def run_worker(opts: WorkerOptions) -> WorkerSummary:
     """Claim and run trials until the study has nothing left to do (or the parent is gone)."""
+    from mpbench.outage import scoped_timeout
+
     storage = S.open_storage(opts.storage)
     study, spec = join_study(storage, opts)
-    use_outage_timeout(spec)
+    with scoped_timeout(spec.execution.outage_timeout):
+        return _claim_and_run(study, storage, spec, opts)
+
+
+def _claim_and_run(
+    study: optuna.Study, storage: Any, spec: StudySpec, opts: WorkerOptions
+) -> WorkerSummary:
+    """The worker loop of :func:`run_worker`."""
     summary = WorkerSummary()
     ran = 0
     while opts.parent_pid is None or os.getppid() == opts.parent_pid:
@@ -118,14 +127,6 @@ def run_worker(opts: WorkerOptions) -> WorkerSummary:
         summary.add(outcome, trial.number)
         ran += outcome not in (S.SPURIOUS, S.DUPLICATE)
     return summary
-
-
-def use_outage_timeout(spec: StudySpec) -> None:
-    """The study's ``[execution] outage_timeout`` for this process's storage and MLflow calls,
-    unless ``MPBENCH_OUTAGE_TIMEOUT`` is set."""
-    from mpbench.outage import TIMEOUT_ENV
-
-    os.environ.setdefault(TIMEOUT_ENV, str(spec.execution.outage_timeout))
 
 
 def join_study(storage: Any, opts: WorkerOptions) -> tuple[optuna.Study, StudySpec]:
