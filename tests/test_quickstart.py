@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from mpbench.cli import app
@@ -33,6 +34,7 @@ workers = 2
 """
 
 
+@pytest.mark.slow
 def test_reduced_quickstart_writes_table_and_figures(tmp_path, monkeypatch, mlflow_uri):
     monkeypatch.chdir(tmp_path)
     root = tmp_path / "synth"

@@ -110,6 +110,7 @@ def test_four_workers_journal_every_cell_exactly_once(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_sigkilled_worker_trial_is_retried_and_resumes(tmp_path: Path) -> None:
     spec = read_study(grid_study(tmp_path, name="kill", epochs=4, seeds=1))
     p = plan(spec, workers=1)
