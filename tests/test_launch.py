@@ -260,16 +260,16 @@ def test_slurm_launcher_refuses_a_local_run_folder(tmp_path: Path, mlflow_uri: s
 def test_local_job_at_its_time_limit_gives_the_cell_back_and_resumes(
     tmp_path: Path, mlflow_uri: str
 ) -> None:
-    # one cell of 160 epochs (~55 s on 2 idle cores), a 1 minute limit with the signal 30 s
-    # before it: each attempt of the job gets USR2 ~30 s after it starts, gives the cell back, is
-    # requeued, and the next attempt resumes the cell from its checkpoint
+    # one cell of 300 tiny epochs (~0.12 s each on 2 idle cores, ~36 s), a 1 minute limit with
+    # the signal 30 s before it: each attempt of the job gets USR2 30 s after it starts, gives
+    # the cell back and is requeued; the next attempt resumes the cell from its checkpoint
     path = write_study(
         tmp_path,
         "limit",
-        epochs=160,
+        epochs=300,
         variants='["baseline"]',
         seeds=1,
-        slurm="time = 1\nsignal_delay = 30",
+        slurm="time = 1\nsignal_delay = 30\nmax_requeues = 20",
     )
     res = mpbench("grid", str(path), "--launcher", "local", "--workers", "1", "--wait")
     assert res.returncode == 0, res.stdout + res.stderr
