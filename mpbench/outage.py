@@ -57,12 +57,39 @@ class OutageError(RuntimeError):
     """A service stayed unreachable for longer than the outage timeout."""
 
 
+STOPPING_TIMEOUT = 10.0
+_stop_deadline: float | None = None
+
+
+def stopping() -> None:
+    """This process was told to stop (Ctrl-C, SIGTERM, preemption): from now on outages are
+    waited out until ``STOPPING_TIMEOUT`` s after this call, in all, so that the cleanup (giving
+    the trial back, ending its MLflow run) is over well before the grid parent's patience (60 s)
+    or the scheduler's kill runs out; what it could not do, the parent or the reaper does."""
+    global _stop_deadline
+    if _stop_deadline is None:
+        _stop_deadline = time.monotonic() + STOPPING_TIMEOUT
+
+
+def resume() -> None:
+    """Undo :func:`stopping` (the signal handlers that call it are being removed: the process
+    goes on, e.g. a notebook after a Ctrl-C of a study)."""
+    global _stop_deadline
+    _stop_deadline = None
+
+
+def is_stopping() -> bool:
+    """Whether :func:`stopping` was called in this process."""
+    return _stop_deadline is not None
+
+
 def timeout_seconds() -> float:
     """The outage timeout: ``MPBENCH_OUTAGE_TIMEOUT`` seconds, else 300."""
     try:
-        return max(0.0, float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT)))
+        seconds = max(0.0, float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT)))
     except ValueError:
-        return DEFAULT_TIMEOUT
+        seconds = DEFAULT_TIMEOUT
+    return seconds
 
 
 @contextlib.contextmanager
@@ -126,6 +153,8 @@ def call(
     """``fn(*args, **kwargs)``, retried while it fails with a transient error, for at most
     ``timeout`` seconds (default :func:`timeout_seconds`); then :class:`OutageError`."""
     limit = timeout_seconds() if timeout is None else timeout
+    if _stop_deadline is not None:
+        limit = min(limit, max(0.0, _stop_deadline - time.monotonic()))
     start = time.monotonic()
     delay, attempt = 0.5, 0
     while True:

@@ -105,6 +105,46 @@ def test_call_retries_a_transient_error_then_gives_up_with_an_outage_error() -> 
     assert permanent == [1]  # raised at once, never retried
 
 
+_STOPPED_DURING_AN_OUTAGE = """
+import time
+from mpbench import outage
+from mpbench.study.worker import interrupt_on_sigterm
+
+def down():
+    raise ConnectionRefusedError(111, "Connection refused")
+
+with interrupt_on_sigterm():
+    try:
+        print("waiting out the outage", flush=True)
+        outage.call(down, what="tracking")
+    except KeyboardInterrupt:
+        t0 = time.monotonic()
+        try:
+            outage.call(down, what="give the trial back")
+        except outage.OutageError as exc:
+            print(f"cleanup gave up after {time.monotonic() - t0:.1f} s: {exc}", flush=True)
+"""
+
+
+def test_a_stopped_worker_waits_out_an_outage_only_briefly() -> None:
+    """Ctrl-C during an outage (300 s timeout): the cleanup's calls give up after 10 s, well
+    within the 60 s the grid parent allows its workers to stop."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _STOPPED_DURING_AN_OUTAGE],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, outage.TIMEOUT_ENV: "300"},
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "waiting out the outage\n"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    seconds = float(out.split("cleanup gave up after ")[1].split(" s")[0])
+    assert outage.STOPPING_TIMEOUT <= seconds < outage.STOPPING_TIMEOUT + 5
+    assert f"outage timeout {outage.STOPPING_TIMEOUT:.0f} s" in out
+
+
 def test_storage_waits_out_a_flaky_backend() -> None:
     """Every method of the Optuna storage goes through the retry (a real in-memory storage whose
     first create_new_trial call fails like a dropped PostgreSQL connection)."""
@@ -143,6 +183,39 @@ def test_a_lock_pointing_at_a_deleted_journal_is_an_error_not_a_hang(tmp_path: P
         res.stderr
     )
     assert f"rm {journal}.lock" in res.stderr
+
+
+def test_trials_of_workers_killed_after_an_interrupt_go_back_to_the_queue(tmp_path: Path) -> None:
+    """What the grid parent does after a Ctrl-C for a worker it had to SIGKILL: its RUNNING trial
+    is failed as interrupted and its cell enqueued again at the same attempt (not a retry);
+    trials of other workers are left alone."""
+    import socket
+
+    storage = S.open_storage(str(tmp_path / "optuna.journal"))
+    study = optuna.create_study(study_name="orphans", storage=storage)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    for attrs, pid in (
+        ({S.ATTR_CELL: "a", S.ATTR_ATTEMPT: 1}, dead.pid),
+        ({S.ATTR_CELL: "b"}, os.getpid()),
+    ):
+        study.enqueue_trial({}, user_attrs=attrs)
+        trial = study.ask()
+        tid = S.trial_id(study, storage, trial.number)
+        storage.set_trial_system_attr(tid, S.SYS_HOST, socket.gethostname())
+        storage.set_trial_system_attr(tid, S.SYS_PID, pid)
+    assert S.give_back_orphans(study, storage, [dead.pid, os.getpid()]) == [0]
+    trials = study.get_trials()
+    assert [(t.number, t.state.name) for t in trials] == [
+        (0, "FAIL"),
+        (1, "RUNNING"),
+        (2, "WAITING"),
+    ]
+    assert trials[0].user_attrs[S.ATTR_STATUS] == tk.STATUS_INTERRUPTED
+    assert trials[2].user_attrs[S.ATTR_CELL] == "a"
+    assert trials[2].user_attrs[S.ATTR_ATTEMPT] == 1  # the same attempt: not counted as a retry
+    assert trials[2].user_attrs[S.ATTR_RETRY_OF] == 0
+    assert S.give_back_orphans(study, storage, [dead.pid]) == []  # once only
 
 
 # --- a locked MLflow store ----------------------------------------------------------------------

@@ -417,10 +417,20 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_finishes_each_cell_once(tmp_path: Pa
     with pytest.raises(ProcessLookupError):  # no worker outlived the interrupted command
         os.killpg(proc.pid, 0)
     study = optuna.load_study(study_name="ctrlc", storage=S.open_storage(storage))
-    assert not [t for t in study.get_trials() if t.state.name == "RUNNING"]
+    running = [t.number for t in study.get_trials() if t.state.name == "RUNNING"]
+    assert not running, worker_logs(Path("runs") / "ctrlc" / "logs")
     result = run_study(spec, plan(spec, workers=2), progress=False)
     assert result.exit_codes == [0, 0]
     assert_exactly_once(study, {c.key() for c in _cells(spec)})
+
+
+def worker_logs(folder: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of every worker log in ``folder``: what a failed assertion
+    about a study run shows."""
+    return "\n".join(
+        f"--- {log}\n" + "\n".join(log.read_text().splitlines()[-lines:])
+        for log in sorted(folder.glob("*.log"))
+    )
 
 
 def loaded_study(name: str, storage: Any, *, trials: bool = False) -> optuna.Study | None:

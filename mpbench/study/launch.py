@@ -156,6 +156,8 @@ def preemption_handlers() -> Iterator[Callable[[], None]]:
     to submitit's own handler: it checkpoints this callable and requeues the job (Slurm:
     ``scontrol requeue``; local: the controller restarts it), counting time-outs against
     ``max_requeues``."""
+    from mpbench.outage import resume, stopping
+
     usr = preempt_signal()
     submitit_handler = signal.getsignal(usr)
     main = os.getpid()
@@ -168,6 +170,7 @@ def preemption_handlers() -> Iterator[Callable[[], None]]:
                 return
             for s in watched:  # a second signal must not cut the give-back short
                 signal.signal(s, signal.SIG_IGN)
+            stopping()
             raise exc(f"signal {signal.Signals(signum).name}")
 
         return handler
@@ -184,6 +187,7 @@ def preemption_handlers() -> Iterator[Callable[[], None]]:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+        resume()
 
 
 @dataclass(frozen=True)

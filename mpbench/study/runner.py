@@ -194,6 +194,8 @@ def _run_study(
             interrupted = True
             stop_workers(procs)
     codes = [proc.wait() for proc in procs]
+    if interrupted:  # a worker killed because it did not stop in time leaves its trial RUNNING
+        S.give_back_orphans(study, storage, (proc.pid for proc in procs))
     end_open_runs(study, spec, p.experiment)
     interrupted = interrupted or any(c in (130, -signal.SIGINT) for c in codes)
     summary = summarize_study(study, spec)

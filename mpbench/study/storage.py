@@ -466,6 +466,32 @@ def reap_stale(
     return reaped
 
 
+def give_back_orphans(study: optuna.Study, storage: Any, pids: Iterable[int]) -> list[int]:
+    """RUNNING trials of local worker processes ``pids`` that are gone (stopped by the user and
+    killed when they did not stop in time): failed as ``interrupted`` and their cells enqueued
+    again, not counted as a retry (the study was stopped, the config did not fail). Their
+    numbers."""
+    import optuna
+
+    host, pids = socket.gethostname(), set(pids)
+    given = []
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        pid = t.system_attrs.get(SYS_PID)
+        if t.system_attrs.get(SYS_HOST) != host or pid not in pids or _pid_alive(pid):
+            continue
+        tid = trial_id(study, storage, t.number)
+        try:
+            storage.set_trial_user_attr(tid, ATTR_STATUS, tk.STATUS_INTERRUPTED)
+            if not storage.set_trial_state_values(tid, state=optuna.trial.TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+        requeue(study, t, attempt=int(t.user_attrs.get(ATTR_ATTEMPT, 0)))
+        given.append(t.number)
+        log.warning("trial %d: its worker was stopped; its cell is enqueued again", t.number)
+    return given
+
+
 class Heartbeat:
     """Writes the time into a RUNNING trial every ``interval`` s; ``lost`` is set if it was failed.
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mpbench import tracking as tk
-from mpbench.outage import OutageError
+from mpbench.outage import OutageError, is_stopping
 from mpbench.study import storage as S
 
 if TYPE_CHECKING:
@@ -113,6 +113,8 @@ def _claim_and_run(
     summary = WorkerSummary()
     ran = 0
     while opts.parent_pid is None or os.getppid() == opts.parent_pid:
+        if is_stopping():  # a signal whose KeyboardInterrupt was lost in a library's cleanup
+            raise KeyboardInterrupt
         if opts.max_trials is not None and ran >= opts.max_trials:
             break
         S.reap_stale(study, storage, grace_period=opts.grace_period, retries=opts.retries)
@@ -184,24 +186,34 @@ def run_claimed(
         study.tell(trial, state=_fail())
         log.info("trial %d: %s, not run", trial.number, reason)
         return reason
-    configs = trial_configs(spec, trial)
-    trial.set_user_attr(S.ATTR_LOG, opts.log or f"console of pid {os.getpid()} on {_host()}")
-    tid = S.trial_id(study, storage, trial.number)
-    log.info("trial %d: cell %s (%d seed(s))", trial.number, configs[0].key(), len(configs))
     try:
+        configs = trial_configs(spec, trial)
+        trial.set_user_attr(S.ATTR_LOG, opts.log or f"console of pid {os.getpid()} on {_host()}")
+        tid = S.trial_id(study, storage, trial.number)
+        log.info("trial %d: cell %s (%d seed(s))", trial.number, configs[0].key(), len(configs))
         with S.Heartbeat(storage, tid, interval=opts.heartbeat_interval) as beat:
             value = _run_seeds(study, spec, trial, configs, beat, opts)
     except KeyboardInterrupt:
         _give_back(study, trial)
         raise
-    except TrialLost as exc:
+    except Exception as exc:
+        if is_stopping():  # the cleanup after a signal failed (an outage): still a give-back
+            _give_back(study, trial)
+            raise KeyboardInterrupt from exc
+        return _tell_outcome(study, trial, exc, opts)
+    return _tell(study, trial, state=None, value=value, status=tk.STATUS_FINISHED)
+
+
+def _tell_outcome(
+    study: optuna.Study, trial: optuna.Trial, exc: Exception, opts: WorkerOptions
+) -> str:
+    """Record a trial that raised ``exc``: lost, handed back after an outage, or failed."""
+    if isinstance(exc, TrialLost):
         log.warning("trial %d: %s", trial.number, exc)
         return "lost"
-    except OutageError as exc:  # the infrastructure, not the config: the cell is run again
+    if isinstance(exc, OutageError):  # the infrastructure, not the config: the cell runs again
         return _hand_back_after_outage(study, trial, exc, retries=opts.retries)
-    except Exception as exc:  # recorded on the trial; the study goes on with the next one
-        return _tell_failure(study, trial, exc)
-    return _tell(study, trial, state=None, value=value, status=tk.STATUS_FINISHED)
+    return _tell_failure(study, trial, exc)  # recorded on the trial; the study goes on
 
 
 def _reject_reason(study: optuna.Study, spec: StudySpec, trial: optuna.Trial) -> str | None:
@@ -447,7 +459,7 @@ def _give_back(study: optuna.Study, trial: optuna.Trial) -> None:
     import optuna
 
     with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-        trial.set_user_attr(S.ATTR_STATUS, "interrupted")
+        trial.set_user_attr(S.ATTR_STATUS, tk.STATUS_INTERRUPTED)
         study.tell(trial, state=_fail())
         frozen = study.get_trials(deepcopy=False)[trial.number]
         S.requeue(study, frozen, attempt=int(frozen.user_attrs.get(S.ATTR_ATTEMPT, 0)))
@@ -459,11 +471,14 @@ def _give_back(study: optuna.Study, trial: optuna.Trial) -> None:
 
 @contextlib.contextmanager
 def interrupt_on_sigterm() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt (like Ctrl-C), so that a trial is given back cleanly."""
+    """SIGTERM raises KeyboardInterrupt (like Ctrl-C), so that a trial is given back cleanly;
+    from the first signal on, outages are waited out only briefly (:func:`outage.stopping`)."""
+    from mpbench.outage import resume, stopping
 
     def handler(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second signal must not cut the cleanup
+        stopping()
         raise KeyboardInterrupt
 
     old = signal.signal(signal.SIGTERM, handler)
@@ -473,3 +488,4 @@ def interrupt_on_sigterm() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGTERM, old)
         signal.signal(signal.SIGINT, old_int)
+        resume()
