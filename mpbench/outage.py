@@ -25,6 +25,8 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+from mpbench._env import scoped_env
+
 log = logging.getLogger("mpbench.outage")
 
 TIMEOUT_ENV = "MPBENCH_OUTAGE_TIMEOUT"
@@ -94,19 +96,11 @@ def timeout_seconds() -> float:
     return seconds
 
 
-@contextlib.contextmanager
-def scoped_timeout(seconds: float) -> Iterator[None]:
+def scoped_timeout(seconds: float) -> contextlib.AbstractContextManager[None]:
     """Within: the outage timeout is ``seconds`` for this process and the processes it starts,
     unless ``MPBENCH_OUTAGE_TIMEOUT`` was already set (the user's value wins); afterwards the
     environment is as it was (a study run in a test or a notebook leaves nothing behind)."""
-    if TIMEOUT_ENV in os.environ:
-        yield
-        return
-    os.environ[TIMEOUT_ENV] = str(seconds)
-    try:
-        yield
-    finally:
-        os.environ.pop(TIMEOUT_ENV, None)
+    return scoped_env(TIMEOUT_ENV, str(seconds))
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

@@ -30,7 +30,6 @@ from mpbench import tracking as tk
 
 HOST = "127.0.0.1"
 DASHBOARD_EXTRA = "pip install 'mpbench[ui]'"
-STORAGE_ENV = "MPBENCH_STORAGE"  # the Optuna storage URL of the dashboard child
 BACKEND_ENV = "MLFLOW_BACKEND_STORE_URI"  # read by `mlflow ui --backend-store-uri`
 # MLflow 3's server starts job consumers (GenAI judges, 7 processes) unless told not to; a
 # browser on training runs needs none of them (the user's own setting wins).
@@ -196,7 +195,7 @@ def serve_dashboard(host: str, port: int) -> None:
 
     import optuna_dashboard
 
-    from mpbench.study.storage import check_driver, normalise_url
+    from mpbench.study.storage import STORAGE_ENV, check_driver, normalise_url
 
     class ThreadedServer(ThreadingMixIn, WSGIServer):
         daemon_threads = True
@@ -265,6 +264,8 @@ def serve(
     """Start the MLflow UI (unless the tracking URI is a server) and optuna-dashboard (when
     ``dashboard``) on free local ports (0) or the ports given, wait until both answer, yield the
     links, and stop both process groups on the way out (also on Ctrl-C or an error)."""
+    from mpbench.study.storage import STORAGE_ENV
+
     sid = study_id(target.storage, target.study)  # a wrong name fails before anything starts
     exp = experiment_id(target.tracking_uri, target.experiment)
     out = Servers()

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from mpbench.study import storage as S
-from mpbench.study.runner import STORAGE_ENV, plan, worker_command, worker_env
+from mpbench.study.runner import plan, worker_command, worker_env
 from mpbench.study.spec import read_study
+from mpbench.study.storage import STORAGE_ENV
 from tests.test_study_run import grid_study
 
 PG = "postgresql+psycopg2://u:PW@127.0.0.1:1/db"

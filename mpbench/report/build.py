@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from mpbench import tracking as tk
+from mpbench._env import scoped_env
 from mpbench.plots import save_figure
 from mpbench.report.load import (
     default_cache_dir,
@@ -83,18 +83,10 @@ def _save(fig: Any, out_dir: Path, name: str) -> list[Path]:
 _PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
-@contextlib.contextmanager
-def _no_download_bar() -> Iterator[None]:
+def _no_download_bar() -> contextlib.AbstractContextManager[None]:
     """MLflow's artifact progress bar off inside the block unless the user set it, and the
     environment as it was afterwards (MLflow's only switch for it is this variable)."""
-    if _PROGRESS_ENV in os.environ:
-        yield
-        return
-    os.environ[_PROGRESS_ENV] = "false"
-    try:
-        yield
-    finally:
-        os.environ.pop(_PROGRESS_ENV, None)
+    return scoped_env(_PROGRESS_ENV, "false")
 
 
 def _best_run_clip(

@@ -51,7 +51,6 @@ Launcher = Literal["local", "slurm"]
 LAUNCHERS: tuple[str, ...] = ("local", "slurm")
 JOBS_FILE = "jobs.json"  # under the study's run folder: every job submitted, for status
 SLURM_EXTRA = "pip install 'mpbench[slurm]'"
-STORAGE_ENV = "MPBENCH_STORAGE"
 
 # filesystems every node of a cluster sees, on which Optuna's journal lock (link/O_EXCL
 # create) is atomic: NFSv2+ (JournalFileSymlinkLock), Lustre, GPFS, BeeGFS, CephFS, WekaFS
@@ -236,10 +235,10 @@ class WorkerJob:
 
     def storage(self) -> str:
         """The storage URL: pickled when it has no password, else from ``MPBENCH_STORAGE``."""
-        url = self.opts.storage or os.environ.get(STORAGE_ENV, "")
+        url = self.opts.storage or os.environ.get(S.STORAGE_ENV, "")
         if not url:
             raise ValueError(
-                f"the job has no storage URL: export {STORAGE_ENV} where the job starts "
+                f"the job has no storage URL: export {S.STORAGE_ENV} where the job starts "
                 "(sbatch exports the submitting shell's environment unless --export says not)"
             )
         return url
@@ -364,7 +363,7 @@ def submit(
     folder = job_folder(spec, p)
     folder.mkdir(parents=True, exist_ok=True)
     if S.has_password(p.storage):
-        os.environ[STORAGE_ENV] = p.storage  # inherited by local controllers and by sbatch
+        os.environ[S.STORAGE_ENV] = p.storage  # inherited by local controllers and by sbatch
     indices = list(range(workers)) if indices is None else indices
     if launcher == "local":
         threads = max(1, (os.cpu_count() or 1) // max(1, workers))

@@ -262,16 +262,13 @@ def worker_command(spec: StudySpec, p: RunPlan, *, index: int) -> list[str]:
     return [*cmd, "--experiment", p.experiment]
 
 
-STORAGE_ENV = "MPBENCH_STORAGE"  # the storage URL of a worker started without --storage
-
-
 def worker_env(p: RunPlan) -> dict[str, str]:
     """The environment of a local worker: this process's, with a storage URL that carries a
     password in ``MPBENCH_STORAGE`` (never on the command line). The MLflow tracking URI goes
     through ``MLFLOW_TRACKING_URI`` (:func:`start_workers`)."""
     env = dict(os.environ)
     if S.has_password(p.storage):
-        env[STORAGE_ENV] = p.storage
+        env[S.STORAGE_ENV] = p.storage
     return env
 
 

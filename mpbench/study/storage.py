@@ -57,6 +57,9 @@ INHERITED = (ATTR_CELL, ATTR_CONFIG, ATTR_KIND, ATTR_VERSION, ATTR_RUNS, ATTR_SE
 SPURIOUS = "spurious"  # a trial ask() created although the grid queue / search budget was spent
 DUPLICATE = "duplicate"  # a second trial for a cell that already has one running or complete
 OUTAGE = "outage"  # stopped by a storage/tracking outage longer than the outage timeout
+# a storage URL that carries a password goes to workers, jobs and the dashboard by this
+# variable, never on a command line
+STORAGE_ENV: Final = "MPBENCH_STORAGE"
 
 
 def code_version() -> str:
