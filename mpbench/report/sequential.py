@@ -1,0 +1,416 @@
+"""Group-sequential decisions on paired seed differences, with error control over a table.
+
+A comparison (a variant against the baseline run with the same seeds) is looked at after
+``looks[0] < looks[1] < ... < looks[-1]`` seeds. At look ``k`` with ``n = looks[k]`` paired
+differences ``d`` (oriented so that a positive difference means the variant is better) the
+repeated confidence interval is ``mean(d) +- c_k * sd(d) / sqrt(n)``, and the comparison stops
+
+- ``better`` when the interval lies above 0, ``worse`` when it lies below 0,
+- ``equivalent`` when it lies inside ``(-margin, +margin)`` (an equivalence stop, TOST),
+- ``undecided`` at the last look when none of these holds; ``continue`` before it.
+
+The boundaries are two-sided Lan-DeMets O'Brien-Fleming alpha-spending boundaries on the normal
+scale over the information fractions ``n_k / n_K``, computed by the recursive numerical
+integration of gsDesign (PyPI ``gsdesign``); because few seeds are run, each look's normal
+boundary is turned into its nominal two-sided level and applied to the paired t statistic with
+``n_k - 1`` degrees of freedom (``c_k`` above is that t quantile). Every comparison of a table
+gets ``alpha / comparisons`` (Bonferroni; no recycling of alpha). docs/statistics.md gives the
+procedure, its references and the Monte Carlo evidence that ``python -m
+mpbench.report.sequential`` prints.
+
+numpy and scipy only: no torch, no MLflow, no pandas.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from dataclasses import KW_ONLY, dataclass
+from enum import StrEnum
+from typing import Final, Literal
+
+import numpy as np
+from scipy import optimize, stats
+
+GRID_R: Final = 18  # gsDesign's default number of grid points per unit of the integration
+NEVER: Final = 30.0  # a normal boundary no statistic crosses (its tail is below 1e-190)
+CHUNK: Final = 50_000  # simulated comparisons per batch
+MAX_PLAN_SEEDS: Final = 1000
+Dist = Literal["normal", "t3"]
+DISTS: Final = ("normal", "t3")
+
+
+class Verdict(StrEnum):
+    """The state of one comparison after a look."""
+
+    BETTER = "better"
+    WORSE = "worse"
+    EQUIVALENT = "equivalent"
+    CONTINUE = "continue"
+    UNDECIDED = "undecided"
+
+
+# integer codes of the vectorised rule, in this order
+CODES: Final = (
+    Verdict.CONTINUE,
+    Verdict.BETTER,
+    Verdict.WORSE,
+    Verdict.EQUIVALENT,
+    Verdict.UNDECIDED,
+)
+_CONTINUE, _BETTER, _WORSE, _EQUIVALENT, _UNDECIDED = range(5)
+
+
+def _check_int(name: str, value: object, low: int) -> int:
+    """``value`` as an int of at least ``low``, else a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Design:
+    """A group-sequential design for the comparisons of one table.
+
+    Args:
+        looks: seed counts at which each comparison is decided, strictly increasing, first >= 2.
+        margin: equivalence margin, in the metric's units (> 0).
+        alpha: family-wise error rate over the whole table (0 < alpha < 1).
+        comparisons: number of comparisons of the table that share ``alpha`` (Bonferroni).
+
+    Example:
+        >>> design = Design.from_seeds(3, 12, 3, margin=0.5, comparisons=6)
+        >>> design.looks
+        (3, 6, 9, 12)
+        >>> decide(design, [1.0, 1.2, 0.9])
+        <Verdict.CONTINUE: 'continue'>
+    """
+
+    looks: tuple[int, ...]
+    _: KW_ONLY
+    margin: float
+    alpha: float = 0.05
+    comparisons: int = 1
+
+    def __post_init__(self) -> None:
+        """Validate every field, naming the bad value."""
+        looks = tuple(_check_int("looks", n, 2) for n in self.looks)
+        if not looks or any(b <= a for a, b in itertools.pairwise(looks)):
+            raise ValueError(f"looks must be strictly increasing seed counts, got {looks}")
+        object.__setattr__(self, "looks", looks)
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {self.alpha!r}")
+        if not (math.isfinite(self.margin) and self.margin > 0):
+            raise ValueError(f"margin must be a finite number > 0, got {self.margin!r}")
+        object.__setattr__(self, "comparisons", _check_int("comparisons", self.comparisons, 1))
+
+    @classmethod
+    def from_seeds(
+        cls, min: int, max: int, step: int, *, margin: float, alpha: float = 0.05,
+        comparisons: int = 1,
+    ) -> Design:  # fmt: skip
+        """The design that looks at ``min, min + step, ..., max`` seeds."""
+        low, high = _check_int("min", min, 2), _check_int("max", max, 2)
+        step = _check_int("step", step, 1)
+        if high < low or (high - low) % step:
+            raise ValueError(
+                f"seeds must run from min to max in whole steps, got min={low}, max={high}, "
+                f"step={step}"
+            )
+        looks = tuple(range(low, high + 1, step))
+        return cls(looks, margin=margin, alpha=alpha, comparisons=comparisons)
+
+    @property
+    def alpha_per_comparison(self) -> float:
+        """The share of ``alpha`` one comparison spends (Bonferroni)."""
+        return self.alpha / self.comparisons
+
+    @property
+    def max_seeds(self) -> int:
+        """Seeds of a comparison that runs to the last look."""
+        return self.looks[-1]
+
+    def z_bounds(self) -> tuple[float, ...]:
+        """Two-sided Lan-DeMets O'Brien-Fleming boundaries on the normal scale, one per look."""
+        return ldobf_bounds(self.looks, self.alpha_per_comparison)
+
+    def nominal_levels(self) -> tuple[float, ...]:
+        """Two-sided nominal significance level of each look."""
+        return tuple(2.0 * float(stats.norm.sf(c)) for c in self.z_bounds())
+
+    def t_bounds(self) -> tuple[float, ...]:
+        """Critical values of the paired t statistic (``n_k - 1`` df), one per look."""
+        return _t_bounds(self.looks, self.alpha_per_comparison)
+
+    def alpha_spent(self) -> tuple[float, ...]:
+        """Alpha of one comparison spent up to and including each look."""
+        frac = np.asarray(self.looks, dtype=float) / self.max_seeds
+        return tuple(float(a) for a in obf_spending(frac, self.alpha_per_comparison))
+
+
+def obf_spending(fraction: np.ndarray | float, alpha: float) -> np.ndarray:
+    """Two-sided alpha spent by information ``fraction``: Lan-DeMets OBF at alpha/2 per side.
+
+    Per side ``2 - 2 Phi(z_{1 - alpha/4} / sqrt(t))`` (gsDesign's ``sfLDOF`` and rpact's ``asOF``
+    at one-sided level alpha/2), twice that over both sides.
+    """
+    frac = np.asarray(fraction, dtype=float)
+    return 4.0 * stats.norm.sf(stats.norm.isf(alpha / 4) / np.sqrt(frac))
+
+
+def _grid(c: float, info: float, prev: tuple | None, prev_info: float) -> tuple:
+    """The continuation density (grid, weights, mass) after a look with boundary ``c``."""
+    from gsdesign import h1, hupdate
+
+    a, b = -max(c, 1e-6), max(c, 1e-6)
+    if prev is None:
+        return h1(r=GRID_R, theta=0.0, info=info, a=a, b=b)
+    return hupdate(GRID_R, 0.0, info, a, b, 0.0, prev_info, prev)
+
+
+def _crossing(c: float, info: float, prev: tuple | None, prev_info: float) -> float:
+    """Probability under no difference of continuing to this look and then leaving (-c, c)."""
+    if prev is None:
+        return 2.0 * float(stats.norm.sf(c))
+    z, _, h = prev
+    spread = math.sqrt(info - prev_info)
+    centre = z * math.sqrt(prev_info)
+    up = stats.norm.sf((c * math.sqrt(info) - centre) / spread)
+    down = stats.norm.cdf((-c * math.sqrt(info) - centre) / spread)
+    return float(h @ (up + down))
+
+
+def crossing_probabilities(bounds: tuple[float, ...], info: tuple[float, ...]) -> np.ndarray:
+    """Per-look probability, under no difference, of first leaving ``(-c_k, c_k)`` at look k."""
+    prev, prev_info, out = None, 0.0, []
+    for c, i in zip(bounds, info, strict=True):
+        out.append(_crossing(c, i, prev, prev_info))
+        prev, prev_info = _grid(c, i, prev, prev_info), i
+    return np.asarray(out)
+
+
+def _solve_bound(target: float, info: float, prev: tuple | None, prev_info: float) -> float:
+    """The boundary whose crossing probability at this look is ``target``."""
+    if _crossing(NEVER, info, prev, prev_info) >= target:
+        return NEVER
+
+    def gap(c: float) -> float:
+        return math.log(max(_crossing(c, info, prev, prev_info), 1e-300)) - math.log(target)
+
+    return float(optimize.brentq(gap, 0.0, NEVER, xtol=1e-10))
+
+
+@functools.lru_cache(maxsize=256)
+def ldobf_bounds(looks: tuple[int, ...], alpha: float) -> tuple[float, ...]:
+    """Normal-scale two-sided boundaries spending ``alpha`` by Lan-DeMets O'Brien-Fleming."""
+    info = np.asarray(looks, dtype=float)
+    spent = obf_spending(info / info[-1], alpha)
+    steps = np.diff(np.concatenate([[0.0], spent]))
+    prev, prev_info, bounds = None, 0.0, []
+    for target, i in zip(steps, info, strict=True):
+        c = _solve_bound(float(target), float(i), prev, prev_info)
+        bounds.append(c)
+        prev, prev_info = _grid(c, float(i), prev, prev_info), float(i)
+    return tuple(bounds)
+
+
+@functools.lru_cache(maxsize=256)
+def _t_bounds(looks: tuple[int, ...], alpha: float) -> tuple[float, ...]:
+    """Paired-t critical values with the nominal levels of the normal boundaries."""
+    bounds = ldobf_bounds(looks, alpha)
+    return tuple(
+        float(stats.t.isf(stats.norm.sf(c), n - 1)) for c, n in zip(bounds, looks, strict=True)
+    )
+
+
+@dataclass(frozen=True)
+class LookResult:
+    """Where one comparison stands: its verdict and the numbers behind it.
+
+    Args:
+        verdict: the decision (``continue`` while more seeds are due).
+        look: index into ``design.looks`` of the look the verdict rests on (0-based).
+        n: seeds (paired differences) the verdict rests on.
+        mean: mean paired difference over those seeds.
+        low: lower end of the repeated confidence interval at ``1 - alpha_per_comparison``.
+        high: upper end of that interval.
+        alpha_spent: alpha of this comparison spent up to this look.
+        bound: critical value of the paired t statistic used at this look.
+        seeds_left: seeds still to run at most (0 once decided).
+    """
+
+    verdict: Verdict
+    look: int
+    n: int
+    mean: float
+    low: float
+    high: float
+    alpha_spent: float
+    bound: float
+    seeds_left: int
+
+
+def _as_matrix(design: Design, diffs: object) -> np.ndarray:
+    """``diffs`` as a 2-D float array whose length is one of the looks, else a ValueError."""
+    values = np.asarray(diffs, dtype=float)
+    values = values[None, :] if values.ndim == 1 else values
+    if values.ndim != 2 or values.shape[1] not in design.looks:
+        raise ValueError(
+            f"diffs must hold as many paired differences as one of the looks {design.looks}, "
+            f"got {values.shape[-1] if values.ndim else 0}"
+        )
+    if not np.isfinite(values).all():
+        raise ValueError("diffs must be finite numbers, got NaN or infinity")
+    return values
+
+
+def _intervals(design: Design, values: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Mean, low and high of the repeated interval at each look reached, each (rows, looks)."""
+    reached = design.looks[: design.looks.index(values.shape[1]) + 1]
+    means, lows, highs = [], [], []
+    for n, crit in zip(reached, design.t_bounds(), strict=False):
+        x = values[:, :n]
+        mean = x.mean(axis=1)
+        half = crit * x.std(axis=1, ddof=1) / math.sqrt(n)
+        means.append(mean), lows.append(mean - half), highs.append(mean + half)
+    return np.stack(means, 1), np.stack(lows, 1), np.stack(highs, 1)
+
+
+def _classify(low: np.ndarray, high: np.ndarray, margin: float) -> np.ndarray:
+    """Verdict codes of intervals: better, worse, equivalent or continue."""
+    inside = (low > -margin) & (high < margin)
+    code = np.where(inside, _EQUIVALENT, _CONTINUE)
+    return np.where(low > 0, _BETTER, np.where(high < 0, _WORSE, code))
+
+
+def _first_stop(design: Design, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Verdict code and look index of each row: the first look that stops, else the last."""
+    codes = _classify(low, high, design.margin)
+    stopped = codes != _CONTINUE
+    look = np.where(stopped.any(axis=1), stopped.argmax(axis=1), codes.shape[1] - 1)
+    code = codes[np.arange(len(codes)), look]
+    final = (code == _CONTINUE) & (look == len(design.looks) - 1)
+    return np.where(final, _UNDECIDED, code), look
+
+
+def decide_many(design: Design, diffs: object) -> tuple[np.ndarray, np.ndarray]:
+    """Verdict codes (indices into :data:`CODES`) and seeds used of each row of ``diffs``."""
+    values = _as_matrix(design, diffs)
+    _, low, high = _intervals(design, values)
+    code, look = _first_stop(design, low, high)
+    return code, np.asarray(design.looks)[look]
+
+
+def look_state(design: Design, diffs: object) -> LookResult:
+    """Where one comparison stands after its paired differences ``diffs`` (one look's worth)."""
+    values = _as_matrix(design, np.ravel(np.asarray(diffs, dtype=float)))
+    mean, low, high = _intervals(design, values)
+    code, look = (int(a[0]) for a in _first_stop(design, low, high))
+    verdict, n = CODES[code], design.looks[look]
+    return LookResult(
+        verdict=verdict,
+        look=look,
+        n=n,
+        mean=float(mean[0, look]),
+        low=float(low[0, look]),
+        high=float(high[0, look]),
+        alpha_spent=design.alpha_spent()[look],
+        bound=design.t_bounds()[look],
+        seeds_left=design.max_seeds - n if verdict is Verdict.CONTINUE else 0,
+    )
+
+
+def decide(design: Design, diffs: object) -> Verdict:
+    """The verdict on one comparison after its paired differences ``diffs``."""
+    return look_state(design, diffs).verdict
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """Simulated behaviour of one comparison under a true difference.
+
+    Args:
+        probs: probability of each final verdict (``continue`` never is one).
+        expected_seeds: mean seeds a comparison runs.
+        max_seeds: seeds of a comparison that runs to the last look.
+        n_sims: simulated comparisons.
+    """
+
+    probs: dict[Verdict, float]
+    expected_seeds: float
+    max_seeds: int
+    n_sims: int
+
+    def se(self, verdict: Verdict) -> float:
+        """Monte Carlo standard error of ``probs[verdict]``."""
+        p = self.probs[verdict]
+        return math.sqrt(p * (1 - p) / self.n_sims)
+
+
+def draw_diffs(
+    *, effect: float, sd: float, shape: tuple[int, ...], rng: np.random.Generator, dist: Dist
+) -> np.ndarray:
+    """Paired differences with mean ``effect`` and standard deviation ``sd``."""
+    if dist == "normal":
+        noise = rng.standard_normal(shape)
+    elif dist == "t3":
+        noise = rng.standard_t(3, shape) / math.sqrt(3.0)  # t3 has variance 3
+    else:
+        raise ValueError(f"dist must be one of {DISTS}, got {dist!r}")
+    return effect + sd * noise
+
+
+def simulate(
+    design: Design,
+    *,
+    effect: float,
+    sd: float,
+    n_sims: int,
+    rng: np.random.Generator,
+    dist: Dist = "normal",
+) -> SimResult:
+    """Monte Carlo of one comparison with true mean difference ``effect`` and spread ``sd``."""
+    if not sd > 0:
+        raise ValueError(f"sd must be > 0, got {sd!r}")
+    n_sims = _check_int("n_sims", n_sims, 1)
+    counts, seeds = np.zeros(len(CODES)), 0.0
+    for start in range(0, n_sims, CHUNK):
+        rows = min(CHUNK, n_sims - start)
+        diffs = draw_diffs(effect=effect, sd=sd, shape=(rows, design.max_seeds), rng=rng, dist=dist)
+        code, used = decide_many(design, diffs)
+        counts += np.bincount(code, minlength=len(CODES))
+        seeds += float(used.sum())
+    probs = {v: float(c / n_sims) for v, c in zip(CODES, counts, strict=True)}
+    del probs[Verdict.CONTINUE]
+    return SimResult(probs, seeds / n_sims, design.max_seeds, n_sims)
+
+
+def paired_power(effect: float, n: int, *, alpha: float) -> float:
+    """Power of a two-sided paired t-test with ``n`` pairs at standardized effect ``effect``."""
+    df = n - 1
+    crit = stats.t.ppf(1 - alpha / 2, df)
+    nc = effect * math.sqrt(n)
+    upper, lower = float(stats.nct.sf(crit, df, nc)), float(stats.nct.cdf(-crit, df, nc))
+    # scipy returns NaN for far tails: the opposite tail of a large effect is ~0
+    return float(np.nan_to_num(upper) + np.nan_to_num(lower))
+
+
+def fixed_seeds_for_power(
+    effect: float, sd: float, alpha: float, power: float, *, limit: int = 10_000
+) -> float:
+    """Fewest seeds of a fixed paired t-test design with ``power`` (``inf`` past ``limit``)."""
+    if sd == 0.0:
+        return 2.0
+    std_effect = abs(effect) / sd
+    if std_effect == 0.0 or paired_power(std_effect, limit, alpha=alpha) < power:
+        return math.inf
+    low, high = 1, 2  # power grows with n: double until enough, then bisect (low fails)
+    while paired_power(std_effect, high, alpha=alpha) < power:
+        low, high = high, 2 * high
+    high = min(high, limit)
+    while high - low > 1:
+        mid = (low + high) // 2
+        enough = paired_power(std_effect, mid, alpha=alpha) >= power
+        low, high = (low, mid) if enough else (mid, high)
+    return float(high)
