@@ -37,6 +37,8 @@ GRID_R: Final = 18  # gsDesign's default number of grid points per unit of the i
 NEVER: Final = 30.0  # a normal boundary no statistic crosses (its tail is below 1e-190)
 CHUNK: Final = 50_000  # simulated comparisons per batch
 MAX_PLAN_SEEDS: Final = 1000
+CALIBRATION_SIMS: Final = 1_000_000  # null t processes behind each design's calibration
+CALIBRATION_SEED: Final = 20_250_106
 Dist = Literal["normal", "t3"]
 DISTS: Final = ("normal", "t3")
 
@@ -132,16 +134,21 @@ class Design:
         return self.looks[-1]
 
     def z_bounds(self) -> tuple[float, ...]:
-        """Two-sided Lan-DeMets O'Brien-Fleming boundaries on the normal scale, one per look."""
-        return ldobf_bounds(self.looks, self.alpha_per_comparison)
+        """Two-sided Lan-DeMets O'Brien-Fleming normal boundaries at :attr:`level`, one per look."""
+        return ldobf_bounds(self.looks, self.level)
 
     def nominal_levels(self) -> tuple[float, ...]:
-        """Two-sided nominal significance level of each look."""
+        """Two-sided nominal significance level of each look's t test."""
         return tuple(2.0 * float(stats.norm.sf(c)) for c in self.z_bounds())
 
     def t_bounds(self) -> tuple[float, ...]:
         """Critical values of the paired t statistic (``n_k - 1`` df), one per look."""
-        return _t_bounds(self.looks, self.alpha_per_comparison)
+        return nominal_t_bounds(self.looks, self.level)
+
+    @property
+    def level(self) -> float:
+        """The calibrated spending level behind :meth:`t_bounds` (at most the comparison's)."""
+        return calibrated_alpha(self.looks, self.alpha_per_comparison)
 
     def alpha_spent(self) -> tuple[float, ...]:
         """Alpha of one comparison spent up to and including each look."""
@@ -215,13 +222,61 @@ def ldobf_bounds(looks: tuple[int, ...], alpha: float) -> tuple[float, ...]:
     return tuple(bounds)
 
 
-@functools.lru_cache(maxsize=256)
-def _t_bounds(looks: tuple[int, ...], alpha: float) -> tuple[float, ...]:
-    """Paired-t critical values with the nominal levels of the normal boundaries."""
+def nominal_t_bounds(looks: tuple[int, ...], alpha: float) -> tuple[float, ...]:
+    """Paired-t critical values at the nominal two-sided levels of the normal boundaries."""
     bounds = ldobf_bounds(looks, alpha)
     return tuple(
         float(stats.t.isf(stats.norm.sf(c), n - 1)) for c, n in zip(bounds, looks, strict=True)
     )
+
+
+def _moments(values: np.ndarray, looks: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error of the first ``n`` columns for each look ``n``, (rows, looks)."""
+    means, ses = [], []
+    for n in looks:
+        x = values[:, :n]
+        means.append(x.mean(axis=1)), ses.append(x.std(axis=1, ddof=1) / math.sqrt(n))
+    return np.stack(means, 1), np.stack(ses, 1)
+
+
+@functools.lru_cache(maxsize=64)
+def _null_t(looks: tuple[int, ...]) -> np.ndarray:
+    """|t| at each look of :data:`CALIBRATION_SIMS` comparisons with no difference (fixed seed)."""
+    rng = np.random.default_rng(CALIBRATION_SEED)
+    parts = []
+    for start in range(0, CALIBRATION_SIMS, CHUNK):
+        rows = min(CHUNK, CALIBRATION_SIMS - start)
+        mean, se = _moments(rng.standard_normal((rows, looks[-1])), looks)
+        parts.append(np.abs(mean) / se)
+    return np.concatenate(parts)
+
+
+def null_error(looks: tuple[int, ...], bounds: tuple[float, ...]) -> float:
+    """Simulated chance that the paired t statistic with no difference ever reaches ``bounds``."""
+    return float((_null_t(looks) >= np.asarray(bounds)).any(axis=1).mean())
+
+
+@functools.lru_cache(maxsize=256)
+def calibrated_alpha(looks: tuple[int, ...], alpha: float) -> float:
+    """Spending level whose nominal t boundaries have a simulated error of at most ``alpha``.
+
+    The t statistics of successive looks are less correlated than the normal ones (each look
+    estimates the spread anew), so the nominal levels alone err by up to ~15 % more than
+    ``alpha`` with 3-seed first looks; the level is scaled down until the pivotal null t process
+    (the same for every mean and spread) errs ``alpha`` less one Monte Carlo standard error.
+    """
+    if len(looks) == 1:
+        return alpha  # one look: the t test is exact
+    target = alpha * (1.0 - 1.0 / math.sqrt(CALIBRATION_SIMS * alpha))
+    level = alpha
+    for _ in range(8):
+        error = null_error(looks, nominal_t_bounds(looks, level))
+        if abs(error - target) <= 0.25 * target / math.sqrt(CALIBRATION_SIMS * alpha):
+            break
+        level *= target / max(error, 1.0 / CALIBRATION_SIMS)
+    while null_error(looks, nominal_t_bounds(looks, level)) > target:
+        level *= 0.995
+    return level
 
 
 @dataclass(frozen=True)
@@ -268,13 +323,9 @@ def _as_matrix(design: Design, diffs: object) -> np.ndarray:
 def _intervals(design: Design, values: np.ndarray) -> tuple[np.ndarray, ...]:
     """Mean, low and high of the repeated interval at each look reached, each (rows, looks)."""
     reached = design.looks[: design.looks.index(values.shape[1]) + 1]
-    means, lows, highs = [], [], []
-    for n, crit in zip(reached, design.t_bounds(), strict=False):
-        x = values[:, :n]
-        mean = x.mean(axis=1)
-        half = crit * x.std(axis=1, ddof=1) / math.sqrt(n)
-        means.append(mean), lows.append(mean - half), highs.append(mean + half)
-    return np.stack(means, 1), np.stack(lows, 1), np.stack(highs, 1)
+    mean, se = _moments(values, reached)
+    half = np.asarray(design.t_bounds()[: len(reached)]) * se
+    return mean, mean - half, mean + half
 
 
 def _classify(low: np.ndarray, high: np.ndarray, margin: float) -> np.ndarray:
@@ -414,3 +465,223 @@ def fixed_seeds_for_power(
         enough = paired_power(std_effect, mid, alpha=alpha) >= power
         low, high = (low, mid) if enough else (mid, high)
     return float(high)
+
+
+@dataclass(frozen=True)
+class TableSim:
+    """Simulated behaviour of a table whose comparisons share one true difference.
+
+    Args:
+        any_verdict: fraction of tables in which at least one comparison ends at each verdict.
+        any_difference: fraction of tables with at least one ``better`` or ``worse``.
+        probs: probability of each verdict for one comparison.
+        expected_seeds: mean seeds one comparison runs.
+        expected_trials: mean trials of the whole table (variant cells and baseline cells).
+        n_studies: simulated tables.
+    """
+
+    any_verdict: dict[Verdict, float]
+    any_difference: float
+    probs: dict[Verdict, float]
+    expected_seeds: float
+    expected_trials: float
+    n_studies: int
+
+
+def simulate_table(
+    design: Design,
+    *,
+    effect: float,
+    sd: float,
+    n_studies: int,
+    rng: np.random.Generator,
+    dist: Dist = "normal",
+    baselines: int = 1,
+) -> TableSim:
+    """Monte Carlo of ``design.comparisons`` independent comparisons per table.
+
+    Comparison ``j`` is paired with baseline cell ``j % baselines``; a baseline cell runs as
+    many seeds as the longest of its comparisons.
+    """
+    k = design.comparisons
+    baselines = _check_int("baselines", baselines, 1)
+    sims = simulate_codes(design, effect=effect, sd=sd, n_sims=n_studies * k, rng=rng, dist=dist)
+    code, used = (a.reshape(n_studies, k) for a in sims)
+    any_verdict = {v: float((code == i).any(axis=1).mean()) for i, v in enumerate(CODES)}
+    probs = {v: float((code == i).mean()) for i, v in enumerate(CODES)}
+    groups = [used[:, g::baselines].max(axis=1) for g in range(min(baselines, k))]
+    trials = used.sum(axis=1) + np.sum(groups, axis=0)
+    for table in (any_verdict, probs):
+        del table[Verdict.CONTINUE]
+    differs = float(np.isin(code, (_BETTER, _WORSE)).any(axis=1).mean())
+    mean_seeds, mean_trials = float(used.mean()), float(trials.mean())
+    return TableSim(any_verdict, differs, probs, mean_seeds, mean_trials, n_studies)
+
+
+def simulate_codes(
+    design: Design,
+    *,
+    effect: float,
+    sd: float,
+    n_sims: int,
+    rng: np.random.Generator,
+    dist: Dist = "normal",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Verdict codes and seeds used of ``n_sims`` simulated comparisons."""
+    if not sd > 0:
+        raise ValueError(f"sd must be > 0, got {sd!r}")
+    n_sims = _check_int("n_sims", n_sims, 1)
+    codes, seeds = [], []
+    for start in range(0, n_sims, CHUNK):
+        shape = (min(CHUNK, n_sims - start), design.max_seeds)
+        code, used = decide_many(
+            design, draw_diffs(effect=effect, sd=sd, shape=shape, rng=rng, dist=dist)
+        )
+        codes.append(code), seeds.append(used)
+    return np.concatenate(codes), np.concatenate(seeds)
+
+
+def fixed_seeds(
+    design: Design, *, effect: float, sd: float, power: float, dist: Dist, rng: np.random.Generator
+) -> int:
+    """Seeds of the fixed paired t-test (at the design's per-comparison alpha) with ``power``.
+
+    Exact (noncentral t) for normal differences; for ``t3`` the power of each seed count is
+    simulated (20,000 tests), starting from the normal seed count.
+    """
+    alpha = design.alpha_per_comparison
+    n = int(fixed_seeds_for_power(effect, sd, alpha, power, limit=MAX_PLAN_SEEDS))
+    if dist == "normal":
+        return n
+
+    def enough(seeds: int) -> bool:
+        one = Design((seeds,), margin=design.margin, alpha=alpha)
+        return (
+            simulate(one, effect=effect, sd=sd, n_sims=20_000, rng=rng, dist=dist).probs[
+                direction(effect)
+            ]
+            >= power
+        )
+
+    while not enough(n):
+        n += 1
+    while n > 2 and enough(n - 1):
+        n -= 1
+    return n
+
+
+def direction(effect: float) -> Verdict:
+    """The verdict that detects a true difference of sign ``effect``."""
+    return Verdict.WORSE if effect < 0 else Verdict.BETTER
+
+
+def plan_design(
+    *,
+    min_seeds: int,
+    step: int,
+    effect: float,
+    sd: float,
+    margin: float,
+    alpha: float,
+    comparisons: int,
+    power: float,
+    rng: np.random.Generator,
+    n_sims: int = 20_000,
+) -> tuple[Design, SimResult]:
+    """The fewest max seeds (on the step grid from ``min_seeds``) whose power is ``power``.
+
+    Power is the simulated chance of the right ``better``/``worse`` verdict at ``effect``, less
+    two Monte Carlo standard errors; the search starts at the fixed design's seed count.
+    """
+    fixed = fixed_seeds_for_power(effect, sd, alpha / comparisons, power, limit=MAX_PLAN_SEEDS)
+    start = max(min_seeds, int(fixed) if math.isfinite(fixed) else MAX_PLAN_SEEDS)
+    top = min_seeds + step * math.ceil((start - min_seeds) / step)
+    while top <= MAX_PLAN_SEEDS:
+        design = Design.from_seeds(
+            min_seeds, top, step, margin=margin, alpha=alpha, comparisons=comparisons
+        )
+        sim = simulate(design, effect=effect, sd=sd, n_sims=n_sims, rng=rng)
+        hit = direction(effect)
+        if sim.probs[hit] - 2 * sim.se(hit) >= power:
+            return design, sim
+        top += step
+    raise ValueError(
+        f"no design with at most {MAX_PLAN_SEEDS} seeds reaches power {power} at effect "
+        f"{effect} and sd {sd}"
+    )
+
+
+@dataclass(frozen=True)
+class Check:
+    """One criterion of the Monte Carlo self-test."""
+
+    name: str
+    dist: str
+    value: float
+    bound: float
+    upper: bool  # the value must be at most the bound (else at least)
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the criterion holds."""
+        return self.value <= self.bound if self.upper else self.value >= self.bound
+
+
+SELFTEST: Final = {"margin": 0.5, "sd": 1.0, "alpha": 0.05, "comparisons": 6, "power": 0.8}
+
+
+def selftest(*, n_studies: int = 20_000, seed: int = 0) -> tuple[Design, list[Check]]:
+    """The Monte Carlo evidence of docs/statistics.md: error rates, power and seeds saved."""
+    rng = np.random.default_rng(seed)
+    margin, sd, alpha = SELFTEST["margin"], SELFTEST["sd"], SELFTEST["alpha"]
+    power, k = SELFTEST["power"], int(SELFTEST["comparisons"])
+    design, _ = plan_design(
+        min_seeds=3, step=3, effect=2 * margin, sd=sd, margin=margin, alpha=alpha,
+        comparisons=k, power=power, rng=rng,
+    )  # fmt: skip
+    checks = []
+    for dist in DISTS:
+        checks += _dist_checks(design, dist=dist, n_studies=n_studies, rng=rng)
+    return design, checks
+
+
+def _dist_checks(
+    design: Design, *, dist: Dist, n_studies: int, rng: np.random.Generator
+) -> list[Check]:
+    """The four criteria under one distribution of the paired differences."""
+    m, sd, alpha = design.margin, SELFTEST["sd"], design.alpha
+
+    def run(effect: float) -> TableSim:
+        return simulate_table(design, effect=effect, sd=sd, n_studies=n_studies, rng=rng, dist=dist)
+
+    null, at_margin, at_twice = run(0.0), run(m), run(2 * m)
+    fw = null.any_difference
+    se = math.sqrt(alpha * (1 - alpha) / n_studies)
+    got = at_twice.probs[Verdict.BETTER]
+    fixed = fixed_seeds(design, effect=2 * m, sd=sd, power=got, dist=dist, rng=rng)
+    return [
+        Check("family-wise better/worse, no difference", dist, fw, alpha + 2 * se, True),
+        Check("family-wise equivalent, difference = margin", dist,
+              at_margin.any_verdict[Verdict.EQUIVALENT], alpha, True),
+        Check("power, difference = 2 x margin", dist, got, SELFTEST["power"], False),
+        Check("seeds saved vs fixed design of equal power", dist,
+              1.0 - at_twice.expected_seeds / fixed, 0.25, False,
+              f"expected {at_twice.expected_seeds:.2f} seeds vs fixed {fixed}"),
+    ]  # fmt: skip
+
+
+def main() -> None:
+    """Print the self-test's design and criteria (``python -m mpbench.report.sequential``)."""
+    design, checks = selftest()
+    print(f"design: looks {design.looks}, alpha {design.alpha} over {design.comparisons} "
+          f"comparisons (Bonferroni), margin {design.margin}, sd {SELFTEST['sd']}, "
+          f"20000 simulated tables per row")  # fmt: skip
+    for c in checks:
+        sign = "<=" if c.upper else ">="
+        state = "ok" if c.ok else "FAILS"
+        print(f"{c.dist:6s} {c.name:45s} {c.value:.4f} {sign} {c.bound:.4f}  {state} {c.detail}")
+
+
+if __name__ == "__main__":
+    main()
