@@ -53,6 +53,7 @@ from scipy import stats
 
 from mpbench import tracking as tk
 from mpbench.config import EXECUTION_DATASET_OPTIONS, EXECUTION_FIELDS, TrialConfig
+from mpbench.report import sequential
 from mpbench.report.load import latest_runs
 
 BASELINE: Final = "baseline"
@@ -369,34 +370,15 @@ def stratified_prob_greater(
 
 def paired_power(effect: float, n: int, *, alpha: float = ALPHA) -> float:
     """Power of a two-sided paired t-test with ``n`` pairs at standardized effect ``effect``."""
-    df = n - 1
-    crit = stats.t.ppf(1 - alpha / 2, df)
-    nc = effect * math.sqrt(n)
-    upper, lower = float(stats.nct.sf(crit, df, nc)), float(stats.nct.cdf(-crit, df, nc))
-    # scipy returns NaN for far tails: the opposite tail of a large effect is ~0
-    return float(np.nan_to_num(upper) + np.nan_to_num(lower))
+    return sequential.paired_power(effect, n, alpha=alpha)
 
 
 def seeds_needed(diffs: np.ndarray, *, alpha: float = ALPHA, power: float = POWER) -> float:
     """Fewest seeds for a paired t-test to detect the mean of ``diffs`` (NaN if undefined)."""
-    if len(diffs) < 2:
+    if len(diffs) < 2 or float(np.mean(diffs)) == 0.0:
         return math.nan
     mean, sd = float(np.mean(diffs)), float(np.std(diffs, ddof=1))
-    if mean == 0.0:
-        return math.nan
-    if sd == 0.0:
-        return 2.0
-    effect = abs(mean) / sd
-    if paired_power(effect, MAX_SEEDS, alpha=alpha) < power:
-        return math.inf
-    low, high = 1, 2  # power grows with n: double until enough, then bisect (low fails)
-    while paired_power(effect, high, alpha=alpha) < power:
-        low, high = high, 2 * high
-    high = min(high, MAX_SEEDS)
-    while high - low > 1:
-        mid = (low + high) // 2
-        low, high = (low, mid) if paired_power(effect, mid, alpha=alpha) >= power else (mid, high)
-    return float(high)
+    return sequential.fixed_seeds_for_power(mean, sd, alpha, power, limit=MAX_SEEDS)
 
 
 def paired_tests(variant: pd.Series, base: pd.Series) -> dict[str, float]:
