@@ -38,6 +38,11 @@ EXECUTION_FIELDS = frozenset(
 EXECUTION_DATASET_OPTIONS = frozenset({"cache"})
 
 
+def semantic_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Dataset ``options`` without the execution-only ones (:data:`EXECUTION_DATASET_OPTIONS`)."""
+    return {k: v for k, v in options.items() if k not in EXECUTION_DATASET_OPTIONS}
+
+
 class TrialConfig(BaseModel):
     """One training run: backbone x variant x dataset x seed x hyperparameters.
 
@@ -108,9 +113,7 @@ class TrialConfig(BaseModel):
     def semantic_dict(self) -> dict[str, Any]:
         """The fields that define what the trial measures (everything but execution settings)."""
         out = {k: v for k, v in self.model_dump(mode="json").items() if k not in EXECUTION_FIELDS}
-        out["dataset_options"] = {
-            k: v for k, v in out["dataset_options"].items() if k not in EXECUTION_DATASET_OPTIONS
-        }
+        out["dataset_options"] = semantic_options(out["dataset_options"])
         return out
 
     def key(self) -> str:
@@ -172,3 +175,12 @@ def load_trial_config(path: str | Path | None = None, **overrides: Any) -> Trial
 def _trial_keys(loc: list[str]) -> list[str]:
     """The keys a trial config allows (for the close matches of an unknown one)."""
     return sorted(TrialConfig.model_fields)
+
+
+def without_cache(cfg: TrialConfig) -> TrialConfig:
+    """``cfg`` reading the files themselves: a decoded-clip cache would be built (minutes) by
+    build_data; the trial builds it, and it holds the same pixels. Without a data_root the
+    option stays, so that its misuse on the in-memory synth is still found."""
+    if cfg.data_root is None:
+        return cfg
+    return cfg.with_updates(dataset_options=semantic_options(cfg.dataset_options))

@@ -194,7 +194,7 @@ def release_interrupted(exc: BaseException) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
-    from mpbench.study.storage import mask_url
+    from mpbench._secrets import mask_url
 
     lines = str(exc).strip().splitlines()
     return mask_url(lines[0][:300]) if lines else ""

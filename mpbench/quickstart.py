@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mpbench import tracking as tk
+from mpbench._secrets import mask_url
 
 # The synthetic dataset the quickstart study reads (its base config's data_root): 4 motion classes
 # of the easy preset written at 32 px (the study's crop, so decoding stays cheap), a flat
@@ -121,8 +122,7 @@ def data_root(spec: Any) -> Path:
 def ensure_cache(spec: Any, *, progress: Callable[[int, int], None] | None = None) -> bool:
     """Build the decoded-clip cache of the study's data when its base config asks for one
     (dataset option ``cache``) and it is missing or stale; True if built."""
-    from mpbench.data.cache import cache_dataset
-    from mpbench.data.catalog import decode_short_side
+    from mpbench.data.catalog import cache_dataset, decode_short_side
 
     base = spec.base
     opts = dict(base.dataset_options)
@@ -165,8 +165,8 @@ def run_quickstart(
 ) -> QuickstartResult:
     """Generate the data if missing, run the study's grid, then write its report and figures."""
     from mpbench.report.build import make_figures, make_report
-    from mpbench.study import storage as S
-    from mpbench.study.runner import plan, run_study
+    from mpbench.study.plan import plan
+    from mpbench.study.runner import run_study
     from mpbench.study.spec import expand_grid, read_study
 
     spec = read_study(study_file, overrides=overrides)
@@ -183,7 +183,7 @@ def run_quickstart(
     p = plan(spec, workers=workers)
     on_stage(
         f"grid {spec.name}: {len(expand_grid(spec))} trials with {p.workers} workers "
-        f"(storage {S.describe_url(p.storage)})"
+        f"(storage {mask_url(p.storage)})"
     )
     run = run_study(spec, p)
     if run.interrupted:

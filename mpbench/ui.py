@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mpbench import tracking as tk
+from mpbench._secrets import mask_url
 
 HOST = "127.0.0.1"
 DASHBOARD_EXTRA = "pip install 'mpbench[ui]'"
@@ -125,7 +126,7 @@ def study_id(storage_url: str, study: str) -> int:
         return S.open_storage(storage_url).get_study_id_from_name(study)
     except KeyError:
         raise ValueError(
-            f"no study {study!r} in storage {S.mask_url(storage_url)}: run it first with "
+            f"no study {study!r} in storage {mask_url(storage_url)}: run it first with "
             "`mpbench grid` or `mpbench search` (same --storage)"
         ) from None
 
@@ -141,8 +142,6 @@ class Child:
 
     def tail(self, lines: int = 15) -> str:
         """The last lines of the child's output, passwords masked."""
-        from mpbench.study.storage import mask_url
-
         text = self.log.read_text(errors="replace") if self.log.is_file() else ""
         return mask_url("\n".join(text.splitlines()[-lines:]))
 

@@ -421,7 +421,7 @@ def test_gb_per_hour_of_720p_video_in_the_docs(tmp_path: Path) -> None:
 
 
 def test_dry_run_step_count_builds_no_cache(synth_root: Path) -> None:
-    from mpbench.study.status import steps_of
+    from mpbench.study.dryrun import steps_of
 
     cfg = TrialConfig(
         data_root=str(synth_root), crop=32, batch_size=2, epochs=1, dataset_options={"cache": True}

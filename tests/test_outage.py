@@ -24,7 +24,8 @@ import pytest
 from mpbench import outage
 from mpbench import tracking as tk
 from mpbench.study import storage as S
-from mpbench.study.runner import plan, run_study
+from mpbench.study.plan import plan
+from mpbench.study.runner import run_study
 from mpbench.study.spec import read_study
 from tests.test_study_run import assert_exactly_once, loaded_study, mlflow_runs, study_file
 

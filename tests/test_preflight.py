@@ -13,8 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from mpbench.cli import app
+from mpbench.study.plan import plan
 from mpbench.study.preflight import PreflightError, preflight, unwritable
-from mpbench.study.runner import plan, run_study
+from mpbench.study.runner import run_study
 from mpbench.study.spec import StudyFileError, check_study_name, project_folder, read_study
 
 STUDY = """

@@ -11,7 +11,7 @@ from mpbench.config import TrialConfig
 from mpbench.engine.build import autocast_factory
 from mpbench.engine.step import grad_scaler, train_step
 from mpbench.models import build_model
-from mpbench.study.status import estimate, probe_seconds_per_step
+from mpbench.study.dryrun import estimate, probe_seconds_per_step
 
 ARGS = {"variant": "learnable_tav", "num_classes": 4, "frames": 4, "crop": 32}
 

@@ -23,8 +23,9 @@ from typer.testing import CliRunner
 from mpbench import tracking as tk
 from mpbench.cli import app
 from mpbench.study import storage as S
+from mpbench.study.plan import plan
 from mpbench.study.preflight import preflight
-from mpbench.study.runner import plan, prepare, run_study, worker_command
+from mpbench.study.runner import prepare, run_study, worker_command
 from mpbench.study.spec import read_study
 from mpbench.study.worker import WorkerOptions, join_study, run_worker, suggest
 

@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 import mpbench
 from mpbench import tracking as tk
 from mpbench import ui as U
+from mpbench._secrets import mask_url
 from mpbench.cli import app
 from mpbench.cli.study_cmds import ui_command
 from mpbench.study import storage as S
@@ -73,7 +74,7 @@ def test_links_and_the_printed_command() -> None:
         "https://mlflow.example:5000/x"
     )
     pg = "postgresql+psycopg2://u:PW@db/x"
-    assert ui_command("s.toml", storage=pg) == "mpbench ui s.toml --storage " + S.mask_url(pg)
+    assert ui_command("s.toml", storage=pg) == "mpbench ui s.toml --storage " + mask_url(pg)
     assert ui_command("s.toml") == "mpbench ui s.toml"
     assert not any("PW" in a or "postgresql" in a for a in U.dashboard_command(8080))
     assert not any("sqlite" in a for a in U.mlflow_command(5000))  # stores go through the env
@@ -194,7 +195,8 @@ def test_folder_digest_follows_the_files_not_their_place(tmp_path: Path) -> None
 @pytest.fixture(scope="module")
 def ran_study(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A finished two-cell grid study (journal storage, sqlite MLflow store) in its folder."""
-    from mpbench.study.runner import plan, run_study
+    from mpbench.study.plan import plan
+    from mpbench.study.runner import run_study
 
     folder = tmp_path_factory.mktemp("ui")
     uri = f"sqlite:///{folder / 'mlflow.db'}"

@@ -47,7 +47,7 @@ def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except USER_ERRORS as exc:
             from rich.markup import escape
 
-            from mpbench.study.storage import mask_url
+            from mpbench._secrets import mask_url
 
             err_console.print(
                 f"[bold red]error:[/] {escape(mask_url(str(exc)))}", highlight=False, soft_wrap=True

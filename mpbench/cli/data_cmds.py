@@ -100,7 +100,7 @@ def cache(
     from rich.progress import Progress
 
     from mpbench.config import parse_assignments
-    from mpbench.data.cache import cache_dataset
+    from mpbench.data.catalog import cache_dataset
 
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("decoding videos", total=None)

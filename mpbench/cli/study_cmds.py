@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from mpbench._secrets import mask_url
 from mpbench.cli._apps import app, console, err_console, user_errors
 
 StudyArg = Annotated[Path, typer.Argument(help="Study file (studies/*.toml).")]
@@ -226,7 +227,7 @@ def worker(
         err_console.print("interrupted: the current trial was given back to the queue")
         raise typer.Exit(130) from None
     except OutageError as exc:  # the storage stayed away: the running trial is reaped later
-        err_console.print(f"worker stopped: {S.mask_url(str(exc))}", highlight=False, markup=False)
+        err_console.print(f"worker stopped: {mask_url(str(exc))}", highlight=False, markup=False)
         raise typer.Exit(EXIT_FAILED) from None
     console.print(f"worker done: { {k: len(v) for k, v in done.outcomes.items()} }")
     if parent_pid is not None:
@@ -262,15 +263,16 @@ def status(
     """Cells and trials by state, the failed cells with their errors, the best trial, time spent
     and an estimate of the rest. The study's state is found from its file whatever the current
     folder."""
-    from mpbench.study.runner import plan
-    from mpbench.study.status import open_existing, summarize_study
+    from mpbench.study.plan import plan
+    from mpbench.study.status import summarize_study
+    from mpbench.study.storage import open_existing
 
     spec = _load(study, set_)
     p = plan(spec, storage=storage, run_folder=run_folder, workers=1)
     found = open_existing(spec, p.storage)
     if found is None:
         console.print(
-            f"study {spec.name!r} has not started (storage {_describe(p.storage)})",
+            f"study {spec.name!r} has not started (storage {mask_url(p.storage)})",
             highlight=False,
             soft_wrap=True,
         )
@@ -313,8 +315,9 @@ def _run(
     wait: bool = False,
 ) -> None:
     """Body of ``grid`` and ``search``."""
+    from mpbench.study.plan import plan
     from mpbench.study.preflight import preflight
-    from mpbench.study.runner import log_folder, plan, run_study
+    from mpbench.study.runner import log_folder, run_study
 
     spec = _load(study, set_)
     if spec.kind != kind:
@@ -351,7 +354,7 @@ def _run(
             retry_failed=retry_failed,
         )
     console.print(
-        f"study {spec.name}: {p.workers} worker(s), storage {_describe(p.storage)}",
+        f"study {spec.name}: {p.workers} worker(s), storage {mask_url(p.storage)}",
         highlight=False,
         soft_wrap=True,
     )
@@ -409,7 +412,7 @@ def _launch(
         console.print(
             f"study {spec.name}: submitted {len(jobs.ids)} {launcher} job(s): "
             f"{', '.join(jobs.ids)} (logs: {jobs.folder}/<job id>/); storage "
-            f"{_describe(p.storage)}",
+            f"{mask_url(p.storage)}",
             highlight=False,
             soft_wrap=True,
         )
@@ -445,7 +448,7 @@ def nothing_to_do(summary: Any) -> str:
 
 def _retry_command(spec: Any, study: Path, storage: str | None) -> str:
     """The command line that reruns the study's failed cells."""
-    extra = f" --storage {_describe(storage)}" if storage else ""
+    extra = f" --storage {mask_url(storage)}" if storage else ""
     return f"mpbench {spec.kind} {study}{extra} --retry-failed"
 
 
@@ -458,7 +461,7 @@ def ui_command(
 ) -> str:
     """The ``mpbench ui`` command line that serves the study (a storage password masked)."""
     options = {"--storage": storage, "--run-folder": run_folder, "--experiment": experiment}
-    extra = "".join(f" {k} {_describe(v)}" for k, v in options.items() if v)
+    extra = "".join(f" {k} {mask_url(v)}" for k, v in options.items() if v)
     return f"mpbench ui {study}{extra}"
 
 
@@ -484,12 +487,6 @@ def _gpus(text: str | None) -> list[int] | None:
         return [int(g) for g in text.split(",") if g.strip()]
     except ValueError:
         raise ValueError(f"--gpus takes comma-separated GPU ids like 0,1; got {text!r}") from None
-
-
-def _describe(url: str) -> str:
-    from mpbench.study.storage import describe_url
-
-    return describe_url(url)
 
 
 def _logging() -> None:
@@ -544,7 +541,8 @@ def print_dry_run(spec: Any, url: str, *, workers: int, probe_steps: int) -> Non
     """Print the expanded trials and the compute estimate."""
     from rich.table import Table
 
-    from mpbench.study.status import dry_run, format_seconds
+    from mpbench.study.dryrun import dry_run
+    from mpbench.study.status import format_seconds
 
     d = dry_run(spec, url, probe=probe_steps > 0, probe_steps=max(1, probe_steps))
     console.print(f"{spec.kind} study {spec.name}: {len(d.rows)} trial configs", highlight=False)

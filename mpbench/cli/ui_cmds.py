@@ -90,7 +90,8 @@ def ui_target(
     """The study's name, Optuna storage, MLflow store and experiment (a :class:`mpbench.ui.
     UiTarget`), found as ``mpbench status`` and ``mpbench worker`` find them."""
     from mpbench.study import storage as S
-    from mpbench.study.runner import plan, worker_tracking_uri
+    from mpbench.study.plan import plan
+    from mpbench.study.runner import worker_tracking_uri
     from mpbench.ui import UiTarget
 
     if study.endswith(".toml") or Path(study).is_file():
@@ -134,6 +135,6 @@ def _wait(servers: Any) -> None:
 
 def _say(text: str) -> None:
     """One line on stdout, never wrapped (links stay clickable), passwords masked."""
-    from mpbench.study.storage import mask_url
+    from mpbench._secrets import mask_url
 
     console.print(mask_url(text), highlight=False, markup=False, soft_wrap=True)

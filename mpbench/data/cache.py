@@ -263,7 +263,7 @@ def _stat(path: str) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def _unique(entries: Sequence[VideoEntry]) -> list[VideoEntry]:
+def unique_entries(entries: Sequence[VideoEntry]) -> list[VideoEntry]:
     """``entries`` without repeated paths (first label wins), in order, paths made absolute."""
     seen: dict[str, VideoEntry] = {}
     for e in entries:
@@ -312,7 +312,7 @@ def _settings_reason(header: dict[str, Any], short_side: int) -> str | None:
 
 def _membership_reason(store: CacheStore, entries: Sequence[VideoEntry]) -> str | None:
     """Videos added to or removed from the dataset since the build, or None."""
-    cached, wanted = set(store.index["path"]), {e.path for e in _unique(entries)}
+    cached, wanted = set(store.index["path"]), {e.path for e in unique_entries(entries)}
     added, removed = sorted(wanted - cached), sorted(cached - wanted)
     if not added and not removed:
         return None
@@ -561,7 +561,7 @@ def build_store(
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
     tmp.mkdir(parents=True)
     try:
-        rows = [_Row(e.path, *_stat(e.path), e.label) for e in _unique(entries)]
+        rows = [_Row(e.path, *_stat(e.path), e.label) for e in unique_entries(entries)]
         with open(tmp / FRAMES_FILE, "wb") as fh:
             writer = _Writer(fh, path, _reusable(path, short_side), short_side)
             tick = progress or (lambda n: None)
@@ -671,52 +671,14 @@ def ensure_store(
         return store, reason
 
 
-def cache_dataset(
-    name: str,
-    *,
-    root: str | Path,
-    short_side: int,
-    cache_dir: str | Path | None = None,
-    options: dict[str, Any] | None = None,
-    workers: int = 1,
-    progress: Progress | None = None,
-    on_build: Callable[[str], None] | None = None,
-    on_total: Callable[[int], None] | None = None,
-) -> tuple[CacheStore, str | None]:
-    """Ensure the store of every video of dataset ``name`` (train, val and test) at ``root``.
-
-    ``cache_dir`` defaults to ``root/.mpbench-cache``; the store is ``cache_dir/s{short_side}``.
-    ``options`` are the dataset reader's options; ``on_total`` is told the number of videos.
-    """
-    from mpbench.data.catalog import read_splits
-
-    check_short_side(short_side)
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise FileNotFoundError(f"dataset root {root} does not exist or is not a folder")
-    splits = read_splits(name, root=root, options=options)
-    entries = _unique([*splits.train, *splits.val, *splits.test])
-    if on_total is not None:
-        on_total(len(entries))
-    folder = default_cache_dir(root) if cache_dir is None else Path(cache_dir).expanduser()
-    return ensure_store(
-        entries,
-        path=store_path(folder, short_side),
-        short_side=short_side,
-        workers=workers,
-        progress=progress,
-        on_build=on_build,
-    )
-
-
 __all__ = [
     "CacheSource",
     "CacheStore",
     "FORMAT_VERSION",
     "build_store",
-    "cache_dataset",
     "default_cache_dir",
     "ensure_store",
     "stale_reason",
     "store_path",
+    "unique_entries",
 ]

@@ -333,11 +333,57 @@ def _check_nonempty(splits: readers.Splits, root: Path, info: DatasetInfo) -> No
             )
 
 
+def cache_dataset(
+    name: str,
+    *,
+    root: str | Path,
+    short_side: int,
+    cache_dir: str | Path | None = None,
+    options: dict[str, Any] | None = None,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+    on_build: Callable[[str], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> tuple[Any, str | None]:
+    """Ensure the store of every video of dataset ``name`` (train, val and test) at ``root``.
+
+    ``cache_dir`` defaults to ``root/.mpbench-cache``; the store is ``cache_dir/s{short_side}``.
+    ``options`` are the dataset reader's options; ``on_total`` is told the number of videos.
+    Returns the :class:`~mpbench.data.cache.CacheStore` and why it was built (None: up to date).
+    """
+    from mpbench.data.cache import (
+        check_short_side,
+        default_cache_dir,
+        ensure_store,
+        store_path,
+        unique_entries,
+    )
+
+    check_short_side(short_side)
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset root {root} does not exist or is not a folder")
+    splits = read_splits(name, root=root, options=options)
+    entries = unique_entries([*splits.train, *splits.val, *splits.test])
+    if on_total is not None:
+        on_total(len(entries))
+    folder = default_cache_dir(root) if cache_dir is None else Path(cache_dir).expanduser()
+    return ensure_store(
+        entries,
+        path=store_path(folder, short_side),
+        short_side=short_side,
+        workers=workers,
+        progress=progress,
+        on_build=on_build,
+    )
+
+
 __all__ = [
     "DATASETS",
     "DatasetInfo",
     "VideoEntry",
     "build_data",
+    "cache_dataset",
     "list_datasets",
     "read_splits",
 ]

@@ -1,7 +1,9 @@
-"""One training step, the same for a trial, ``mpbench bench step`` and the dry run's cost probe."""
+"""One training step, the same for a trial, ``mpbench bench step`` and the dry run's cost probe,
+and the one timer both measure it with."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -44,3 +46,14 @@ def train_step(
     scaler.step(optimizer)
     scaler.update()
     return torch.stack([ce.detach(), reg.detach()])
+
+
+def timed(fn: Callable[[], object], device: torch.device) -> float:
+    """Seconds one call of ``fn`` takes, with CUDA synchronised before and after."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start

@@ -38,10 +38,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from mpbench._secrets import has_password
 from mpbench.study import storage as S
 
 if TYPE_CHECKING:
-    from mpbench.study.runner import RunPlan
+    from mpbench.study.plan import RunPlan
     from mpbench.study.spec import SlurmSpec, StudySpec
     from mpbench.study.worker import WorkerOptions
 
@@ -337,9 +338,9 @@ def worker_job(spec: StudySpec, p: RunPlan, *, threads: int | None) -> WorkerJob
     tracking = None
     if p.experiment is not None:
         uri = worker_tracking_uri()
-        tracking = None if S.has_password(uri) else uri  # else from the job's environment
+        tracking = None if has_password(uri) else uri  # else from the job's environment
     opts = WorkerOptions(
-        storage="" if S.has_password(p.storage) else p.storage,
+        storage="" if has_password(p.storage) else p.storage,
         study=spec.name,
         run_folder=p.run_folder,
         experiment=p.experiment,
@@ -362,7 +363,7 @@ def submit(
     slurm = spec.execution.slurm
     folder = job_folder(spec, p)
     folder.mkdir(parents=True, exist_ok=True)
-    if S.has_password(p.storage):
+    if has_password(p.storage):
         os.environ[S.STORAGE_ENV] = p.storage  # inherited by local controllers and by sbatch
     indices = list(range(workers)) if indices is None else indices
     if launcher == "local":

@@ -19,9 +19,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mpbench.config import EXECUTION_DATASET_OPTIONS, TrialConfig
+from mpbench.config import TrialConfig, without_cache
+from mpbench.study.plan import RunPlan
 from mpbench.study.spec import (
     StudyFileError,
     StudySpec,
@@ -30,9 +31,6 @@ from mpbench.study.spec import (
     expand_grid,
     local_config,
 )
-
-if TYPE_CHECKING:
-    from mpbench.study.runner import RunPlan
 
 # The config fields that decide each part that is built (groups share one check).
 DATA_FIELDS = ("dataset", "data_root", "dataset_options", "frames", "sampling_rate", "crop")
@@ -121,9 +119,9 @@ def preflight(
 
 def _storage_problem(p: RunPlan, exc: Exception) -> Problem:
     """The storage could not be read."""
-    from mpbench.study.storage import describe_url
+    from mpbench._secrets import mask_url
 
-    return Problem(p.storage_key, f"cannot read {describe_url(p.storage)}: {_message(exc)}")
+    return Problem(p.storage_key, f"cannot read {mask_url(p.storage)}: {_message(exc)}")
 
 
 def merge(problems: list[Problem]) -> list[Problem]:
@@ -144,9 +142,8 @@ def todo_configs(spec: StudySpec, url: str, *, retry_failed: bool = False) -> li
     if spec.search is not None:
         return search_configs(spec)
     from mpbench.study import storage as S
-    from mpbench.study.status import open_existing
 
-    study = open_existing(spec, url)
+    study = S.open_existing(spec, url)
     groups = S.cells(study.get_trials(deepcopy=False)) if study is not None else {}
     ended = {"complete", "pruned"} | (set() if retry_failed else {"fail"})
     return [
@@ -367,16 +364,6 @@ def check_data(spec: StudySpec, configs: list[TrialConfig]) -> tuple[list[Proble
                 blame = ", ".join(dict.fromkeys(where(spec, k) for k in keys))
                 problems.append(Problem(blame, message, len(batch)))
     return problems, bundles
-
-
-def without_cache(cfg: TrialConfig) -> TrialConfig:
-    """``cfg`` reading the files themselves: a decoded-clip cache would be built (minutes) by
-    build_data; the trial builds it, and it holds the same pixels. Without a data_root the
-    option stays, so that its misuse on the in-memory synth is still found."""
-    if cfg.data_root is None:
-        return cfg
-    opts = {k: v for k, v in cfg.dataset_options.items() if k not in EXECUTION_DATASET_OPTIONS}
-    return cfg.with_updates(dataset_options=opts)
 
 
 def _one_batch(data: Any, cfg: TrialConfig) -> None:

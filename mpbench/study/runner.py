@@ -32,8 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from mpbench import tracking as tk
+from mpbench._secrets import has_password
 from mpbench.study import storage as S
+from mpbench.study.plan import RunPlan
+from mpbench.study.preflight import PreflightResult
 from mpbench.study.spec import StudySpec, expand_grid
+from mpbench.study.status import StudySummary
 
 log = logging.getLogger("mpbench.study")
 
@@ -43,75 +47,15 @@ EXIT_USAGE = 2  # bad input: study file, options or pre-flight; nothing was enqu
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM: running cells were given back to the queue
 
 
-@dataclass(frozen=True)
-class RunPlan:
-    """Resolved execution settings of one ``mpbench grid/search`` call."""
-
-    storage: str
-    workers: int
-    gpus: tuple[int, ...]
-    run_folder: str
-    experiment: str | None
-    retries: int
-    heartbeat_interval: float
-    grace_period: float
-    project_folder: str = "."  # where the workers run (relative paths of the study file)
-    gpus_key: str = "execution -> gpus"  # where each setting came from, for messages
-    run_folder_key: str = "execution -> run_folder"
-    storage_key: str = "execution -> storage"
-
-
-def plan(
-    spec: StudySpec,
-    *,
-    storage: str | None = None,
-    workers: int | None = None,
-    gpus: list[int] | None = None,
-    run_folder: str | None = None,
-    experiment: str | None = "",
-    retries: int | None = None,
-) -> RunPlan:
-    """Command-line values over the study file's [execution] over the defaults; paths given
-    here are relative to the current folder, the study file's to its project folder."""
-    ex = spec.execution
-    folder = spec.run_folder(run_folder).parent
-    gpus_key = "--gpus" if gpus is not None else "execution -> gpus"
-    gpus = list(gpus if gpus is not None else ex.gpus)
-    n = workers or (len(gpus) if gpus else ex.workers)
-    if n < 1:
-        raise ValueError(f"--workers must be >= 1, got {n}")
-    if storage:
-        url = S.resolve_storage(storage, Path.cwd())
-    elif ex.storage:
-        url = S.resolve_storage(ex.storage, spec.folder)
-    else:
-        url = S.default_storage(spec, run_folder=folder)
-    S.check_workers(url, n)
-    return RunPlan(
-        storage=url,
-        workers=n,
-        gpus=tuple(gpus),
-        run_folder=str(folder),
-        experiment=ex.experiment if experiment == "" else experiment,
-        retries=ex.retries if retries is None else retries,
-        heartbeat_interval=ex.heartbeat_interval,
-        grace_period=ex.grace_period,
-        project_folder=str(spec.folder),
-        gpus_key=gpus_key,
-        run_folder_key="--run-folder" if run_folder else "execution -> run_folder",
-        storage_key="--storage" if storage else "execution -> storage",
-    )
-
-
 @dataclass
 class StudyRun:
     """What ``run_study`` did: trials enqueued, worker exit codes, the final cell summary."""
 
     enqueued: int
     exit_codes: list[int]
-    summary: Any  # mpbench.study.status.StudySummary
+    summary: StudySummary
     interrupted: bool = False
-    preflight: Any = None  # mpbench.study.preflight.PreflightResult, when it ran
+    preflight: PreflightResult | None = None  # when it ran
     restarts: list[str] = field(default_factory=list)  # workers that died and were restarted
 
     @property
@@ -120,7 +64,9 @@ class StudyRun:
         return exit_code(self.summary, self.exit_codes, interrupted=self.interrupted)
 
 
-def exit_code(summary: Any, worker_codes: list[int] = (), *, interrupted: bool = False) -> int:
+def exit_code(
+    summary: StudySummary, worker_codes: list[int] = (), *, interrupted: bool = False
+) -> int:
     """130 when interrupted, 1 when a cell failed for good or a worker crashed, else 0."""
     if interrupted:
         return EXIT_INTERRUPTED
@@ -241,7 +187,7 @@ def worker_command(spec: StudySpec, p: RunPlan, *, index: int) -> list[str]:
         "mpbench",
         "worker",
         spec.name,
-        *([] if S.has_password(p.storage) else ["--storage", p.storage]),
+        *([] if has_password(p.storage) else ["--storage", p.storage]),
         "--run-folder",
         p.run_folder,
         "--retries",
@@ -267,7 +213,7 @@ def worker_env(p: RunPlan) -> dict[str, str]:
     password in ``MPBENCH_STORAGE`` (never on the command line). The MLflow tracking URI goes
     through ``MLFLOW_TRACKING_URI`` (:func:`start_workers`)."""
     env = dict(os.environ)
-    if S.has_password(p.storage):
+    if has_password(p.storage):
         env[S.STORAGE_ENV] = p.storage
     return env
 

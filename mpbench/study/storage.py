@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import socket
 import threading
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from mpbench import tracking as tk
+from mpbench._secrets import mask_url
 
 if TYPE_CHECKING:
     import optuna
@@ -158,33 +158,6 @@ def check_driver(url: str) -> None:
         ) from None
 
 
-_CREDENTIALS = re.compile(
-    r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)(?P<pw>[^\s/]*)(?=@[^\s@/]*(?:[/?\s]|$))"
-)
-
-
-def mask_url(text: str) -> str:
-    """``text`` (a URL or any message) with the password of every ``scheme://user:password@host``
-    URL replaced by ``***``.
-
-        >>> mask_url("postgresql+psycopg2://u:secret@db:5432/x")
-        'postgresql+psycopg2://u:***@db:5432/x'
-        >>> mask_url("runs/demo/optuna.journal")
-        'runs/demo/optuna.journal'
-    """
-    return _CREDENTIALS.sub(lambda m: m["head"] + "***", str(text))
-
-
-def has_password(url: str) -> bool:
-    """Whether ``url`` carries a password (a ``scheme://user:password@host`` URL)."""
-    return mask_url(url) != url
-
-
-def describe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    return mask_url(url)
-
-
 # --- studies -----------------------------------------------------------------------------------
 
 
@@ -306,6 +279,18 @@ def open_study(
         sampler=make_sampler(spec, worker=worker),
         pruner=make_pruner(spec),
     )
+
+
+def open_existing(spec: StudySpec, url: str) -> optuna.Study | None:
+    """The study in ``url`` if it exists (nothing is created for a missing journal file)."""
+    import optuna
+
+    if is_journal(url) and not Path(url).exists():
+        return None
+    try:
+        return optuna.load_study(study_name=spec.name, storage=open_storage(url))
+    except KeyError:
+        return None
 
 
 # --- cells -------------------------------------------------------------------------------------
