@@ -5,6 +5,7 @@ from __future__ import annotations
 from mpbench.cli import (  # noqa: F401  (each module registers its commands on import)
     backbone_cmds,
     data_cmds,
+    plan_cmd,
     prompt_cmds,
     quickstart_cmd,
     report_cmds,

@@ -35,6 +35,7 @@ from scipy import optimize, stats
 
 GRID_R: Final = 18  # gsDesign's default number of grid points per unit of the integration
 NEVER: Final = 30.0  # a normal boundary no statistic crosses (its tail is below 1e-190)
+BASELINE: Final = "baseline"  # the variant every comparison is paired with
 CHUNK: Final = 50_000  # simulated comparisons per batch
 MAX_PLAN_SEEDS: Final = 1000
 CALIBRATION_SIMS: Final = 1_000_000  # null t processes behind each design's calibration

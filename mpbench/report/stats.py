@@ -56,7 +56,7 @@ from mpbench.config import EXECUTION_DATASET_OPTIONS, EXECUTION_FIELDS, TrialCon
 from mpbench.report import sequential
 from mpbench.report.load import latest_runs
 
-BASELINE: Final = "baseline"
+BASELINE: Final = sequential.BASELINE
 ALPHA: Final = 0.05
 POWER: Final = 0.8
 MAX_SEEDS: Final = 10_000

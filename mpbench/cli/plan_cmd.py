@@ -1,0 +1,120 @@
+"""``mpbench plan``: simulate a sequential grid's design before anything runs (torch-free)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mpbench.cli._apps import app, console, user_errors
+
+EffectOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="True difference to detect, in the metric's units (default: twice the margin)."
+    ),
+]
+SdOpt = Annotated[
+    float | None,
+    typer.Option(
+        show_default=False,
+        help="Standard deviation of the paired per-seed differences (default: the largest at "
+        "which a fixed design with the max seeds has the study's power).",
+    ),
+]
+HoursOpt = Annotated[
+    float | None,
+    typer.Option(show_default=False, help="Compute of one trial, in hours (> 0)."),
+]
+ProbeOpt = Annotated[
+    bool,
+    typer.Option(help="Time the trials with the dry run's probe (needs torch; slower)."),
+]
+
+
+def grid_points(spec: Any) -> list[Any]:
+    """One config per grid point (the first seed of each), in the grid's order."""
+    from mpbench.study.spec import expand_grid
+
+    points: dict[str, Any] = {}
+    for cfg in expand_grid(spec):
+        points.setdefault(cfg.with_updates(seed=0).key(), cfg)
+    return list(points.values())
+
+
+def study_design(spec: Any, source: str) -> tuple[Any, int]:
+    """The sequential design of a grid study and its number of baseline cells."""
+    from mpbench.report.sequential import BASELINE, Design
+
+    schedule, resolve = getattr(spec, "schedule", None), getattr(spec, "resolve", None)
+    if schedule is None or resolve is None or resolve.margin is None:
+        raise ValueError(
+            f"{source}: mpbench plan needs a sequential grid: [grid] seeds = "
+            "{ min = 3, max = 12, step = 3 } and a [resolve] table with a margin"
+        )
+    variants = [c.variant for c in grid_points(spec)]
+    baselines = variants.count(BASELINE)
+    if not baselines or baselines == len(variants):
+        raise ValueError(
+            f"{source}: [grid] variant must hold {BASELINE!r} and at least one other variant "
+            f"(the comparisons are variant minus {BASELINE!r}), got {sorted(set(variants))}"
+        )
+    design = Design.from_seeds(
+        schedule.min, schedule.max, schedule.step, margin=resolve.margin, alpha=resolve.alpha,
+        comparisons=len(variants) - baselines,
+    )  # fmt: skip
+    return design, baselines
+
+
+def probe_hours(spec: Any) -> float:
+    """Mean hours of one trial over the grid points, from the dry run's throughput probe."""
+    from mpbench.study.preflight import without_cache
+    from mpbench.study.spec import local_config
+    from mpbench.study.status import estimate
+
+    points = [without_cache(local_config(c, spec.folder)) for c in grid_points(spec)]
+    seconds, _, notes = estimate(points)
+    if seconds is None:
+        raise ValueError("cannot time the trials here: " + "; ".join(notes))
+    return seconds / len(points) / 3600.0
+
+
+@app.command()
+@user_errors
+def plan(
+    study: Annotated[Path, typer.Argument(help="Study file with seeds = { min, max, step }.")],
+    effect: EffectOpt = None,
+    sd: SdOpt = None,
+    hours_per_trial: HoursOpt = None,
+    probe: ProbeOpt = False,
+) -> None:
+    """Simulate a sequential grid: per comparison the chance of each verdict, expected and
+    maximum seeds, and trials (trial-hours) beside the fixed design of equal power."""
+    from rich.table import Table
+
+    from mpbench.report.planner import plan as make_plan
+    from mpbench.report.planner import plan_notes, plan_rows
+    from mpbench.study.spec import read_study
+
+    if hours_per_trial is not None and not hours_per_trial > 0:
+        raise ValueError(f"--hours-per-trial must be > 0, got {hours_per_trial}")
+    spec = read_study(study)
+    design, baselines = study_design(spec, str(study))
+    hours = probe_hours(spec) if probe and hours_per_trial is None else hours_per_trial
+    schedule = spec.schedule
+    with console.status("simulating the design"):
+        result = make_plan(
+            design, effect=effect, sd=sd, power=spec.resolve.power, baselines=baselines,
+            min_step=(schedule.min, schedule.step), hours_per_trial=hours,
+        )  # fmt: skip
+    rows = plan_rows(result)
+    table = Table(title=f"plan of {spec.name}: {design.comparisons} comparison(s)")
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    for column in columns:
+        table.add_column(column, justify="left" if column == "design" else "right")
+    for row in rows:
+        table.add_row(*(row.get(c, "") for c in columns))
+    console.print(table)
+    for line in plan_notes(result):
+        console.print(line, highlight=False)

@@ -1,0 +1,95 @@
+"""``mpbench plan``: the planner's simulation of a sequential grid, and its command line."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mpbench.cli import app
+from mpbench.report import planner
+from mpbench.report import sequential as sq
+from mpbench.study import spec as spec_module
+
+REPO = Path(__file__).resolve().parents[1]
+SEQUENTIAL_SCHEMA = pytest.mark.skipif(
+    not hasattr(spec_module, "SeedSchedule"), reason="needs [grid] seeds = { min, max, step }"
+)
+
+
+def test_plan_simulates_each_true_difference_beside_the_fixed_design() -> None:
+    design = sq.Design.from_seeds(3, 12, 3, margin=0.5, comparisons=2)
+    p = planner.plan(design, sd=1.0, baselines=1, min_step=(3, 3), hours_per_trial=2.0)
+    assert [s.effect for s in p.scenarios] == [0.0, 0.5, 1.0]
+    for s in p.scenarios:
+        assert sum(s.sim.probs.values()) == pytest.approx(1.0)
+        assert 3 <= s.sim.expected_seeds <= 12
+        assert 2 * s.sim.expected_seeds <= s.sim.expected_trials <= p.max_trials == 36
+    assert p.power == p.scenarios[-1].sim.probs[sq.Verdict.BETTER]
+    alpha = design.alpha_per_comparison
+    assert p.fixed_seeds == sq.fixed_seeds_for_power(1.0, 1.0, alpha, p.power)
+    assert p.fixed_trials == 3 * p.fixed_seeds
+    rows = planner.plan_rows(p)
+    assert rows[-1]["E[trial-h]"] == f"{2.0 * p.fixed_trials:.1f}"
+    assert p.needed_max is not None and p.needed_max % 3 == 0
+
+
+def test_default_sd_is_the_one_the_max_seeds_resolve() -> None:
+    design = sq.Design.from_seeds(3, 12, 3, margin=0.5, comparisons=2)
+    sd = planner.resolvable_sd(design, effect=1.0, power=0.8)
+    power = sq.paired_power(1.0 / sd, 12, alpha=design.alpha_per_comparison)
+    assert power == pytest.approx(0.8, abs=1e-6)
+    assert planner.plan(design, power=0.8).sd == pytest.approx(sd)
+
+
+def test_planners_seed_count_has_the_power() -> None:
+    found, sim = sq.plan_design(
+        min_seeds=3, step=3, effect=1.0, sd=1.0, margin=0.5, alpha=0.05, comparisons=6,
+        power=0.8, rng=np.random.default_rng(1),
+    )  # fmt: skip
+    assert sim.probs[sq.Verdict.BETTER] - 2 * sim.se(sq.Verdict.BETTER) >= 0.8
+    smaller = sq.Design.from_seeds(3, found.max_seeds - 3, 3, margin=0.5, comparisons=6)
+    below = sq.simulate(smaller, effect=1.0, sd=1.0, n_sims=20_000, rng=np.random.default_rng(2))
+    assert below.probs[sq.Verdict.BETTER] < 0.8 + 4 * below.se(sq.Verdict.BETTER)
+
+
+def test_plan_of_a_fixed_grid_is_a_user_error() -> None:
+    res = CliRunner().invoke(app, ["plan", str(REPO / "studies" / "quickstart.toml")])
+    assert res.exit_code == 2
+    assert "quickstart.toml: mpbench plan needs a sequential grid" in res.output
+
+
+def _sequential_study(folder: Path) -> Path:
+    path = folder / "seq.toml"
+    path.write_text(
+        textwrap.dedent(
+            """
+            name = "seq"
+            [base]
+            backbone = "x3d_xs"
+            size = "tiny"
+            dataset = "synth"
+            [grid]
+            variant = ["baseline", "learnable", "none"]
+            seeds = { min = 3, max = 9, step = 3 }
+            [resolve]
+            margin = 0.02
+            """
+        )
+    )
+    return path
+
+
+@SEQUENTIAL_SCHEMA
+def test_plan_prints_verdicts_seeds_and_trial_hours(tmp_path: Path) -> None:
+    args = ["plan", str(_sequential_study(tmp_path)), "--sd", "0.02", "--hours-per-trial", "0.5"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "plan of seq: 2 comparison(s)" in res.output
+    assert "looks (3, 6, 9), family-wise alpha 0.05 split over 2 comparison(s)" in res.output
+    assert "fixed, power" in res.output and "E[trial-h]" in res.output
+    res = CliRunner().invoke(app, [*args[:4], "--hours-per-trial", "0"])
+    assert res.exit_code == 2 and "--hours-per-trial must be > 0, got 0.0" in res.output
