@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -145,9 +147,27 @@ def test_simulate_names_bad_arguments() -> None:
 
 
 @pytest.fixture(scope="module")
-def selftest() -> tuple[sq.Design, dict[tuple[str, str], sq.Check]]:
-    design, checks = sq.selftest()
+def run_selftest() -> tuple[sq.Design, list[sq.Check]]:
+    return sq.selftest()
+
+
+@pytest.fixture(scope="module")
+def selftest(run_selftest) -> tuple[sq.Design, dict[tuple[str, str], sq.Check]]:
+    design, checks = run_selftest
     return design, {(c.dist, c.name.split(",")[0]): c for c in checks}
+
+
+def test_docs_quote_the_selftest(run_selftest, selftest) -> None:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "statistics.md").read_text()
+    for line in sq.selftest_lines(*run_selftest):
+        assert line in docs
+    saved = {d: selftest[1][(d, "seeds saved vs fixed design of equal power")] for d in sq.DISTS}
+    prose = " ".join(docs.split())
+    assert f"saves {100 * saved['normal'].value:.1f} % of the fixed design's seeds" in prose
+    assert f"{100 * saved['t3'].value:.1f} % with t3 differences" in prose
+    design = run_selftest[0]
+    nominal = sq.null_error(design.looks, sq.nominal_t_bounds(design.looks, 0.05 / 6))
+    assert f"{nominal:.5f} against {0.05 / 6:.5f} for looks 3, 6, ..., 18" in prose
 
 
 @pytest.mark.parametrize("dist", sq.DISTS)

@@ -672,16 +672,29 @@ def _dist_checks(
     ]  # fmt: skip
 
 
-def main() -> None:
-    """Print the self-test's design and criteria (``python -m mpbench.report.sequential``)."""
-    design, checks = selftest()
-    print(f"design: looks {design.looks}, alpha {design.alpha} over {design.comparisons} "
-          f"comparisons (Bonferroni), margin {design.margin}, sd {SELFTEST['sd']}, "
-          f"20000 simulated tables per row")  # fmt: skip
+def selftest_lines(design: Design, checks: list[Check]) -> list[str]:
+    """The self-test as printed (and quoted in docs/statistics.md)."""
+    looks, alpha = design.looks, design.alpha_per_comparison
+    nominal = null_error(looks, nominal_t_bounds(looks, alpha))
+    calibrated = null_error(looks, design.t_bounds())
+    lines = [
+        f"design: looks {looks}, alpha {design.alpha} over {design.comparisons} comparisons "
+        f"(Bonferroni, {alpha:.5f} each), margin {design.margin}, sd {SELFTEST['sd']}",
+        f"t bounds: {', '.join(f'{b:.3f}' for b in design.t_bounds())}",
+        f"null error of one comparison ({CALIBRATION_SIMS} t processes): nominal levels "
+        f"{nominal:.5f}, calibrated level {design.level:.5f}: {calibrated:.5f}",
+    ]
     for c in checks:
-        sign = "<=" if c.upper else ">="
-        state = "ok" if c.ok else "FAILS"
-        print(f"{c.dist:6s} {c.name:45s} {c.value:.4f} {sign} {c.bound:.4f}  {state} {c.detail}")
+        sign, state = ("<=" if c.upper else ">="), ("ok" if c.ok else "FAILS")
+        text = f"{c.dist:6s} {c.name:45s} {c.value:.4f} {sign} {c.bound:.4f}  {state}"
+        lines.append(f"{text} {c.detail}".rstrip())
+    return lines
+
+
+def main() -> None:
+    """Print the self-test (``python -m mpbench.report.sequential``)."""
+    for line in selftest_lines(*selftest()):
+        print(line)
 
 
 if __name__ == "__main__":
