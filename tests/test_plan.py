@@ -93,3 +93,20 @@ def test_plan_prints_verdicts_seeds_and_trial_hours(tmp_path: Path) -> None:
     assert "fixed, power" in res.output and "E[trial-h]" in res.output
     res = CliRunner().invoke(app, [*args[:4], "--hours-per-trial", "0"])
     assert res.exit_code == 2 and "--hours-per-trial must be > 0, got 0.0" in res.output
+
+
+@pytest.mark.slow
+def test_probe_times_one_trial_per_grid_point(tmp_path: Path) -> None:
+    from mpbench.cli.plan_cmd import probe_hours
+    from mpbench.study.spec import parse_study
+
+    spec = parse_study(
+        {
+            "name": "probe",
+            "base": {"backbone": "x3d_xs", "size": "tiny", "frames": 4, "crop": 32,
+                     "batch_size": 2, "max_steps": 3, "device": "cpu"},
+            "grid": {"variant": ["baseline", "learnable"], "seeds": 1},
+        }
+    ).with_folder(tmp_path, source="probe")  # fmt: skip
+    hours = probe_hours(spec)
+    assert 0.0 < hours < 0.01  # 3 tiny steps: well under a minute

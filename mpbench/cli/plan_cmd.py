@@ -69,9 +69,9 @@ def study_design(spec: Any, source: str) -> tuple[Any, int]:
 
 def probe_hours(spec: Any) -> float:
     """Mean hours of one trial over the grid points, from the dry run's throughput probe."""
-    from mpbench.study.preflight import without_cache
+    from mpbench.config import without_cache
+    from mpbench.study.dryrun import estimate
     from mpbench.study.spec import local_config
-    from mpbench.study.status import estimate
 
     points = [without_cache(local_config(c, spec.folder)) for c in grid_points(spec)]
     seconds, _, notes = estimate(points)
