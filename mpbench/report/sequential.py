@@ -423,19 +423,11 @@ def simulate(
     dist: Dist = "normal",
 ) -> SimResult:
     """Monte Carlo of one comparison with true mean difference ``effect`` and spread ``sd``."""
-    if not sd > 0:
-        raise ValueError(f"sd must be > 0, got {sd!r}")
-    n_sims = _check_int("n_sims", n_sims, 1)
-    counts, seeds = np.zeros(len(CODES)), 0.0
-    for start in range(0, n_sims, CHUNK):
-        rows = min(CHUNK, n_sims - start)
-        diffs = draw_diffs(effect=effect, sd=sd, shape=(rows, design.max_seeds), rng=rng, dist=dist)
-        code, used = decide_many(design, diffs)
-        counts += np.bincount(code, minlength=len(CODES))
-        seeds += float(used.sum())
-    probs = {v: float(c / n_sims) for v, c in zip(CODES, counts, strict=True)}
+    code, used = simulate_codes(design, effect=effect, sd=sd, n_sims=n_sims, rng=rng, dist=dist)
+    counts = np.bincount(code, minlength=len(CODES))
+    probs = {v: float(c / len(code)) for v, c in zip(CODES, counts, strict=True)}
     del probs[Verdict.CONTINUE]
-    return SimResult(probs, seeds / n_sims, design.max_seeds, n_sims)
+    return SimResult(probs, float(used.mean()), design.max_seeds, len(code))
 
 
 def paired_power(effect: float, n: int, *, alpha: float) -> float:
