@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def test_plan_simulates_each_true_difference_beside_the_fixed_design() -> None:
     assert p.fixed_seeds == sq.fixed_seeds_for_power(1.0, 1.0, alpha, p.power)
     assert p.fixed_trials == 3 * p.fixed_seeds
     rows = planner.plan_rows(p)
-    assert rows[-1]["E[trial-h]"] == f"{2.0 * p.fixed_trials:.1f}"
+    assert rows[-1]["mean trial-h"] == f"{2.0 * p.fixed_trials:.1f}"
     assert p.needed_max is not None and p.needed_max % 3 == 0
 
 
@@ -73,7 +74,7 @@ def _sequential_study(folder: Path) -> Path:
             size = "tiny"
             dataset = "synth"
             [grid]
-            variant = ["baseline", "learnable", "none"]
+            variant = ["baseline", "learnable", "fixed"]
             seeds = { min = 3, max = 9, step = 3 }
             [resolve]
             margin = 0.02
@@ -90,7 +91,7 @@ def test_plan_prints_verdicts_seeds_and_trial_hours(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "plan of seq: 2 comparison(s)" in res.output
     assert "looks (3, 6, 9), family-wise alpha 0.05 split over 2 comparison(s)" in res.output
-    assert "fixed, power" in res.output and "E[trial-h]" in res.output
+    assert re.search(r"│ fixed +│ +any │ +9 │ +9 │ +27 │ +27 │ +13\.5 │", res.output)
     res = CliRunner().invoke(app, [*args[:4], "--hours-per-trial", "0"])
     assert res.exit_code == 2 and "--hours-per-trial must be > 0, got 0.0" in res.output
 

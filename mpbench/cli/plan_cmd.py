@@ -80,6 +80,19 @@ def probe_hours(spec: Any) -> float:
     return seconds / len(points) / 3600.0
 
 
+def _table(title: str, rows: list[dict[str, str]], columns: list[str]) -> Any:
+    """A rich table of ``columns`` of ``rows``."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in columns:
+        left = column == "design"
+        table.add_column(column, justify="left" if left else "right", no_wrap=left)
+    for row in rows:
+        table.add_row(*(row.get(c, "") for c in columns))
+    return table
+
+
 @app.command()
 @user_errors
 def plan(
@@ -91,8 +104,6 @@ def plan(
 ) -> None:
     """Simulate a sequential grid: per comparison the chance of each verdict, expected and
     maximum seeds, and trials (trial-hours) beside the fixed design of equal power."""
-    from rich.table import Table
-
     from mpbench.report.planner import plan as make_plan
     from mpbench.report.planner import plan_notes, plan_rows
     from mpbench.study.spec import read_study
@@ -109,12 +120,10 @@ def plan(
             min_step=(schedule.min, schedule.step), hours_per_trial=hours,
         )  # fmt: skip
     rows = plan_rows(result)
-    table = Table(title=f"plan of {spec.name}: {design.comparisons} comparison(s)")
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    for column in columns:
-        table.add_column(column, justify="left" if column == "design" else "right")
-    for row in rows:
-        table.add_row(*(row.get(c, "") for c in columns))
-    console.print(table)
+    verdicts = ["design", "true diff", "better", "worse", "equivalent", "undecided"]
+    costs = ["design", "true diff", "mean seeds", "max seeds", "mean trials", "max trials"]
+    title = f"plan of {spec.name}: {design.comparisons} comparison(s)"
+    console.print(_table(f"{title}, chance of each verdict", rows[:-1], verdicts))
+    console.print(_table(f"{title}, compute", rows, [*costs, "mean trial-h"]))
     for line in plan_notes(result):
         console.print(line, highlight=False)

@@ -151,15 +151,15 @@ def plan_rows(p: Plan) -> list[dict[str, str]]:
         probs = {v.value: f"{s.sim.probs[v]:.3f}" for v in s.sim.probs}
         rows.append({
             "design": "sequential", "true diff": f"{s.effect:g}", **probs,
-            "E[seeds]": f"{s.sim.expected_seeds:.2f}", "max seeds": str(p.design.max_seeds),
-            "E[trials]": f"{s.sim.expected_trials:.1f}", "max trials": str(p.max_trials),
-            "E[trial-h]": _hours(s.sim.expected_trials, p.hours_per_trial),
+            "mean seeds": f"{s.sim.expected_seeds:.2f}", "max seeds": str(p.design.max_seeds),
+            "mean trials": f"{s.sim.expected_trials:.1f}", "max trials": str(p.max_trials),
+            "mean trial-h": _hours(s.sim.expected_trials, p.hours_per_trial),
         })  # fmt: skip
     rows.append({
-        "design": f"fixed, power {p.power:.3f}", "true diff": "any",
-        "E[seeds]": str(p.fixed_seeds), "max seeds": str(p.fixed_seeds),
-        "E[trials]": str(p.fixed_trials), "max trials": str(p.fixed_trials),
-        "E[trial-h]": _hours(p.fixed_trials, p.hours_per_trial),
+        "design": "fixed", "true diff": "any",
+        "mean seeds": str(p.fixed_seeds), "max seeds": str(p.fixed_seeds),
+        "mean trials": str(p.fixed_trials), "max trials": str(p.fixed_trials),
+        "mean trial-h": _hours(p.fixed_trials, p.hours_per_trial),
     })  # fmt: skip
     return rows
 
@@ -173,8 +173,8 @@ def plan_notes(p: Plan) -> list[str]:
         f"comparison(s) (Bonferroni), margin {d.margin:g}, {p.baselines} baseline cell(s)",
         f"assumed: effect {p.effect:g}, sd of the paired differences {p.sd:.4g}; "
         f"{PLAN_SIMS} simulated tables per true difference (normal differences, seed {PLAN_SEED})",
-        f"power at the effect: {p.power:.3f} (target {p.target_power}); expected seeds at the "
-        f"effect {100 * saved:.1f} % below the fixed design of equal power",
+        f"power at the effect: {p.power:.3f} (target {p.target_power}); the fixed design has the "
+        f"same power; expected seeds at the effect {100 * saved:.1f} % below it",
     ]
     if p.needed_max is not None and p.needed_max != d.max_seeds:
         lines.append(
