@@ -60,7 +60,7 @@ def test_planners_seed_count_has_the_power() -> None:
 def test_plan_of_a_fixed_grid_is_a_user_error() -> None:
     res = CliRunner().invoke(app, ["plan", str(REPO / "studies" / "quickstart.toml")])
     assert res.exit_code == 2
-    assert "quickstart.toml: mpbench plan needs a sequential grid" in res.output
+    assert "quickstart.toml: not a sequential grid: it needs [grid] seeds = {" in res.output
 
 
 def _sequential_study(folder: Path) -> Path:

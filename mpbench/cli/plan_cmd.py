@@ -33,43 +33,10 @@ ProbeOpt = Annotated[
 ]
 
 
-def grid_points(spec: Any) -> list[Any]:
-    """One config per grid point (the first seed of each), in the grid's order."""
-    from mpbench.study.spec import expand_grid
-
-    points: dict[str, Any] = {}
-    for cfg in expand_grid(spec):
-        points.setdefault(cfg.with_updates(seed=0).key(), cfg)
-    return list(points.values())
-
-
-def study_design(spec: Any, source: str) -> tuple[Any, int]:
-    """The sequential design of a grid study and its number of baseline cells."""
-    from mpbench.report.sequential import BASELINE, Design
-
-    schedule, resolve = getattr(spec, "schedule", None), getattr(spec, "resolve", None)
-    if schedule is None or resolve is None or resolve.margin is None:
-        raise ValueError(
-            f"{source}: mpbench plan needs a sequential grid: [grid] seeds = "
-            "{ min = 3, max = 12, step = 3 } and a [resolve] table with a margin"
-        )
-    variants = [c.variant for c in grid_points(spec)]
-    baselines = variants.count(BASELINE)
-    if not baselines or baselines == len(variants):
-        raise ValueError(
-            f"{source}: [grid] variant must hold {BASELINE!r} and at least one other variant "
-            f"(the comparisons are variant minus {BASELINE!r}), got {sorted(set(variants))}"
-        )
-    design = Design.from_seeds(
-        schedule.min, schedule.max, schedule.step, margin=resolve.margin, alpha=resolve.alpha,
-        comparisons=len(variants) - baselines,
-    )  # fmt: skip
-    return design, baselines
-
-
 def probe_hours(spec: Any) -> float:
     """Mean hours of one trial over the grid points, from the dry run's throughput probe."""
     from mpbench.config import without_cache
+    from mpbench.report.planner import grid_points
     from mpbench.study.dryrun import estimate
     from mpbench.study.spec import local_config
 
@@ -105,7 +72,7 @@ def plan(
     """Simulate a sequential grid: per comparison the chance of each verdict, expected and
     maximum seeds, and trials (trial-hours) beside the fixed design of equal power."""
     from mpbench.report.planner import plan as make_plan
-    from mpbench.report.planner import plan_notes, plan_rows
+    from mpbench.report.planner import plan_notes, plan_rows, study_design
     from mpbench.study.spec import read_study
 
     if hours_per_trial is not None and not hours_per_trial > 0:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 from scipy import optimize
@@ -73,6 +73,39 @@ class Plan:
     def max_trials(self) -> int:
         """Trials of the whole table when every comparison runs to the last look."""
         return self.design.max_seeds * (self.design.comparisons + self.baselines)
+
+
+def grid_points(spec: Any) -> list[Any]:
+    """One config per grid point (the first seed of each), in the grid's order."""
+    from mpbench.study.spec import expand_grid
+
+    points: dict[str, Any] = {}
+    for cfg in expand_grid(spec):
+        points.setdefault(cfg.with_updates(seed=0).key(), cfg)
+    return list(points.values())
+
+
+def study_design(spec: Any, source: str) -> tuple[sq.Design, int]:
+    """The sequential design of a grid study (one comparison per non-baseline grid point) and
+    its number of baseline cells."""
+    schedule, resolve = getattr(spec, "schedule", None), getattr(spec, "resolve", None)
+    if schedule is None or resolve is None or resolve.margin is None:
+        raise ValueError(
+            f"{source}: not a sequential grid: it needs [grid] seeds = "
+            "{ min = 3, max = 12, step = 3 } and a [resolve] table with a margin"
+        )
+    variants = [c.variant for c in grid_points(spec)]
+    baselines = variants.count(sq.BASELINE)
+    if not baselines or baselines == len(variants):
+        raise ValueError(
+            f"{source}: [grid] variant must hold {sq.BASELINE!r} and at least one other variant "
+            f"(the comparisons are variant minus {sq.BASELINE!r}), got {sorted(set(variants))}"
+        )
+    design = sq.Design.from_seeds(
+        schedule.min, schedule.max, schedule.step, margin=resolve.margin, alpha=resolve.alpha,
+        comparisons=len(variants) - baselines,
+    )  # fmt: skip
+    return design, baselines
 
 
 def resolvable_sd(design: sq.Design, *, effect: float, power: float) -> float:
