@@ -204,3 +204,11 @@ def test_seeds_saved_as_printed(selftest) -> None:
     saved = {d: selftest[1][(d, "seeds saved vs fixed design of equal power")] for d in sq.DISTS}
     assert all(0.0 < c.value < 1.0 for c in saved.values())
     assert all("expected" in c.detail for c in saved.values())
+
+
+def test_calibration_is_deterministic() -> None:
+    looks, alpha = (3, 5, 7), 0.01
+    first = sq.calibrated_alpha(looks, alpha)
+    sq.calibrated_alpha.cache_clear()
+    sq._null_t.cache_clear()
+    assert sq.calibrated_alpha(looks, alpha) == first

@@ -240,7 +240,7 @@ def _moments(values: np.ndarray, looks: tuple[int, ...]) -> tuple[np.ndarray, np
     return np.stack(means, 1), np.stack(ses, 1)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=2)  # 1M x looks values each: keep only the latest designs
 def _null_t(looks: tuple[int, ...]) -> np.ndarray:
     """|t| at each look of :data:`CALIBRATION_SIMS` comparisons with no difference (fixed seed)."""
     rng = np.random.default_rng(CALIBRATION_SEED)
@@ -248,7 +248,7 @@ def _null_t(looks: tuple[int, ...]) -> np.ndarray:
     for start in range(0, CALIBRATION_SIMS, CHUNK):
         rows = min(CHUNK, CALIBRATION_SIMS - start)
         mean, se = _moments(rng.standard_normal((rows, looks[-1])), looks)
-        parts.append(np.abs(mean) / se)
+        parts.append((np.abs(mean) / se).astype(np.float32))
     return np.concatenate(parts)
 
 
