@@ -212,3 +212,12 @@ def test_calibration_is_deterministic() -> None:
     sq.calibrated_alpha.cache_clear()
     sq._null_t.cache_clear()
     assert sq.calibrated_alpha(looks, alpha) == first
+
+
+def test_no_spread_gives_a_point_interval_and_nan_is_refused() -> None:
+    design = sq.Design((3, 6), margin=0.5)
+    same = sq.look_state(design, [0.25, 0.25, 0.25])
+    assert (same.verdict, same.low, same.high) == (sq.Verdict.BETTER, 0.25, 0.25)
+    assert sq.decide(design, [0.0, 0.0, 0.0]) is sq.Verdict.EQUIVALENT
+    with pytest.raises(ValueError, match="diffs must be finite numbers, got NaN or infinity"):
+        sq.decide(design, [0.1, float("nan"), 0.2])
