@@ -490,15 +490,24 @@ def simulate_table(
     rng: np.random.Generator,
     dist: Dist = "normal",
     baselines: int = 1,
+    shared: bool = False,
 ) -> TableSim:
-    """Monte Carlo of ``design.comparisons`` independent comparisons per table.
+    """Monte Carlo of ``design.comparisons`` comparisons per table.
 
     Comparison ``j`` is paired with baseline cell ``j % baselines``; a baseline cell runs as
-    many seeds as the longest of its comparisons.
+    many seeds as the longest of its comparisons. The comparisons are independent, or with
+    ``shared`` their differences share the baseline cell's noise (correlation 0.5, as when
+    variant and baseline runs are equally noisy).
     """
     k = design.comparisons
     baselines = _check_int("baselines", baselines, 1)
-    sims = simulate_codes(design, effect=effect, sd=sd, n_sims=n_studies * k, rng=rng, dist=dist)
+    if shared:
+        sims = _shared_codes(design, effect=effect, sd=sd, n_studies=n_studies, rng=rng,
+                             dist=dist, baselines=baselines)  # fmt: skip
+    else:
+        sims = simulate_codes(
+            design, effect=effect, sd=sd, n_sims=n_studies * k, rng=rng, dist=dist
+        )
     code, used = (a.reshape(n_studies, k) for a in sims)
     any_verdict = {v: float((code == i).any(axis=1).mean()) for i, v in enumerate(CODES)}
     probs = {v: float((code == i).mean()) for i, v in enumerate(CODES)}
@@ -509,6 +518,29 @@ def simulate_table(
     differs = float(np.isin(code, (_BETTER, _WORSE)).any(axis=1).mean())
     mean_seeds, mean_trials = float(used.mean()), float(trials.mean())
     return TableSim(any_verdict, differs, probs, mean_seeds, mean_trials, n_studies)
+
+
+def _shared_codes(
+    design: Design,
+    *,
+    effect: float,
+    sd: float,
+    n_studies: int,
+    rng: np.random.Generator,
+    dist: Dist,
+    baselines: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Verdict codes and seeds of tables whose comparisons share their baseline's noise."""
+    k, n = design.comparisons, design.max_seeds
+    codes, seeds = [], []
+    for start in range(0, n_studies, max(1, CHUNK // k)):
+        rows = min(max(1, CHUNK // k), n_studies - start)
+        noise = draw_diffs(effect=0.0, sd=1.0, shape=(rows, k + baselines, n), rng=rng, dist=dist)
+        base = noise[:, k + np.arange(k) % baselines]  # (rows, k, n): each one's baseline
+        diffs = effect + sd * (noise[:, :k] - base) / math.sqrt(2.0)
+        code, used = decide_many(design, diffs.reshape(rows * k, n))
+        codes.append(code), seeds.append(used)
+    return np.concatenate(codes), np.concatenate(seeds)
 
 
 def simulate_codes(
@@ -645,16 +677,19 @@ def _dist_checks(
     """The four criteria under one distribution of the paired differences."""
     m, sd, alpha = design.margin, SELFTEST["sd"], design.alpha
 
-    def run(effect: float) -> TableSim:
-        return simulate_table(design, effect=effect, sd=sd, n_studies=n_studies, rng=rng, dist=dist)
+    def run(effect: float, shared: bool = False) -> TableSim:
+        return simulate_table(
+            design, effect=effect, sd=sd, n_studies=n_studies, rng=rng, dist=dist, shared=shared
+        )
 
     null, at_margin, at_twice = run(0.0), run(m), run(2 * m)
-    fw = null.any_difference
+    fw, fw_shared = null.any_difference, run(0.0, shared=True).any_difference
     se = math.sqrt(alpha * (1 - alpha) / n_studies)
     got = at_twice.probs[Verdict.BETTER]
     fixed = fixed_seeds(design, effect=2 * m, sd=sd, power=got, dist=dist, rng=rng)
     return [
         Check("family-wise better/worse, no difference", dist, fw, alpha + 2 * se, True),
+        Check("family-wise better/worse, shared baseline", dist, fw_shared, alpha + 2 * se, True),
         Check("family-wise equivalent, difference = margin", dist,
               at_margin.any_verdict[Verdict.EQUIVALENT], alpha, True),
         Check("power, difference = 2 x margin", dist, got, SELFTEST["power"], False),
