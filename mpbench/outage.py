@@ -8,7 +8,8 @@ tracking server are *transient*: the call is retried with exponential backoff (0
 to the queue as a retry, it is not a failure of the config. Anything else (a duplicate name, a
 finished trial, bad data) is raised at once.
 
-:class:`RetryingStorage` wraps an Optuna storage; :func:`call` wraps one call (MLflow).
+:func:`call` wraps one call (MLflow: :class:`Retrying`); ``mpbench.study.retrying.RetryingStorage``
+wraps an Optuna storage.
 """
 
 from __future__ import annotations
@@ -198,47 +199,6 @@ def _first_line(exc: BaseException) -> str:
 
     lines = str(exc).strip().splitlines()
     return mask_url(lines[0][:300]) if lines else ""
-
-
-def _delegate(name: str) -> Callable[..., Any]:
-    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return call(
-            getattr(self.inner, name),
-            *args,
-            what=f"Optuna storage ({name})",
-            timeout=self.timeout,
-            **kwargs,
-        )
-
-    method.__name__ = name
-    method.__doc__ = f"``{name}`` of the wrapped storage, outages waited out."
-    return method
-
-
-def retrying_storage(inner: Any, *, timeout: float | None = None) -> Any:
-    """``inner`` (an Optuna storage) with every call retried through outages (:func:`call`)."""
-    return _storage_class()(inner, timeout=timeout)
-
-
-@functools.cache
-def _storage_class() -> type:
-    """The RetryingStorage class, built on first use (optuna is imported only then)."""
-    from optuna.storages import BaseStorage
-
-    class RetryingStorage(BaseStorage):
-        """An Optuna storage whose every call waits out outages of the wrapped one."""
-
-        def __init__(self, inner: Any, *, timeout: float | None = None) -> None:
-            self.inner, self.timeout = inner, timeout
-
-        def __getattr__(self, name: str) -> Any:  # storage-specific extras (e.g. engine)
-            return getattr(self.inner, name)
-
-    for name in dir(BaseStorage):
-        if not name.startswith("_") and callable(getattr(BaseStorage, name)):
-            setattr(RetryingStorage, name, _delegate(name))
-    RetryingStorage.__abstractmethods__ = frozenset()
-    return RetryingStorage
 
 
 class Retrying:

@@ -25,6 +25,7 @@ from mpbench import outage
 from mpbench import tracking as tk
 from mpbench.study import storage as S
 from mpbench.study.plan import plan
+from mpbench.study.retrying import RetryingStorage
 from mpbench.study.runner import run_study
 from mpbench.study.spec import read_study
 from tests.test_study_run import assert_exactly_once, loaded_study, mlflow_runs, study_file
@@ -204,7 +205,7 @@ def test_storage_waits_out_a_flaky_backend() -> None:
         return real(*args, **kwargs)
 
     inner.create_new_trial = create_new_trial  # type: ignore[method-assign]
-    storage = outage.retrying_storage(inner, timeout=30)
+    storage = RetryingStorage(inner, timeout=30)
     assert isinstance(storage, optuna.storages.BaseStorage)
     study = optuna.create_study(storage=storage, study_name="flaky")
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)

@@ -115,15 +115,15 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     import optuna
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-    from mpbench.outage import retrying_storage
+    from mpbench.study.retrying import RetryingStorage
 
     if is_journal(url):
         Path(url).parent.mkdir(parents=True, exist_ok=True)
         check_journal_lock(url)
-        return retrying_storage(JournalStorage(JournalFileBackend(url)))
+        return RetryingStorage(JournalStorage(JournalFileBackend(url)))
     url = normalise_url(url)
     check_driver(url)
-    return retrying_storage(optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True}))
+    return RetryingStorage(optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True}))
 
 
 def check_journal_lock(url: str) -> None:
