@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from mpbench._markdown import markdown_table
 from mpbench._secrets import mask_url
 from mpbench.cli._apps import app, console, err_console, user_errors
 
@@ -288,10 +289,8 @@ def print_jobs(study_folder: Path) -> None:
     records = load_jobs(study_folder)
     if not records:
         return
-    rows = [["job", "launcher", "worker", "state", "log"]]
-    rows += [[r["id"], r["launcher"], str(r["index"]), job_state(r), r["log"]] for r in records]
-    lines = ["| " + " | ".join(row) + " |" for row in rows]
-    lines.insert(1, "|" + "---|" * len(rows[0]))
+    rows = [[r["id"], r["launcher"], str(r["index"]), job_state(r), r["log"]] for r in records]
+    lines = markdown_table(["job", "launcher", "worker", "state", "log"], rows)
     console.print(
         "\n".join([f"jobs: {len(records)}", *lines]), highlight=False, markup=False, soft_wrap=True
     )
@@ -529,10 +528,9 @@ def print_summary(s: Any, *, retry: str = "--retry-failed") -> None:
 
 def print_failed(failed: list[Any], *, retry: str) -> None:
     """The failed cells as a Markdown table (one line each, never wrapped) and the rerun hint."""
-    rows = [["cell", "trial", "status", "config (vs base)", "error (last line)", "log"]]
-    rows += [[f.cell, str(f.trial), f.status, f.config, f.error, f.log] for f in failed]
-    lines = ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows]
-    lines.insert(1, "|" + "---|" * len(rows[0]))
+    head = ["cell", "trial", "status", "config (vs base)", "error (last line)", "log"]
+    rows = [[f.cell, str(f.trial), f.status, f.config, f.error, f.log] for f in failed]
+    lines = markdown_table(head, rows)
     text = "\n".join([f"failed cells: {len(failed)} (rerun them with: {retry})", *lines])
     console.print(text, highlight=False, markup=False, soft_wrap=True)
 

@@ -22,6 +22,7 @@ from typing import Final
 
 import pandas as pd
 
+from mpbench._markdown import markdown_table
 from mpbench.report.stats import (
     ALPHA,
     BASELINE,
@@ -74,11 +75,11 @@ class PaperTable:
 
     def markdown(self) -> str:
         """The table as GitHub Markdown: caption, table (best cells bold), notes."""
-        head = [*self.row_names, *self.headers()]
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        rows = []
         for key, row in self.cells.iterrows():
             texts = [f"**{t}**" if self.best.loc[key, c] and t else t for c, t in row.items()]
-            lines.append("| " + " | ".join([*map(str, key), *texts]) + " |")
+            rows.append([*map(str, key), *texts])
+        lines = markdown_table([*self.row_names, *self.headers()], rows)
         return "\n".join([self.caption, "", *lines, "", *self.notes]) + "\n"
 
     def latex(self) -> str:
@@ -222,8 +223,8 @@ def _interval(point: float, low: float, high: float, scale: float) -> str:
     return f"{point * scale:.2f} [{low * scale:.2f}, {high * scale:.2f}]"
 
 
-def _aggregate_rows(part: pd.DataFrame, fields: list[str]) -> list[str]:
-    """The Markdown rows of one split of the aggregate table."""
+def _aggregate_rows(part: pd.DataFrame, fields: list[str]) -> list[list[str]]:
+    """The cells of the rows of one split of the aggregate table."""
     scale = _scale(str(part["metric"].iloc[0]))
     lines = []
     for _, r in part.iterrows():
@@ -231,8 +232,7 @@ def _aggregate_rows(part: pd.DataFrame, fields: list[str]) -> list[str]:
         is_base = r["variant"] == BASELINE
         p = "—" if is_base else _interval(r["p_improve"], r["p_low"], r["p_high"], 1.0)
         cells = [r["label"], *(str(r[f]) for f in fields), str(r["n_tasks"]), str(r["n_runs"])]
-        cells += [iqm, p, str(r["p_tasks"])]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append([*cells, iqm, p, str(r["p_tasks"])])
     return lines
 
 
@@ -242,11 +242,10 @@ def aggregate_markdown(agg: pd.DataFrame) -> str:
     columns = list(agg.columns)
     fields = columns[columns.index("label") + 1 : columns.index("variant")]
     names = ["variant", *fields, "tasks", "runs", "IQM [95% CI]", "P(improvement) [95% CI]"]
-    head = "| " + " | ".join([*names, "P tasks"]) + " |"
     lines: list[str] = []
     for metric, part in agg.groupby("metric", sort=False):
         lines += [f"Aggregate over tasks (backbone x dataset): {split_caption([str(metric)])}.", ""]
-        lines += [head, "|" + "---|" * (len(names) + 1), *_aggregate_rows(part, fields), ""]
+        lines += [*markdown_table([*names, "P tasks"], _aggregate_rows(part, fields)), ""]
     resamples = int(agg["resamples"].iloc[0]) if len(agg) else RESAMPLES
     seed = int(agg["boot_seed"].iloc[0]) if len(agg) else BOOT_SEED
     notes = (
