@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+import time
+from typing import Any
 
 import pytest
 import torch
@@ -13,6 +15,8 @@ import mpbench.bench.step as step_mod
 from mpbench.bench.step import StepTiming, time_training_step
 from mpbench.cli import app
 from mpbench.cli.backbone_cmds import step_lines
+from mpbench.engine.step import timed
+from mpbench.prompt import NoPrompt
 
 
 def test_time_training_step_tiny_on_cpu() -> None:
@@ -40,15 +44,36 @@ def test_time_training_step_tiny_on_cpu() -> None:
 def test_step_timing_alternates_abba_and_takes_median_and_min(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # scripted step times in call order: repeat 0 times p then b, repeat 1 b then p, repeat 2
-    # p then b; so p = 0.30, 0.50, 0.20 (median 0.30, fastest 0.20) and b = 0.10, 0.12, 0.14
-    # (median 0.12, fastest 0.10): overhead 0.30 / 0.12 - 1 = 1.5
-    script = iter([0.30, 0.10, 0.12, 0.50, 0.20, 0.14])
-    monkeypatch.setattr(step_mod, "timed", lambda fn, device: next(script))
+    # the fake timer reads which model each step trains (make_step's partial holds it) and answers
+    # with that model's next scripted time: p = 0.30, 0.50, 0.20 (median 0.30, fastest 0.20) and
+    # b = 0.10, 0.12, 0.14 (median 0.12, fastest 0.10): overhead 0.30 / 0.12 - 1 = 1.5
+    script = {"p": iter([0.30, 0.50, 0.20]), "b": iter([0.10, 0.12, 0.14])}
+    order: list[str] = []
+
+    def fake_timed(fn: Any) -> float:
+        name = "b" if isinstance(fn.args[0].prompt, NoPrompt) else "p"
+        order.append(name)
+        return next(script[name])
+
+    monkeypatch.setattr(step_mod, "timed", fake_timed)
     t = time_training_step(backbone="x3d_xs", device="cpu", batch=1, repeats=3, warmup=0)
+    assert order == ["p", "b", "b", "p", "p", "b"]  # ABBA: drift falls on both
     assert (t.prompt_s, t.prompt_min_s) == (0.30, 0.20)
     assert (t.baseline_s, t.baseline_min_s) == (0.12, 0.10)
     assert t.overhead == pytest.approx(1.5)
+
+
+def test_timed_is_torch_benchmark_timer_of_one_warm_call() -> None:
+    """One timed call after the Timer's two warm-up calls, measured in seconds."""
+    calls: list[float] = []
+
+    def nap() -> None:
+        calls.append(time.perf_counter())
+        time.sleep(0.05)
+
+    seconds = timed(nap)
+    assert len(calls) == 3
+    assert 0.05 <= seconds < 0.05 + 0.5
 
 
 def test_overhead_and_report_lines() -> None:

@@ -1,4 +1,4 @@
-"""What every benchmark shares: the device choice and a CUDA-synchronised timer."""
+"""What every benchmark shares: the device choice and one timed call (torch's benchmark Timer)."""
 
 from __future__ import annotations
 

@@ -176,8 +176,8 @@ def bench_layer(
     diff, grad_rel = _agreement(run_ours, ours, ref, x)
     ours_ms, ref_ms = [], []
     for _ in range(repeats):  # interleaved so drift on a shared machine hits both alike
-        ours_ms.append(1e3 * timed(lambda: _step(run_ours, x), dev))
-        ref_ms.append(1e3 * timed(lambda: _step(ref, x), dev))
+        ours_ms.append(1e3 * timed(lambda: _step(run_ours, x)))
+        ref_ms.append(1e3 * timed(lambda: _step(ref, x)))
         if on_repeat is not None:
             on_repeat()
     return LayerBenchResult(

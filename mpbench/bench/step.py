@@ -139,7 +139,7 @@ def time_training_step(
             step()
     for r in range(repeats):
         for name in ("p", "b") if r % 2 == 0 else ("b", "p"):  # ABBA: drift hits both
-            times[name].append(timed(steps[name], dev))
+            times[name].append(timed(steps[name]))
         if on_repeat is not None:
             on_repeat()
     return StepTiming(

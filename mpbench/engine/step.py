@@ -3,7 +3,6 @@ and the one timer both measure it with."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -48,12 +47,11 @@ def train_step(
     return torch.stack([ce.detach(), reg.detach()])
 
 
-def timed(fn: Callable[[], object], device: torch.device) -> float:
-    """Seconds one call of ``fn`` takes, with CUDA synchronised before and after."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
+def timed(fn: Callable[[], object]) -> float:
+    """Seconds one call of ``fn`` takes, by ``torch.utils.benchmark.Timer``: the accelerator
+    synchronised around it, this process's thread count kept, after the Timer's two untimed
+    warm-up calls of the same ``fn`` (so each timed call is warm, whatever ran before it)."""
+    from torch.utils.benchmark import Timer
+
+    timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    return float(timer.timeit(number=1).median)

@@ -143,8 +143,7 @@ def probe_seconds_per_step(cfg: TrialConfig, *, steps: int = 2, batch: int = 2) 
     b = min(batch, cfg.batch_size)
     x = torch.randn(b, 3, cfg.frames + 1, cfg.crop, cfg.crop, device=device)
     y = torch.zeros(b, dtype=torch.long, device=device)
-    step(model, x, y)  # warm-up
-    fastest = min(timed(lambda: step(model, x, y), device) for _ in range(steps))
+    fastest = min(timed(lambda: step(model, x, y)) for _ in range(steps))  # each one warm
     return fastest * cfg.batch_size / b
 
 
