@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -15,10 +16,9 @@ from typer.testing import CliRunner
 
 from mpbench.cli import app
 from mpbench.data.datasets import ClipDataset, FileSource, VideoEntry
-from mpbench.data.video import uniform_starts
 from mpbench.engine.figures import validation_strip
 from mpbench.prompt import MotionPrompt, NoPrompt
-from mpbench.report.viz import GREY, centre_start, fixed_sigmoid_strip, read_clip
+from mpbench.report.viz import GREY, fixed_sigmoid_strip, read_clip
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FPS, N, SIDE, CUT, SQ, ROW = 25, 60, 144, 15, 12, 66  # 60 frames, a scene cut every 15
@@ -82,11 +82,35 @@ def test_read_clip_takes_consecutive_samples_from_start(
         assert clip.decoded < clip.indices[-1] + 1 - 10
 
 
-def test_default_start_is_training_validation_clip() -> None:
-    for n in range(1, 80):
-        for frames, rate in ((2, 1), (5, 3), (9, 2), (9, 4)):
-            expected = uniform_starts(n, frames=frames - 1, sampling_rate=rate, clips=1)[0]
-            assert centre_start(n, frames=frames, rate=rate) == expected, (n, frames, rate)
+class RecordingSource(FileSource):
+    """Training's file source, noting the frame indices each read asks for."""
+
+    def __init__(self, entries: list[VideoEntry]) -> None:
+        super().__init__(entries)
+        self.asked: list[list[int]] = []
+
+    def read(self, index: int, select: Any) -> torch.Tensor:
+        """Read as training does; remember ``select(n)``."""
+
+        def noted(n: int) -> list[int]:
+            self.asked.append(list(select(n)))
+            return self.asked[-1]
+
+        return super().read(index, noted)
+
+
+@pytest.mark.parametrize(("frames", "rate", "size"), [(9, 2, 112), (5, 3, 48), (4, 1, SIDE)])
+def test_viz_reads_the_validation_clip_training_reads(
+    video: Path, frames: int, rate: int, size: int
+) -> None:
+    """The default strip is the validation clip: the same frame indices, the same pixels."""
+    source = RecordingSource([VideoEntry(str(video), 0)])
+    val = ClipDataset(source, mode="val", frames=frames - 1, sampling_rate=rate, crop=size)
+    x = val[0][0]  # 3 x (T+1) x size x size, normalised
+    clip = read_clip(video, frames=frames, rate=rate, size=size)
+    assert list(clip.indices) == source.asked[0]
+    seen = (x.permute(1, 2, 3, 0).numpy() * np.array(val.std) + np.array(val.mean)).clip(0, 1)
+    np.testing.assert_allclose(clip.frames, seen, atol=1e-6)
 
 
 def test_differences_show_motion_not_cuts(video: Path) -> None:

@@ -2,9 +2,10 @@
 
 A strip shows one clip the way the model sees it: T+1 *consecutive samples*, every ``rate``-th
 frame from a start time (training's ``sampling_rate``), not frames spread over the whole video
-(on real footage those differences are scene cuts, not motion). Only the clip's window is
-decoded: seek to the keyframe before the start, decode forward, stop after the last sample.
-Frames are resized (short side to ``size``) and centre-cropped to ``size`` x ``size``. Frame
+(on real footage those differences are scene cuts, not motion). The clip is read by training's
+own reader (:mod:`mpbench.data.video`: the same frame index, the same seek that decodes only the
+clip's window, the same pixels) with training's clip sampling (by default the validation clip,
+the centred one) and validation transform (short side to ``size``, centre crop). Frame
 differences and attention come from :class:`mpbench.prompt.MotionPrompt` with a fixed slope and
 shift (the paper's sigmoid), applied to the frames normalised with mean 0.45 and std 0.225.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 
@@ -61,15 +62,6 @@ def fixed_sigmoid_strip(frames: np.ndarray, *, slope: float, shift: float) -> di
     return strip_arrays(frames.astype(np.float32), attention.astype(np.float32))
 
 
-def _resized(frame: Any, size: int) -> np.ndarray:
-    """One decoded frame as RGB uint8, short side ``size``, centre-cropped to a square."""
-    scale = size / min(frame.width, frame.height)
-    width, height = max(size, round(frame.width * scale)), max(size, round(frame.height * scale))
-    rgb = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
-    top, left = (height - size) // 2, (width - size) // 2
-    return rgb[top : top + size, left : left + size]
-
-
 def _check_request(*, frames: int, rate: int, start: float | None, size: int) -> None:
     """Reject clip requests that no video can satisfy."""
     if frames < 2:
@@ -82,90 +74,62 @@ def _check_request(*, frames: int, rate: int, start: float | None, size: int) ->
         raise ValueError(f"size must be >= 8 pixels, got {size}")
 
 
-def _duration(stream: Any, container: Any) -> float | None:
-    """The video's length in seconds from its metadata (None when it declares none)."""
-    if stream.duration is not None and stream.time_base is not None:
-        return float(stream.duration * stream.time_base)
-    if container.duration is not None:
-        return container.duration / 1_000_000  # AV_TIME_BASE
-    return None
+def _frame_rate(path: str) -> float:
+    """The video's frame rate from its stream header (no decoding)."""
+    import av
+
+    with av.open(path) as container:
+        if not container.streams.video:
+            raise ValueError(f"video {path!r} has no video stream")
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 0)
+    if fps <= 0:
+        raise ValueError(f"video {path!r} declares no frame rate")
+    return fps
 
 
-def centre_start(num_frames: int, *, frames: int, rate: int) -> int:
-    """First frame of the centred clip of ``frames`` samples, as training picks its validation
-    clip (``mpbench.data.video.uniform_starts`` with one clip; importing it costs seconds)."""
-    return round(max(num_frames - (frames - 1) * rate - 1, 0) * 0.5)
+def _clip_start(
+    n: int, fps: float, *, name: str, frames: int, rate: int, start: float | None
+) -> int:
+    """First frame of the clip: training's validation clip (the centred one) when ``start`` is
+    None, else the first frame at or after ``start`` seconds; checked against the video."""
+    from mpbench.data.video import uniform_starts
 
-
-def _default_start(
-    stream: Any, length: float | None, *, fps: float, frames: int, rate: int
-) -> float:
-    """Start in seconds of the centred clip (0 when the video declares no length)."""
-    count = stream.frames or (round(length * fps) if length is not None else 0)
-    return centre_start(count, frames=frames, rate=rate) / fps if count else 0.0
-
-
-def _samples(
-    container: Any, stream: Any, *, first: int, frames: int, rate: int, size: int
-) -> tuple[list[np.ndarray], list[int], int, int]:
-    """Decode on from the current position, keeping frames ``first``, ``first + rate``, ...
-
-    Returns the kept frames (at most ``frames``), their indices, how many frames were decoded
-    and the index of the first decoded frame (-1 if none).
-    """
-    kept: list[np.ndarray] = []
-    indices: list[int] = []
-    decoded, opened = 0, -1
-    origin, fps = stream.start_time or 0, float(stream.average_rate or stream.guessed_rate)
-    for frame in container.decode(stream):
-        if frame.pts is None:
-            raise ValueError("frames without timestamps: cannot seek in this video")
-        index = round(float((frame.pts - origin) * stream.time_base) * fps)
-        decoded, opened = decoded + 1, opened if decoded else index
-        if index < first or (index - first) % rate:
-            continue  # before the start, or between samples
-        kept.append(_resized(frame, size))
-        indices.append(index)
-        if len(kept) == frames:
-            break
-    return kept, indices, decoded, opened
-
-
-def _decode_clip(
-    container: Any, name: str, *, frames: int, rate: int, start: float | None, size: int
-) -> VideoClip:
-    """Seek to the keyframe before ``start`` and decode forward until the clip is complete."""
-    if not container.streams.video:
-        raise ValueError(f"video {name!r} has no video stream")
-    stream = container.streams.video[0]
-    fps = float(stream.average_rate or stream.guessed_rate or 0)
-    if fps <= 0 or stream.time_base is None:
-        raise ValueError(f"video {name!r} declares no frame rate or time base")
-    length = _duration(stream, container)
     if start is None:
-        start = _default_start(stream, length, fps=fps, frames=frames, rate=rate)
-    if length is not None and start >= length:
-        raise ValueError(f"--start {start:g} s lies beyond the end of {name!r} ({length:.2f} s)")
-    first = math.ceil(start * fps - 1e-3)  # the first frame at or after start (float slack)
-    kw = {"first": first, "frames": frames, "rate": rate, "size": size}
-    origin, decoded, opened = stream.start_time or 0, 0, 0
-    if first > 0:  # offset in the stream's time base; backward: the keyframe at or before it
-        container.seek(origin + int(start / stream.time_base), stream=stream, backward=True)
-        kept, indices, decoded, opened = _samples(container, stream, **kw)
-    if first == 0 or opened > first:  # no seek needed, or the seek overshot: from the start
-        if first > 0:
-            container.seek(origin, stream=stream, backward=True)
-        kept, indices, more, _ = _samples(container, stream, **kw)
-        decoded += more
-    _check_fit(name, kept=len(kept), frames=frames, rate=rate, start=start)
-    pixels = np.stack(kept).astype(np.float32) / 255.0
-    return VideoClip(frames=pixels, indices=tuple(indices), fps=fps, decoded=decoded)
+        first = uniform_starts(n, frames=frames - 1, sampling_rate=rate, clips=1)[0]
+    else:
+        first = math.ceil(start * fps - 1e-3)  # float slack
+        if first >= n:
+            raise ValueError(
+                f"--start {start:g} s lies beyond the end of {name!r} ({n / fps:.2f} s)"
+            )
+    kept = min(frames, (n - 1 - first) // rate + 1)
+    _check_fit(
+        name, kept=kept, frames=frames, rate=rate, start=first / fps if start is None else start
+    )
+    return first
+
+
+def _val_clip(path: str, *, frames: int, rate: int, start: float | None, size: int) -> VideoClip:
+    """The clip as training's validation reader makes it: :func:`mpbench.data.video.read_frames`
+    of :func:`~mpbench.data.video.clip_indices`, then the validation transform (short side to
+    ``size``, centre crop)."""
+    from mpbench.data.transforms import eval_transform
+    from mpbench.data.video import clip_indices, read_frames, video_frame_count
+
+    fps = _frame_rate(path)
+    n = video_frame_count(path)
+    first = _clip_start(n, fps, name=path, frames=frames, rate=rate, start=start)
+    indices = clip_indices(n, frames=frames - 1, sampling_rate=rate, start=first).tolist()
+    stats: dict[str, int] = {}
+    raw = read_frames(path, lambda _: indices, stats=stats)  # (T+1) x H x W x 3 uint8
+    x = eval_transform(crop=size)(raw)  # 3 x (T+1) x size x size, normalised
+    pixels = (x.permute(1, 2, 3, 0).numpy() * STD + MEAN).clip(0.0, 1.0).astype(np.float32)
+    return VideoClip(frames=pixels, indices=tuple(indices), fps=fps, decoded=stats["decoded"])
 
 
 def _check_fit(name: str, *, kept: int, frames: int, rate: int, start: float) -> None:
-    """Name the start or the clip that the video cannot provide."""
-    if kept == 0:
-        raise ValueError(f"--start {start:g} s lies beyond the end of {name!r}")
+    """Name the clip that the video cannot provide."""
     if kept < frames:
         raise ValueError(
             f"the clip does not fit in {name!r}: from {start:g} s at rate {rate} only {kept} "
@@ -185,15 +149,14 @@ def read_clip(
     """``frames`` (T+1) samples every ``rate``-th frame from ``start`` s (None: centred clip)."""
     import av
 
+    from mpbench.data.video import VideoDecodeError
+
     _check_request(frames=frames, rate=rate, start=start, size=size)
     if not Path(path).is_file():
         raise FileNotFoundError(f"video file not found: {path}")
     try:
-        with av.open(str(path)) as container:
-            return _decode_clip(
-                container, str(path), frames=frames, rate=rate, start=start, size=size
-            )
-    except av.FFmpegError as exc:
+        return _val_clip(str(path), frames=frames, rate=rate, start=start, size=size)
+    except (av.FFmpegError, VideoDecodeError) as exc:
         raise ValueError(f"cannot decode video {str(path)!r}: {exc}") from exc
 
 
