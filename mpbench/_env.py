@@ -8,9 +8,10 @@ from collections.abc import Iterator
 
 
 @contextlib.contextmanager
-def scoped_env(name: str, value: str) -> Iterator[None]:
-    """Within: ``os.environ[name] = value`` unless the user already set it (their value wins);
-    afterwards the environment is as it was (a test or a notebook keeps nothing of it).
+def scoped_env(name: str, value: str, *, override: bool = False) -> Iterator[None]:
+    """Within: ``os.environ[name] = value`` unless the user already set it (their value wins,
+    unless ``override``); afterwards the environment is as it was (a test or a notebook keeps
+    nothing of it).
 
     Example:
         >>> with scoped_env("MPBENCH_EXAMPLE", "1"):
@@ -19,11 +20,15 @@ def scoped_env(name: str, value: str) -> Iterator[None]:
         >>> "MPBENCH_EXAMPLE" in os.environ
         False
     """
-    if name in os.environ:
+    before = os.environ.get(name)
+    if before is not None and not override:
         yield
         return
     os.environ[name] = value
     try:
         yield
     finally:
-        os.environ.pop(name, None)
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before

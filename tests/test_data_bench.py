@@ -1,5 +1,5 @@
-"""``bench data``: the decoder comparison (test videos, worker rows, ratios) and the DataLoader
-throughput of a dataset (``--dataset``). Speeds are never asserted."""
+"""``bench decoders``: the decoder comparison (test videos, worker rows, ratios), and
+``bench loader``: the DataLoader throughput of a dataset. Speeds are never asserted."""
 
 from __future__ import annotations
 
@@ -58,14 +58,13 @@ def test_bench_data_rejects_too_few_clips_and_bad_workers() -> None:
         bench_data("synth", workers=[-1], options=TINY)
 
 
-def test_cli_bench_data_prints_a_table(tmp_path: Path) -> None:
+def test_cli_bench_prints_a_table(tmp_path: Path) -> None:
     write_synth_dataset(tmp_path, spec=preset_spec("easy", **TINY), seed=0)
     result = runner.invoke(
         app,
         [
             "bench",
-            "data",
-            "--dataset",
+            "loader",
             "synth",
             "--root",
             str(tmp_path),
@@ -83,19 +82,20 @@ def test_cli_bench_data_prints_a_table(tmp_path: Path) -> None:
     assert "clips/s per worker" in result.output and "workers=0:" in result.output
 
 
-def test_cli_bench_data_errors_exit_2(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["bench", "data", "--dataset", "synth", "--workers", "a,b"])
+def test_cli_bench_loader_and_decoders_errors_exit_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["bench", "loader", "synth", "--workers", "a,b"])
     assert result.exit_code == 2 and "--workers must be comma-separated integers" in result.output
-    result = runner.invoke(
-        app, ["bench", "data", "--dataset", "ucf101", "--root", str(tmp_path / "none")]
-    )
+    result = runner.invoke(app, ["bench", "loader", "ucf101", "--root", str(tmp_path / "none")])
     assert result.exit_code == 2 and "not found" in result.output
-    result = runner.invoke(app, ["bench", "data", "--dataset", "synth", "--json", "x.json"])
-    assert result.exit_code == 2 and "--json cannot be used with --dataset" in result.output
-    result = runner.invoke(app, ["bench", "data", "--root", str(tmp_path)])
-    assert result.exit_code == 2 and "--root cannot be used without --dataset" in result.output
-    result = runner.invoke(app, ["bench", "data", "--decoders", "seek,ffmpeg"])
+    # each command has only its own options: the other's are usage errors
+    result = runner.invoke(app, ["bench", "loader", "synth", "--json", "x.json"])
+    assert result.exit_code == 2 and "No such option: --json" in result.output
+    result = runner.invoke(app, ["bench", "decoders", "--root", str(tmp_path)])
+    assert result.exit_code == 2 and "No such option: --root" in result.output
+    result = runner.invoke(app, ["bench", "decoders", "--decoders", "seek,ffmpeg"])
     assert result.exit_code == 2 and "--decoders must be among full, seek" in result.output
+    result = runner.invoke(app, ["bench", "data", "--help"])
+    assert result.exit_code == 2 and "No such command 'data'" in result.output
 
 
 # --- the decoder comparison --------------------------------------------------------------------
@@ -196,14 +196,14 @@ def test_a_worker_reports_a_failing_decoder_as_unavailable_with_the_reason(
     assert message["reason"].startswith("VideoDecodeError:") and "none.mp4" in message["reason"]
 
 
-def test_cli_bench_data_compares_decoders_and_prints_the_ratios_last(
+def test_cli_bench_compares_decoders_and_prints_the_ratios_last(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(decoders_mod.OPTIONAL_PACKAGES, "pytorchvideo", "mpbench_no_such_pkg")
     out = tmp_path / "rows.json"
     args = [
         "bench",
-        "data",
+        "decoders",
         "--durations",
         "1,2",
         "--height",
@@ -263,14 +263,16 @@ def test_cli_bench_data_compares_decoders_and_prints_the_ratios_last(
     )
 
 
-def test_cli_bench_data_device_cuda_without_cuda_exits_2(
+def test_cli_bench_device_cuda_without_cuda_exits_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     videos = tmp_path / "videos"
-    result = runner.invoke(app, ["bench", "data", "--device", "cuda", "--videos-dir", str(videos)])
+    result = runner.invoke(
+        app, ["bench", "decoders", "--device", "cuda", "--videos-dir", str(videos)]
+    )
     assert result.exit_code == 2
     assert "device 'cuda' requested but torch.cuda.is_available() is False" in result.output
     assert not videos.exists()  # refused before writing anything
@@ -291,7 +293,7 @@ def test_data_vs_step_says_whether_the_gpu_waits() -> None:
     ]
 
 
-def test_cli_bench_data_cuda_prints_the_data_rate_beside_the_step_rate(
+def test_cli_bench_cuda_prints_the_data_rate_beside_the_step_rate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import torch
@@ -301,7 +303,7 @@ def test_cli_bench_data_cuda_prints_the_data_rate_beside_the_step_rate(
     timing = step_mod.StepTiming("x3d_xs", "cuda", "full", 8, 8, 64, "none", 0.1, 0.09, 3)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(step_mod, "time_training_step", lambda **kw: timing)
-    args = ["bench", "data", "--device", "cuda", "--backbone", "x3d_xs", "--durations", "1",
+    args = ["bench", "decoders", "--device", "cuda", "--backbone", "x3d_xs", "--durations", "1",
             "--height", "32", "--size", "16", "--no-xvid", "--decoders", "seek",
             "--videos-dir", str(tmp_path), "--clips", "1"]  # fmt: skip
     result = runner.invoke(app, args)
@@ -311,13 +313,13 @@ def test_cli_bench_data_cuda_prints_the_data_rate_beside_the_step_rate(
     assert result.output.strip().splitlines()[-1].startswith("  cache vs seek")  # ratios last
 
 
-def test_cli_bench_data_on_a_folder_measures_its_videos_and_has_no_ratios(tmp_path: Path) -> None:
+def test_cli_bench_on_a_folder_measures_its_videos_and_has_no_ratios(tmp_path: Path) -> None:
     write_bench_video(BenchVideo("h264", 1, 28, 16), tmp_path / "mine" / "sub")
-    args = ["bench", "data", "--folder", str(tmp_path / "mine"), "--decoders", "full",
+    args = ["bench", "decoders", "--folder", str(tmp_path / "mine"), "--decoders", "full",
             "--full-limit-gb", "1e-9", "--videos-dir", str(tmp_path / "videos")]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "h264-28x16-25fps-1s-gop250-v1.mp4: file 28x16, 1 s, 25 frames" in result.output
     assert result.output.strip().endswith("ratios: none (they are taken on the H.264 test videos)")
-    result = runner.invoke(app, ["bench", "data", "--folder", str(tmp_path / "nothing")])
+    result = runner.invoke(app, ["bench", "decoders", "--folder", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "is not a folder" in result.output

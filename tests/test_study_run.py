@@ -530,7 +530,11 @@ lr = [2e-3, 1e9]
     assert (
         "nothing to do: every cell has ended; 1 failed — rerun with --retry-failed" in again.output
     )
+    tracking = os.environ.get("MLFLOW_TRACKING_URI")
     worker = runner.invoke(
         app, ["worker", str(path), "--storage", str(proj / "runs/div/optuna.journal")]
     )
     assert worker.exit_code == 1 and "failed cells: 1" in worker.output
+    # it ran in the project folder, and left this process's folder and environment as they were
+    assert Path.cwd() == tmp_path / "third"
+    assert os.environ.get("MLFLOW_TRACKING_URI") == tracking

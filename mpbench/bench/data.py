@@ -677,3 +677,156 @@ def prepare_videos(
         for v in videos
     ]  # fmt: skip
     return probes + [probe_video(f, short_side=short_side) for f in files]
+
+
+# --- the whole decoder comparison (``mpbench bench decoders``) ---------------------------------
+
+
+@dataclass(frozen=True)
+class DecoderRequest:
+    """What ``mpbench bench decoders`` measures: the videos, the decoders, the workers.
+
+    Args:
+        durations: test videos' seconds (None: :data:`DEFAULT_DURATIONS`, none with a folder).
+        folder: also measure the video files under this folder.
+        height: the test videos' height (16:9 H.264).
+        xvid: also an XviD AVI as long as the shortest test video.
+        videos_dir: where the test videos are written once and reused.
+        decoders: names among :data:`mpbench.bench.decoders.DECODERS`.
+        workers: worker counts (processes timed at once).
+        clip: how the clips are drawn and how many are timed.
+        full_limit_gb: skip ``full`` above this estimated memory per worker.
+        device: "cuda" also times a training step of ``backbone`` at ``batch``.
+        backbone: the backbone stepped on CUDA.
+        batch: clips per training step on CUDA.
+        json_out: write the settings, rows, cache builds, GPU rows and ratios here.
+
+    Example:
+        >>> DecoderRequest(durations=(10,)).device
+        'cpu'
+    """
+
+    durations: Sequence[int] | None = None
+    folder: Path | None = None
+    height: int = 720
+    xvid: bool = True
+    videos_dir: Path = DEFAULT_VIDEOS_DIR
+    decoders: Sequence[str] = DECODERS
+    workers: Sequence[int] = (1,)
+    clip: ClipSettings = field(default_factory=ClipSettings)
+    full_limit_gb: float = 10.0
+    device: Literal["cpu", "cuda"] = "cpu"
+    backbone: str = "x3d_s"
+    batch: int = 8
+    json_out: Path | None = None
+
+
+@dataclass
+class DecoderBench:
+    """What :func:`bench_decoders` measured (``step`` and ``gpu`` only on CUDA).
+
+    Args:
+        request: the request it ran.
+        probes: the videos measured.
+        result: the rows and the cache builds.
+        ratios: :func:`decoder_ratios` at the first worker count.
+        load_start: the load average before.
+        load_end: the load average after.
+        step: the training step's timing (a :class:`mpbench.bench.step.StepTiming`).
+        gpu: :func:`data_vs_step` rows.
+    """
+
+    request: DecoderRequest
+    probes: list[VideoProbe]
+    result: DecoderComparison
+    ratios: list[dict[str, Any]]
+    load_start: tuple[float, float, float]
+    load_end: tuple[float, float, float]
+    step: Any = None
+    gpu: list[dict[str, Any]] | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The JSON record: settings, load averages, rows, cache builds, GPU rows, ratios."""
+        req = self.request
+        settings = {**_asdict(req.clip), "workers": list(req.workers)}
+        settings.update(full_limit_gb=req.full_limit_gb, decoders=list(req.decoders))
+        return {
+            "settings": settings,
+            "load_average": {"start": self.load_start, "end": self.load_end},
+            "rows": self.result.rows,
+            "cache_builds": self.result.builds,
+            "gpu": self.gpu,
+            "ratios": self.ratios,
+        }
+
+
+def _asdict(clip: ClipSettings) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(clip)
+
+
+Stage = Callable[[str, int | None], None]
+
+
+def _request_videos(req: DecoderRequest) -> tuple[list[BenchVideo], list[Path]]:
+    """The test videos to write and the folder's files; ValueError when there is neither."""
+    files = folder_videos(req.folder) if req.folder is not None else []
+    durations = req.durations
+    if durations is None:
+        durations = () if req.folder is not None else DEFAULT_DURATIONS
+    videos = bench_videos(list(durations), height=req.height, xvid=req.xvid)
+    if not videos and not files:
+        raise ValueError("nothing to measure: give --durations or --folder")
+    return videos, files
+
+
+def bench_decoders(
+    req: DecoderRequest,
+    *,
+    on_stage: Stage | None = None,
+    on_advance: Callable[[int], None] | None = None,
+) -> DecoderBench:
+    """Write and probe the videos, compare the decoders (and on CUDA the training step), take
+    the ratios; write the JSON record when asked. ``on_stage(description, total)`` starts a
+    stage of ``total`` steps (None: no count), ``on_advance(n)`` counts them."""
+    from mpbench._device import resolve_device
+
+    stage, advance = on_stage or (lambda d, t: None), on_advance or (lambda n: None)
+    _check_comparison_args(req.decoders, req.workers)
+    if req.device == "cuda":
+        resolve_device("cuda")  # refused before anything is written
+    videos, files = _request_videos(req)
+    load_start = os.getloadavg()
+    videos_dir = Path(req.videos_dir).expanduser()
+    stage(f"writing test videos into {videos_dir}", sum(v.frames for v in videos
+          if not (videos_dir / v.name).exists()))  # fmt: skip
+    probes = prepare_videos(
+        videos, files, videos_dir=videos_dir, short_side=req.clip.short_side, progress=advance
+    )
+    videos_dir.mkdir(parents=True, exist_ok=True)
+    stage("measuring", len(probes) * len(req.decoders) * len(req.workers))
+    with tempfile.TemporaryDirectory(dir=videos_dir, prefix=".stores-") as store_dir:
+        result = compare_decoders(
+            probes, store_dir=store_dir, decoders=req.decoders, workers=req.workers,
+            clip=req.clip, full_limit_gb=req.full_limit_gb, on_row=lambda row: advance(1),
+            on_start=lambda text: stage(text, None),
+        )  # fmt: skip
+    out = DecoderBench(req, probes, result, decoder_ratios(result.rows, workers=req.workers[0]),
+                       load_start, load_start)  # fmt: skip
+    if req.device == "cuda":
+        _time_step(out, stage)
+    out.load_end = os.getloadavg()
+    if req.json_out is not None:
+        Path(req.json_out).write_text(json.dumps(out.record(), indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+def _time_step(out: DecoderBench, stage: Stage) -> None:
+    """Time the training step on CUDA and set the GPU rows beside the data rates."""
+    from mpbench.bench.step import time_training_step
+
+    req = out.request
+    stage(f"timing a training step of {req.backbone} on cuda", None)
+    out.step = time_training_step(backbone=req.backbone, device="cuda", batch=req.batch)
+    out.gpu = data_vs_step(out.result.rows, step_clips_per_s=req.batch / out.step.prompt_s)

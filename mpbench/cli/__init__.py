@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mpbench.cli import (  # noqa: F401  (each module registers its commands on import)
     backbone_cmds,
+    bench_data_cmds,
     data_cmds,
     plan_cmd,
     prompt_cmds,

@@ -1,16 +1,14 @@
-"""Data commands: ``data synth``, ``data cache``, ``data probe``, ``list datasets`` and
-``bench data``."""
+"""Data commands: ``data synth``, ``data cache``, ``data probe`` and ``list datasets`` (the
+data-loading benchmarks are in :mod:`mpbench.cli.bench_data_cmds`)."""
 
 from __future__ import annotations
 
-import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from mpbench.cli._apps import bench_app, console, data_app, list_app, user_errors
+from mpbench.cli._apps import console, data_app, list_app, user_errors
 
 PRESET_NAMES = ("easy", "medium", "hard")
 
@@ -143,6 +141,14 @@ def _names(text: str, *, option: str, known: tuple[str, ...]) -> list[str]:
     return names
 
 
+ValClipsOpt = Annotated[
+    int, typer.Option(help="Validation clips (at most the preset's); more = tighter bound.", min=1)
+]
+CnnFramesOpt = Annotated[
+    int, typer.Option(help="Frame indices for the CNN probe, spread evenly (0: every one).", min=0)
+]
+
+
 @data_app.command("probe")
 @user_errors
 def probe(
@@ -151,10 +157,7 @@ def probe(
     train_clips: Annotated[
         int, typer.Option(help="Training clips (at most the preset's).", min=1)
     ] = 1000,
-    val_clips: Annotated[
-        int,
-        typer.Option(help="Validation clips (at most the preset's); more = tighter bound.", min=1),
-    ] = 240,
+    val_clips: ValClipsOpt = 240,
     classes: Annotated[int | None, typer.Option(help="Motion classes (default: preset).")] = None,
     video_frames: Annotated[
         int | None, typer.Option(help="Frames per video (default: preset).")
@@ -162,10 +165,7 @@ def probe(
     probes: Annotated[
         str, typer.Option(help="Single-frame probes at every frame index: linear, cnn.")
     ] = "linear,cnn",
-    cnn_frames: Annotated[
-        int,
-        typer.Option(help="Frame indices for the CNN probe, spread evenly (0: every one).", min=0),
-    ] = 0,
+    cnn_frames: CnnFramesOpt = 0,
     motion: Annotated[
         str, typer.Option(help="Motion views, one must beat the bound: diff, clip ('' for none).")
     ] = "diff,clip",
@@ -203,20 +203,11 @@ def probe(
         highlight=False,
     )
     report = probe_synth(
-        spec,
-        seed=seed,
-        train_clips=n_train,
-        val_clips=n_val,
-        size=size,
-        frame_probes=chosen,
-        motion_views=views,
-        cnn_frames=cnn_frames or None,
-        cnn_size=cnn_size,
-        frames=frames,
-        epochs=epochs,
-        alpha=alpha,
+        spec, seed=seed, train_clips=n_train, val_clips=n_val, size=size, frame_probes=chosen,
+        motion_views=views, cnn_frames=cnn_frames or None, cnn_size=cnn_size, frames=frames,
+        epochs=epochs, alpha=alpha,
         on_step=lambda msg: console.print(f"  {msg}", style="dim", highlight=False),
-    )
+    )  # fmt: skip
     _print_probe_report(report, title=f"synth {preset}: accuracy per frame index")
     if report.leaks or not report.motion_ok:
         raise typer.Exit(code=1 if report.leaks else 3)
@@ -272,387 +263,3 @@ def list_datasets_cmd(
             opts = ", ".join(f"{k} ({v})" for k, v in info.options.items())
             console.print(f"  options: {opts}", highlight=False, markup=False, soft_wrap=True)
         console.print()
-
-
-class BenchDevice(StrEnum):
-    """Where ``bench data`` compares the data rate with a training step."""
-
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-def _reject(mode: str, **given: Any) -> None:
-    """Raise when options of the other mode were given (their value is not None)."""
-    bad = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
-    if bad:
-        raise ValueError(f"{', '.join(bad)} cannot be used {mode}")
-
-
-@bench_app.command("data")
-@user_errors
-def bench_data_cmd(
-    dataset: Annotated[
-        str | None,
-        typer.Option(help="Measure this dataset's DataLoader instead (mpbench list datasets)."),
-    ] = None,
-    root: Annotated[
-        Path | None, typer.Option(help="--dataset: its root (none: synth in memory).")
-    ] = None,
-    folder: Annotated[
-        Path | None, typer.Option(help="Also compare the decoders on the videos in this folder.")
-    ] = None,
-    durations: Annotated[
-        str | None,
-        typer.Option(
-            help="Test videos' seconds, comma-separated (default 10,60,300; none with --folder)."
-        ),
-    ] = None,
-    height: Annotated[int, typer.Option(help="Test videos' height (16:9 H.264).", min=16)] = 720,
-    xvid: Annotated[
-        bool, typer.Option(help="Also a 320x240 XviD AVI as long as the shortest video.")
-    ] = True,
-    videos_dir: Annotated[
-        Path, typer.Option(help="Where the test videos are written once and reused.")
-    ] = Path("~/.cache/mpbench/bench-videos"),
-    decoders: Annotated[
-        str,
-        typer.Option(help="Comma-separated: full, seek, pytorchvideo, torchcodec, decord, cache."),
-    ] = "full,seek,pytorchvideo,torchcodec,decord,cache",
-    frames: Annotated[int, typer.Option(help="T (the clips hold T+1 frames).", min=1)] = 8,
-    sampling_rate: Annotated[
-        int | None,
-        typer.Option(help="Stride between sampled frames (default 4; 1 with --dataset).", min=1),
-    ] = None,
-    size: Annotated[int, typer.Option(help="Short side the frames are decoded at.", min=8)] = 256,
-    workers: Annotated[
-        str | None,
-        typer.Option(
-            help="Comma-separated worker counts: processes timed at once (default 1; "
-            "0,1,2 DataLoader workers with --dataset)."
-        ),
-    ] = None,
-    clips: Annotated[
-        int, typer.Option(help="Timed clips per worker (after a warm-up).", min=1)
-    ] = 20,
-    full_clips: Annotated[int, typer.Option(help="Timed clips per worker of full.", min=1)] = 2,
-    full_limit_gb: Annotated[
-        float, typer.Option(help="Skip full where its estimated memory per worker is above.")
-    ] = 10.0,
-    seed: Annotated[int, typer.Option(help="Seed of the clip starts.")] = 0,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write all rows here.")] = None,
-    device: Annotated[
-        BenchDevice, typer.Option(help="cuda: also time a training step and compare rates.")
-    ] = BenchDevice.cpu,
-    backbone: Annotated[str, typer.Option(help="--device cuda: the backbone stepped.")] = "x3d_s",
-    batch: Annotated[
-        int, typer.Option(help="Clips per batch (--dataset) or step (cuda).", min=1)
-    ] = 8,
-    crop: Annotated[int | None, typer.Option(help="--dataset: crop size (default 64).")] = None,
-    batches: Annotated[
-        int | None, typer.Option(help="--dataset: timed batches per worker count (default 10).")
-    ] = None,
-) -> None:
-    """Compare clip decoders side by side on test videos: clips/s and peak memory per worker,
-    and the ratios of the decoding targets last. With --dataset: a dataset's DataLoader rate."""
-    if dataset is not None:
-        _reject(
-            "with --dataset",
-            folder=folder,
-            durations=durations,
-            json=json_out,
-            device=None if device == BenchDevice.cpu else device,
-        )
-        _bench_dataset(
-            dataset,
-            root=root,
-            frames=frames,
-            sampling_rate=sampling_rate or 1,
-            crop=crop or 64,
-            batch=batch,
-            workers=workers or "0,1,2",
-            batches=batches or 10,
-        )
-        return
-    _reject("without --dataset", root=root, crop=crop, batches=batches)
-    from mpbench.bench import data as D
-    from mpbench.bench.decoders import DECODERS
-
-    if device == BenchDevice.cuda:
-        from mpbench._device import resolve_device
-
-        resolve_device("cuda")
-    clip = D.ClipSettings(
-        frames=frames,
-        sampling_rate=sampling_rate or 4,
-        short_side=size,
-        clips=clips,
-        full_clips=full_clips,
-        seed=seed,
-    )
-    files = D.folder_videos(folder) if folder is not None else []
-    if durations is None:
-        durations = "" if folder is not None else ",".join(map(str, D.DEFAULT_DURATIONS))
-    videos = D.bench_videos(_int_list(durations, option="--durations"), height=height, xvid=xvid)
-    if not videos and not files:
-        raise ValueError("nothing to measure: give --durations or --folder")
-    _bench_decoders(
-        videos,
-        files,
-        clip=clip,
-        videos_dir=videos_dir.expanduser(),
-        decoders=_names(decoders, option="--decoders", known=DECODERS),
-        workers=_int_list(workers or "1", option="--workers"),
-        full_limit_gb=full_limit_gb,
-        json_out=json_out,
-        step=(backbone, batch) if device == BenchDevice.cuda else None,
-    )
-
-
-def _bench_decoders(
-    videos: list[Any],
-    files: list[Path],
-    *,
-    clip: Any,
-    videos_dir: Path,
-    decoders: list[str],
-    workers: list[int],
-    full_limit_gb: float,
-    json_out: Path | None,
-    step: tuple[str, int] | None,
-) -> None:
-    """Write and probe the videos, compare the decoders, print tables and the ratios last."""
-    import dataclasses
-    import os
-    import tempfile
-
-    from mpbench.bench import data as D
-
-    load_start = os.getloadavg()
-    console.print(
-        f"load average (1, 5, 15 min): {_load(load_start)} on {os.cpu_count()} CPUs",
-        highlight=False,
-    )
-    probes = _write_videos(D, videos, files, videos_dir=videos_dir, size=clip.short_side)
-    videos_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=videos_dir, prefix=".stores-") as store_dir:
-        result = _measure(
-            D,
-            probes,
-            store_dir=store_dir,
-            decoders=decoders,
-            workers=workers,
-            clip=clip,
-            full_limit_gb=full_limit_gb,
-        )
-    for probe in probes:
-        table, notes = _decoder_table(probe, result, clip)
-        console.print(table)
-        for note in notes:
-            console.print(f"  {note}", highlight=False, soft_wrap=True)
-    gpu = None if step is None else _gpu_rows(D, result.rows, backbone=step[0], batch=step[1])
-    ratios = D.decoder_ratios(result.rows, workers=workers[0])
-    load_end = os.getloadavg()
-    console.print(f"load average at the end: {_load(load_end)}", highlight=False)
-    if json_out is not None:
-        json_out.write_text(
-            json.dumps(
-                {
-                    "settings": {
-                        **dataclasses.asdict(clip),
-                        "workers": workers,
-                        "full_limit_gb": full_limit_gb,
-                        "decoders": decoders,
-                    },
-                    "load_average": {"start": load_start, "end": load_end},
-                    "rows": result.rows,
-                    "cache_builds": result.builds,
-                    "gpu": gpu,
-                    "ratios": ratios,
-                },
-                indent=2,
-            )
-            + "\n",
-            encoding="utf-8",
-        )
-        console.print(f"rows written to {json_out}", highlight=False)
-    _print_ratios(ratios, workers=workers[0])
-
-
-def _load(avg: tuple[float, float, float]) -> str:
-    return ", ".join(f"{a:.2f}" for a in avg)
-
-
-def _write_videos(D: Any, videos: list, files: list, *, videos_dir: Path, size: int) -> list:
-    """Write the missing test videos under a progress bar; probe every video."""
-    from rich.progress import Progress
-
-    missing = sum(v.frames for v in videos if not (videos_dir / v.name).exists())
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task(f"writing test videos into {videos_dir}", total=missing)
-        return D.prepare_videos(
-            videos,
-            files,
-            videos_dir=videos_dir,
-            short_side=size,
-            progress=lambda n: bar.advance(task, n),
-        )
-
-
-def _measure(D: Any, probes: list, **kwargs: Any) -> Any:
-    """Run the comparison under a progress bar (one step per row)."""
-    from rich.progress import Progress
-
-    total = len(probes) * len(kwargs["decoders"]) * len(kwargs["workers"])
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("measuring", total=total)
-        return D.compare_decoders(
-            probes,
-            on_row=lambda row: bar.advance(task),
-            on_start=lambda s: bar.update(task, description=s),
-            **kwargs,
-        )
-
-
-def _num(value: Any, fmt: str) -> str:
-    return "-" if value is None else format(value, fmt)
-
-
-def _ms(value: float | None) -> str:
-    """Milliseconds with three significant digits or so (cache reads take microseconds)."""
-    return "-" if value is None else f"{value:.3f}" if value < 1 else f"{value:.1f}"
-
-
-def _decoder_table(probe: Any, result: Any, clip: Any) -> tuple[Any, list[str]]:
-    """One video's rows (rate, ms/clip and peak RSS per worker) and the notes below it: why a
-    row has no numbers, and the cache's build time."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    name = Path(probe.path).name
-    table = Table(
-        title=f"{name}: {probe.kind} {probe.width}x{probe.height}, {probe.seconds:g} s, "
-        f"{probe.frames} frames; clips of {clip.frames}+1 frames every {clip.sampling_rate} "
-        f"at {probe.out_width}x{probe.out_height}",
-        caption_justify="left",
-    )
-    for col in ("decoder", "workers", "clips/s/worker", "ms/clip", "peak RSS MB/worker",
-                "RSS MB before decoding", "status"):  # fmt: skip
-        table.add_column(col, justify="left" if col in ("decoder", "status") else "right")
-    notes = []
-    for r in (r for r in result.rows if r["video"] == name):
-        ok = r["status"] == "ok"
-        if not ok:
-            notes.append(escape(f"{r['decoder']} x {r['workers']} {r['status']}: {r['reason']}"))
-        table.add_row(
-            r["decoder"], str(r["workers"]), _num(r.get("clips_per_s_per_worker"), ".2f"),
-            _ms(r.get("ms_per_clip")), _num(r.get("peak_rss_mb"), ".0f"),
-            _num(r.get("start_rss_mb"), ".0f"), f"ok, {r['clips']} timed" if ok else r["status"],
-        )  # fmt: skip
-    notes += [
-        f"cache: store built once in {b['seconds']:.1f} s ({b['bytes'] / 1e6:.1f} MB), "
-        "not counted in its rate"
-        for b in result.builds
-        if b["video"] == name
-    ]
-    return table, notes
-
-
-def _gpu_rows(D: Any, rows: list, *, backbone: str, batch: int) -> list[dict[str, Any]]:
-    """Time the training step on CUDA and print the data rates beside it."""
-    from rich.table import Table
-
-    from mpbench.bench.step import time_training_step
-
-    with console.status(f"timing a training step of {backbone} on cuda"):
-        timing = time_training_step(backbone=backbone, device="cuda", batch=batch)
-    step_rate = batch / timing.prompt_s
-    gpu = D.data_vs_step(rows, step_clips_per_s=step_rate)
-    console.print(
-        f"data rate vs training step: {backbone} with the prompt layer ({timing.size} size, "
-        f"{timing.frames}+1 frames at {timing.crop}x{timing.crop}, batch {batch}, amp "
-        f"{timing.amp}) on cuda takes {timing.prompt_s * 1e3:.1f} ms/step = {step_rate:.1f} "
-        "clips/s; the GPU waits where the workers deliver fewer",
-        highlight=False,
-        soft_wrap=True,
-    )
-    table = Table()
-    for col in ("video", "decoder", "workers", "data clips/s", "step clips/s", "GPU",
-                "workers needed"):  # fmt: skip
-        table.add_column(col, justify="left" if col in ("video", "decoder", "GPU") else "right")
-    for g in gpu:
-        table.add_row(
-            g["video"],
-            g["decoder"],
-            str(g["workers"]),
-            f"{g['data_clips_per_s']:.1f}",
-            f"{g['step_clips_per_s']:.1f}",
-            "waits for data" if g["gpu_waits"] else "busy",
-            str(g["workers_needed"]),
-        )
-    console.print(table)
-    return gpu
-
-
-def _print_ratios(ratios: list[dict[str, Any]], *, workers: int) -> None:
-    """The targets' ratios, each with its target and PASS/MISS (printed last)."""
-    if not ratios:
-        console.print("ratios: none (they are taken on the H.264 test videos)")
-        return
-    console.print(f"[bold]ratios against the targets ({workers} worker{'s' * (workers > 1)}):[/]")
-    styles = {"PASS": "bold green", "MISS": "bold red", "n/a": "yellow"}
-    for r in ratios:
-        if r["value"] is None:
-            value = f"n/a ({r['reason']})"
-        else:
-            value = f"{r['value']:.2f}" + ("x" if r["unit"] == "x" else f" {r['unit']}")
-        console.print(
-            f"  {r['label']}: {value}, target {r['target']} "
-            f"[{styles[r['verdict']]}]{r['verdict']}[/]",
-            highlight=False,
-            soft_wrap=True,
-        )
-
-
-def _bench_dataset(
-    dataset: str,
-    *,
-    root: Path | None,
-    frames: int,
-    sampling_rate: int,
-    crop: int,
-    batch: int,
-    workers: str,
-    batches: int,
-) -> None:
-    """Clips per second decoded and transformed, in total and per DataLoader worker."""
-    counts = _int_list(workers, option="--workers")
-    from rich.table import Table
-
-    from mpbench.bench.data import bench_data
-
-    table = Table(title=f"{dataset} train clips: {frames}+1 frames, {crop}px crop, batch {batch}")
-    for col in ("workers", "clips", "seconds", "clips/s", "clips/s per worker", "skipped"):
-        table.add_column(col, justify="right")
-    rows = bench_data(
-        dataset,
-        root=root,
-        frames=frames,
-        sampling_rate=sampling_rate,
-        crop=crop,
-        batch=batch,
-        workers=counts,
-        batches=batches,
-        on_result=lambda r: console.print(
-            f"workers={r['workers']}: {r['clips_per_s']:.1f} clips/s"
-        ),
-    )
-    for r in rows:
-        table.add_row(
-            str(r["workers"]),
-            str(r["clips"]),
-            f"{r['seconds']:.2f}",
-            f"{r['clips_per_s']:.1f}",
-            f"{r['clips_per_s_per_worker']:.1f}",
-            str(r["skipped"]),
-        )
-    console.print(table)

@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from mpbench.cli._apps import app, console, user_errors
 
+StudyOpt = Annotated[Path, typer.Option(help="The grid study to run.")]
+WorkersOpt = Annotated[int | None, typer.Option(help="Local worker processes.", min=1)]
+ResultsOpt = Annotated[Path, typer.Option(help="Where tables and figures go.")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="Pin a trial field, e.g. --set epochs=1.")
+]
+
 
 @app.command()
 @user_errors
 def quickstart(
-    study: Annotated[Path, typer.Option(help="The grid study to run.")] = Path(
-        "studies/quickstart.toml"
-    ),
-    workers: Annotated[int | None, typer.Option(help="Local worker processes.", min=1)] = None,
-    results: Annotated[Path, typer.Option(help="Where tables and figures go.")] = Path("results"),
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Pin a trial field, e.g. --set epochs=1.")
-    ] = None,
+    study: StudyOpt = Path("studies/quickstart.toml"),
+    workers: WorkersOpt = None,
+    results: ResultsOpt = Path("results"),
+    set_: SetOpt = None,
 ) -> None:
     """Synthetic data -> the quickstart ablation grid -> table and figures under results/."""
     import time
@@ -38,11 +41,7 @@ def quickstart(
     )
     from mpbench.study.spec import parse_overrides, read_study
 
-    if not study.is_file():
-        raise FileNotFoundError(
-            f"study file {study} does not exist: run `mpbench quickstart` from a clone of the "
-            "mpbench repository (it reads studies/quickstart.toml) or pass --study"
-        )
+    _check_study(study)
     _logging()
     t0 = time.perf_counter()
     overrides = parse_overrides(set_ or [])
@@ -74,14 +73,26 @@ def quickstart(
     result.seconds["data"] += data_seconds
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
     readme, answer = write_results_readme(result, wall=wall)
-    console.print(f"[bold]answer:[/] {answer.verdict()}")
+    _print_done(result, readme=readme, verdict=answer.verdict(), wall=wall, stages=stages)
+    console.print(
+        f"browse every run and trial: `{ui_command(study)}` (mlflow ui and optuna-dashboard)",
+        highlight=False, markup=False, soft_wrap=True,
+    )  # fmt: skip
+
+
+def _check_study(study: Path) -> None:
+    """FileNotFoundError naming the study file and where it is found, when it is missing."""
+    if not study.is_file():
+        raise FileNotFoundError(
+            f"study file {study} does not exist: run `mpbench quickstart` from a clone of the "
+            "mpbench repository (it reads studies/quickstart.toml) or pass --study"
+        )
+
+
+def _print_done(result: Any, *, readme: Path, verdict: str, wall: float, stages: str) -> None:
+    """The answer, the time and where the summary, the table and the figures went."""
+    console.print(f"[bold]answer:[/] {verdict}")
     console.print(f"[bold green]quickstart done[/] in {wall:.0f} s ({stages})")
     console.print(f"summary: {readme}")
     console.print(f"table:   {result.table} (+ .tex, .csv)")
     console.print(f"figures: {', '.join(str(p) for p in result.figures if p.suffix == '.png')}")
-    console.print(
-        f"browse every run and trial: `{ui_command(study)}` (mlflow ui and optuna-dashboard)",
-        highlight=False,
-        markup=False,
-        soft_wrap=True,
-    )

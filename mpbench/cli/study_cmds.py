@@ -7,6 +7,7 @@ interrupted.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -101,7 +102,7 @@ def _study_command(kind: str, doc: str) -> None:
         launcher: LauncherOpt = None,
         wait: WaitOpt = False,
     ) -> None:
-        _run(kind, **{k: v for k, v in locals().items() if k != "kind"})
+        _run(kind, RunOptions(**{k: v for k, v in locals().items() if k != "kind"}))
 
     command.__doc__ = "\n\n".join([doc, PRE_FLIGHT_HELP, PATHS_HELP, EXIT_HELP])
     command.__name__ = kind
@@ -130,6 +131,15 @@ LogOpt = Annotated[
     typer.Option(
         help="The file this worker's output goes to (recorded on its trials).",
         rich_help_panel=LOCAL,
+    ),
+]
+WorkerStorageOpt = Annotated[
+    str,
+    typer.Option(
+        help="The study's shared storage URL. Omit it to read the URL from the environment "
+        "variable MPBENCH_STORAGE, which keeps a password out of the command line (ps).",
+        envvar="MPBENCH_STORAGE",
+        show_envvar=True,
     ),
 ]
 RetriesOpt = Annotated[
@@ -162,15 +172,7 @@ GraceOpt = Annotated[
 @user_errors
 def worker(
     study: Annotated[str, typer.Argument(help="Study file or study name.")],
-    storage: Annotated[
-        str,
-        typer.Option(
-            help="The study's shared storage URL. Omit it to read the URL from the environment "
-            "variable MPBENCH_STORAGE, which keeps a password out of the command line (ps).",
-            envvar="MPBENCH_STORAGE",
-            show_envvar=True,
-        ),
-    ],
+    storage: WorkerStorageOpt,
     experiment: ExperimentOpt = None,
     no_mlflow: NoMlflowOpt = False,
     run_folder: RunFolderOpt = None,
@@ -185,61 +187,50 @@ def worker(
     log: LogOpt = None,
 ) -> None:
     """Join a study from this machine (see the help text above for paths and exit codes)."""
-    import os
-
     from mpbench.outage import OutageError
-    from mpbench.study import storage as S
-    from mpbench.study.runner import EXIT_FAILED, end_open_runs, exit_code, worker_tracking_uri
-    from mpbench.study.spec import check_study_name
-    from mpbench.study.status import summarize_study
-    from mpbench.study.worker import WorkerOptions, interrupt_on_sigterm, run_worker
+    from mpbench.study.plan import worker_options
+    from mpbench.study.runner import EXIT_FAILED, exit_code, work_on_study
 
-    name, folder = _study_name(study)
-    check_study_name(name)
-    storage = S.resolve_storage(storage, Path.cwd())
-    if parent_pid is None:  # a parent checked its storage for the number of workers it starts
-        S.check_workers(storage, 2)
-    st = S.open_storage(storage)
-    spec = S.load_spec(S.open_study(name, st)).with_folder(folder)
-    ex = spec.execution
-    opts = WorkerOptions(
-        storage=storage,
-        study=name,
-        run_folder=str(spec.run_folder(run_folder).parent),
-        experiment=None if no_mlflow else (experiment or ex.experiment),
-        retries=ex.retries if retries is None else retries,
-        heartbeat_interval=ex.heartbeat_interval
-        if heartbeat_interval is None
-        else heartbeat_interval,
-        grace_period=ex.grace_period if grace_period is None else grace_period,
-        index=index,
-        parent_pid=parent_pid,
-        max_trials=max_trials,
-        log=log,
-    )
+    spec, folder, p = _worker_plan(study, storage, run_folder=run_folder, parent_pid=parent_pid,
+                                   experiment=None if no_mlflow else (experiment or ""),
+                                   retries=retries, heartbeat_interval=heartbeat_interval,
+                                   grace_period=grace_period)  # fmt: skip
+    opts = worker_options(spec, p, index=index, parent_pid=parent_pid, max_trials=max_trials,
+                          log=log)  # fmt: skip
     _worker_logging(index)
-    if opts.experiment is not None:
-        os.environ["MLFLOW_TRACKING_URI"] = worker_tracking_uri()  # before leaving this folder
-    os.chdir(folder)
     try:
-        with interrupt_on_sigterm():
-            done = run_worker(opts)
+        joined = work_on_study(spec, opts, folder=folder)
     except KeyboardInterrupt:
         err_console.print("interrupted: the current trial was given back to the queue")
         raise typer.Exit(130) from None
     except OutageError as exc:  # the storage stayed away: the running trial is reaped later
         err_console.print(f"worker stopped: {mask_url(str(exc))}", highlight=False, markup=False)
         raise typer.Exit(EXIT_FAILED) from None
-    console.print(f"worker done: { {k: len(v) for k, v in done.outcomes.items()} }")
-    if parent_pid is not None:
+    console.print(f"worker done: { {k: len(v) for k, v in joined.outcomes.items()} }")
+    if joined.summary is None:
         return  # the parent summarises the study and sets the exit code
-    found = S.open_study(name, st, spec=spec)
-    end_open_runs(found, spec, opts.experiment)
-    summary = summarize_study(found, spec)
-    print_summary(summary, retry=f"mpbench {spec.kind} <study file> --storage ... --retry-failed")
-    code = exit_code(summary)
+    retry = f"mpbench {spec.kind} <study file> --storage ... --retry-failed"
+    print_summary(joined.summary, retry=retry)
+    code = exit_code(joined.summary)
     if code:
         raise typer.Exit(code)
+
+
+def _worker_plan(
+    study: str, storage: str, *, run_folder: str | None, parent_pid: int | None, **overrides: Any
+) -> tuple[Any, Path, Any]:
+    """The worker's study (read from its storage), project folder and run plan."""
+    from mpbench.study import storage as S
+    from mpbench.study.plan import plan
+    from mpbench.study.spec import check_study_name
+
+    name, folder = _study_name(study)
+    check_study_name(name)
+    url = S.resolve_storage(storage, Path.cwd())
+    if parent_pid is None:  # a parent checked its storage for the number of workers it starts
+        S.check_workers(url, 2)
+    spec = S.load_spec(S.open_study(name, S.open_storage(url))).with_folder(folder)
+    return spec, folder, plan(spec, storage=url, run_folder=run_folder, workers=1, **overrides)
 
 
 def _worker_logging(index: int | None) -> None:
@@ -296,77 +287,77 @@ def print_jobs(study_folder: Path) -> None:
     )
 
 
-def _run(
-    kind: str,
-    *,
-    study: Path,
-    storage: str | None,
-    workers: int | None,
-    gpus: str | None,
-    dry_run: bool,
-    retry_failed: bool,
-    experiment: str | None,
-    no_mlflow: bool,
-    run_folder: str | None,
-    set_: list[str] | None,
-    probe_steps: int,
-    launcher: str | None = None,
-    wait: bool = False,
-) -> None:
-    """Body of ``grid`` and ``search``."""
-    from mpbench.study.plan import plan
-    from mpbench.study.preflight import preflight
-    from mpbench.study.runner import log_folder, run_study
+@dataclass(frozen=True)
+class RunOptions:
+    """The command line of ``mpbench grid`` / ``mpbench search``, as given."""
 
-    spec = _load(study, set_)
+    study: Path
+    storage: str | None = None
+    workers: int | None = None
+    gpus: str | None = None
+    dry_run: bool = False
+    retry_failed: bool = False
+    experiment: str | None = None
+    no_mlflow: bool = False
+    run_folder: str | None = None
+    set_: list[str] | None = None
+    probe_steps: int = 2
+    launcher: str | None = None
+    wait: bool = False
+
+
+def _run(kind: str, o: RunOptions) -> None:
+    """Body of ``grid`` and ``search``: pre-flight, then the dry run, the jobs or the workers."""
+    from mpbench.study.preflight import preflight
+
+    spec, p = _run_plan(kind, o)
+    checked = preflight(spec, p, retry_failed=o.retry_failed)
+    console.print(checked.describe(), highlight=False)
+    if o.dry_run:
+        return print_dry_run(spec, p.storage, workers=p.workers, probe_steps=o.probe_steps)
+    _logging()
+    if o.launcher is not None:
+        return _launch(spec, p, o.launcher, study=o.study, storage=o.storage, workers=o.workers,
+                       wait=o.wait, retry_failed=o.retry_failed)  # fmt: skip
+    _run_local(spec, p, o)
+
+
+def _run_plan(kind: str, o: RunOptions) -> tuple[Any, Any]:
+    """The study file and its run plan, with the launcher's own checks."""
+    from mpbench.study.plan import plan
+
+    spec = _load(o.study, o.set_)
     if spec.kind != kind:
-        raise ValueError(f"{study} is a {spec.kind} study: run it with `mpbench {spec.kind}`")
-    p = plan(
-        spec,
-        storage=storage,
-        workers=workers,
-        gpus=_gpus(gpus),
-        run_folder=run_folder,
-        experiment=None if no_mlflow else (experiment or ""),
-    )
-    if launcher is not None:
-        _check_launcher(spec, p, launcher)
-    elif wait:
+        raise ValueError(f"{o.study} is a {spec.kind} study: run it with `mpbench {spec.kind}`")
+    p = plan(spec, storage=o.storage, workers=o.workers, gpus=_gpus(o.gpus),
+             run_folder=o.run_folder,
+             experiment=None if o.no_mlflow else (o.experiment or ""))  # fmt: skip
+    if o.launcher is not None:
+        _check_launcher(spec, p, o.launcher)
+    elif o.wait:
         raise ValueError(
             "--wait follows jobs of --launcher local or slurm; without --launcher "
             "mpbench grid/search always wait for their local workers"
         )
-    checked = preflight(spec, p, retry_failed=retry_failed)
-    console.print(checked.describe(), highlight=False)
-    if dry_run:
-        return print_dry_run(spec, p.storage, workers=p.workers, probe_steps=probe_steps)
-    _logging()
-    if launcher is not None:
-        return _launch(
-            spec,
-            p,
-            launcher,
-            study=study,
-            storage=storage,
-            workers=workers,
-            wait=wait,
-            retry_failed=retry_failed,
-        )
+    return spec, p
+
+
+def _run_local(spec: Any, p: Any, o: RunOptions) -> None:
+    """Run the study with local workers; print its summary, exit with its code."""
+    from mpbench.study.runner import log_folder, run_study
+
     console.print(
         f"study {spec.name}: {p.workers} worker(s), storage {mask_url(p.storage)}",
         highlight=False,
         soft_wrap=True,
     )
-    result = run_study(spec, p, retry_failed=retry_failed, check=False)
+    result = run_study(spec, p, retry_failed=o.retry_failed, check=False)
     if not result.exit_codes:
         console.print(nothing_to_do(result.summary), highlight=False)
-    print_summary(result.summary, retry=_retry_command(spec, study, storage))
+    print_summary(result.summary, retry=_retry_command(spec, o.study, o.storage))
+    ui = ui_command(o.study, storage=o.storage, run_folder=o.run_folder, experiment=o.experiment)
     console.print(
-        "browse its runs and trials: "
-        + ui_command(study, storage=storage, run_folder=run_folder, experiment=experiment),
-        highlight=False,
-        markup=False,
-        soft_wrap=True,
+        "browse its runs and trials: " + ui, highlight=False, markup=False, soft_wrap=True
     )
     if not result.interrupted and any(c != 0 for c in result.exit_codes):
         logs = log_folder(spec, p)

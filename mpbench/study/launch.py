@@ -332,22 +332,16 @@ def make_executor(launcher: str, folder: Path, slurm: SlurmSpec, *, workers: int
 
 def worker_job(spec: StudySpec, p: RunPlan, *, threads: int | None) -> WorkerJob:
     """The job callable for this study and plan (no password pickled)."""
+    from mpbench.study.plan import worker_options
     from mpbench.study.runner import worker_tracking_uri
-    from mpbench.study.worker import WorkerOptions
 
     tracking = None
     if p.experiment is not None:
         uri = worker_tracking_uri()
         tracking = None if has_password(uri) else uri  # else from the job's environment
-    opts = WorkerOptions(
-        storage="" if has_password(p.storage) else p.storage,
-        study=spec.name,
-        run_folder=p.run_folder,
-        experiment=p.experiment,
-        retries=p.retries,
-        heartbeat_interval=p.heartbeat_interval,
-        grace_period=p.grace_period,
-    )
+    opts = worker_options(spec, p)
+    if has_password(p.storage):  # the job reads it from its environment: never pickled
+        opts = replace(opts, storage="")
     return WorkerJob(opts, project_folder=p.project_folder, tracking_uri=tracking, threads=threads)
 
 

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mpbench.study import storage as S
 from mpbench.study.spec import StudySpec
+
+if TYPE_CHECKING:
+    from mpbench.study.worker import WorkerOptions
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ def plan(
     run_folder: str | None = None,
     experiment: str | None = "",
     retries: int | None = None,
+    heartbeat_interval: float | None = None,
+    grace_period: float | None = None,
 ) -> RunPlan:
     """Command-line values over the study file's [execution] over the defaults; paths given
     here are relative to the current folder, the study file's to its project folder."""
@@ -64,8 +70,10 @@ def plan(
         run_folder=str(folder),
         experiment=ex.experiment if experiment == "" else experiment,
         retries=ex.retries if retries is None else retries,
-        heartbeat_interval=ex.heartbeat_interval,
-        grace_period=ex.grace_period,
+        heartbeat_interval=ex.heartbeat_interval
+        if heartbeat_interval is None
+        else heartbeat_interval,
+        grace_period=ex.grace_period if grace_period is None else grace_period,
         project_folder=str(spec.folder),
         gpus_key=gpus_key,
         run_folder_key="--run-folder" if run_folder else "execution -> run_folder",
@@ -73,4 +81,32 @@ def plan(
     )
 
 
-__all__ = ["RunPlan", "plan"]
+def worker_options(
+    spec: StudySpec,
+    p: RunPlan,
+    *,
+    index: int | None = None,
+    parent_pid: int | None = None,
+    max_trials: int | None = None,
+    log: str | None = None,
+) -> WorkerOptions:
+    """The options of a worker of ``spec`` under plan ``p``: the one place they are built, for
+    ``mpbench worker``, the local runner's worker command lines and the launcher's jobs."""
+    from mpbench.study.worker import WorkerOptions
+
+    return WorkerOptions(
+        storage=p.storage,
+        study=spec.name,
+        run_folder=p.run_folder,
+        experiment=p.experiment,
+        retries=p.retries,
+        heartbeat_interval=p.heartbeat_interval,
+        grace_period=p.grace_period,
+        index=index,
+        parent_pid=parent_pid,
+        max_trials=max_trials,
+        log=log,
+    )
+
+
+__all__ = ["RunPlan", "plan", "worker_options"]

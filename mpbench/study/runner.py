@@ -29,15 +29,18 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mpbench import tracking as tk
 from mpbench._secrets import has_password
 from mpbench.study import storage as S
-from mpbench.study.plan import RunPlan
+from mpbench.study.plan import RunPlan, worker_options
 from mpbench.study.preflight import PreflightResult
 from mpbench.study.spec import StudySpec, expand_grid
 from mpbench.study.status import StudySummary
+
+if TYPE_CHECKING:
+    from mpbench.study.worker import WorkerOptions
 
 log = logging.getLogger("mpbench.study")
 
@@ -181,31 +184,59 @@ def worker_command(spec: StudySpec, p: RunPlan, *, index: int) -> list[str]:
     line (the same as on a hand-started machine, with the local options filled in). A storage
     URL with a password is left out: the worker reads it from ``MPBENCH_STORAGE``
     (:func:`worker_env`), so that ``ps`` never shows it."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "mpbench",
-        "worker",
-        spec.name,
-        *([] if has_password(p.storage) else ["--storage", p.storage]),
-        "--run-folder",
-        p.run_folder,
-        "--retries",
-        str(p.retries),
-        "--heartbeat-interval",
-        str(p.heartbeat_interval),
-        "--grace-period",
-        str(p.grace_period),
-        "--index",
-        str(index),
-        "--parent-pid",
-        str(os.getpid()),
-        "--log",
-        str(log_folder(spec, p) / f"worker-{index}.log"),
-    ]
-    if p.experiment is None:
-        return [*cmd, "--no-mlflow"]
-    return [*cmd, "--experiment", p.experiment]
+    log = str(log_folder(spec, p) / f"worker-{index}.log")
+    opts = worker_options(spec, p, index=index, parent_pid=os.getpid(), log=log)
+    return [sys.executable, "-m", "mpbench", "worker", spec.name, *worker_args(opts)]
+
+
+def worker_args(opts: WorkerOptions) -> list[str]:
+    """The ``mpbench worker`` options that give a worker ``opts`` (storage with a password and
+    options at their defaults left out)."""
+    args = [] if has_password(opts.storage) else ["--storage", opts.storage]
+    args += ["--run-folder", opts.run_folder, "--retries", str(opts.retries)]
+    args += ["--heartbeat-interval", str(opts.heartbeat_interval)]
+    args += ["--grace-period", str(opts.grace_period)]
+    for flag, value in (("--index", opts.index), ("--parent-pid", opts.parent_pid),
+                        ("--max-trials", opts.max_trials), ("--log", opts.log)):  # fmt: skip
+        if value is not None:
+            args += [flag, str(value)]
+    if opts.experiment is None:
+        return [*args, "--no-mlflow"]
+    return [*args, "--experiment", opts.experiment]
+
+
+@dataclass
+class Joined:
+    """What :func:`work_on_study` did: the worker's trials by outcome, and the study's summary
+    (None for a worker of a local parent, which summarises the study itself)."""
+
+    outcomes: dict[str, list[int]]
+    summary: StudySummary | None
+
+
+def work_on_study(spec: StudySpec, opts: WorkerOptions, *, folder: str | Path) -> Joined:
+    """Run a worker of ``spec`` until it finds nothing more to do, in ``folder`` (its project
+    folder) with a local MLflow store's path made absolute; the working folder and the
+    environment are restored afterwards. A hand-started worker also ends the MLflow runs left
+    open and summarises the study."""
+    import contextlib
+
+    from mpbench._env import scoped_env
+    from mpbench.study.status import summarize_study
+    from mpbench.study.worker import interrupt_on_sigterm, run_worker
+
+    with contextlib.ExitStack() as scope:
+        if opts.experiment is not None:  # before leaving this folder
+            uri = worker_tracking_uri()
+            scope.enter_context(scoped_env("MLFLOW_TRACKING_URI", uri, override=True))
+        scope.enter_context(contextlib.chdir(folder))
+        with interrupt_on_sigterm():
+            done = run_worker(opts)
+        if opts.parent_pid is not None:
+            return Joined(done.outcomes, None)
+        found = S.open_study(spec.name, S.open_storage(opts.storage), spec=spec)
+        end_open_runs(found, spec, opts.experiment)
+        return Joined(done.outcomes, summarize_study(found, spec))
 
 
 def worker_env(p: RunPlan) -> dict[str, str]:
