@@ -13,6 +13,7 @@ from mpbench.data.datasets import (
     VideoEntry,
     collate_clips,
 )
+from mpbench.data.registry import register_dataset
 from mpbench.data.synth import MOTIONS, PRESETS, SynthSpec, preset_spec, write_synth_dataset
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "collate_clips",
     "list_datasets",
     "preset_spec",
+    "register_dataset",
     "write_synth_dataset",
 ]

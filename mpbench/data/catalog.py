@@ -12,16 +12,20 @@ a ValueError listing the known ones.
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mpbench._registry import Registry
 from mpbench.data import readers
 from mpbench.data.datasets import ClipDataset, DataBundle, FileSource, VideoEntry
+from mpbench.data.registry import (
+    DATASETS,
+    DatasetInfo,
+    get_dataset,
+    list_datasets,
+    register_dataset,
+)
 from mpbench.data.synth import PRESETS, SynthSource, SynthSpec, preset_spec
 from mpbench.data.video import clip_span
 
@@ -39,36 +43,6 @@ COMMON_OPTIONS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    """A registered dataset: what it is, its directory layout and its options.
-
-    Args:
-        name: registry name.
-        description: one line.
-        layout: the expected directory layout (shown in errors and ``mpbench list datasets``).
-        reader: ``reader(root, **options) -> Splits`` (None for the in-memory synth mode).
-        flip: default of the ``flip`` option.
-        scale: default of the ``scale`` option.
-        options: reader option name -> help text.
-
-    Example:
-        >>> info = next(d for d in list_datasets() if d.name == "ucf101")
-        >>> "classInd.txt" in info.layout
-        True
-    """
-
-    name: str
-    description: str
-    layout: str
-    reader: Callable[..., readers.Splits] | None = None
-    flip: bool = True
-    scale: tuple[float, float] = (0.4, 1.0)
-    options: dict[str, str] = field(default_factory=dict)
-
-
-DATASETS: Registry[DatasetInfo] = Registry("dataset")
-
 SYNTH_LAYOUT = f"""\
 root omitted: clips rendered in memory (options: preset, {
     ", ".join(k for k in SynthSpec.__dataclass_fields__ if k != "motions")
@@ -80,85 +54,60 @@ root given: the output of `mpbench data synth ROOT`:
   ROOT/metadata.json             generator version, preset, knobs and seed"""
 
 
-def _reader_options(fn: Callable[..., Any]) -> dict[str, str]:
-    """Keyword options of a reader with their defaults, as help text."""
-    params = list(inspect.signature(fn).parameters.values())[1:]
-    return {p.name: f"default {p.default!r}" for p in params}
+def _render_synth(
+    opts: dict[str, Any], *, frames: int, sampling_rate: int, seed: int
+) -> tuple[dict[str, Any], list[str], dict[str, Any]]:
+    """The synthetic clips rendered in memory: a source per split, class names, metadata."""
+    preset, spec = _synth_spec(opts, frames=frames, sampling_rate=sampling_rate)
+    sources = {s: SynthSource(spec, seed=seed, split=s) for s in SPLITS}
+    return sources, spec.class_names, {"preset": preset, "in_memory": True, **spec.to_dict()}
 
 
-def _register(name: str, description: str, layout: str, reader: Any, **kw: Any) -> None:
-    """Add one dataset to the registry."""
-    DATASETS.add(
-        name,
-        DatasetInfo(
-            name,
-            description,
-            layout,
-            reader,
-            options=_reader_options(reader) if reader else {},
-            **kw,
-        ),
-    )
+def _read_synth_files(root: Path) -> readers.Splits:
+    """The clips written by ``mpbench data synth ROOT``: its split lists."""
+    readers.require(root / "metadata.json", SYNTH_LAYOUT)
+    return readers.read_list(root, video_dir=".")
 
 
-_register(
+def _synth_metadata(root: Path) -> dict[str, Any]:
+    """The generator's version, preset, knobs and seed of written synthetic clips."""
+    return json.loads((root / "metadata.json").read_text(encoding="utf-8"))
+
+
+register_dataset(
     "synth",
-    "synthetic motion benchmark, motion-only at every frame (default)",
-    SYNTH_LAYOUT,
-    None,
+    description="synthetic motion benchmark, motion-only at every frame (default)",
+    layout=SYNTH_LAYOUT,
+    reader=_read_synth_files,
     flip=False,
     scale=(0.7, 1.0),
+    render=_render_synth,
+    render_options=("preset", *SynthSpec.__dataclass_fields__),
+    metadata=_synth_metadata,
 )
-_register(
-    "folder", "any folder-per-class video collection", readers.FOLDER_LAYOUT, readers.read_folder
-)
-_register(
-    "list",
-    "'<path> <label>' split lists (PySlowFast / reference-code format)",
-    readers.LIST_LAYOUT,
-    readers.read_list,
-)
-_register("ucf101", "UCF-101, official splits 1-3", readers.UCF101_LAYOUT, readers.read_ucf101)
-_register(
-    "hmdb51", "HMDB-51, official 70/30 splits 1-3", readers.HMDB51_LAYOUT, readers.read_hmdb51
-)
-_register(
-    "kinetics",
-    "Kinetics-400/600/700 from the official CSVs",
-    readers.KINETICS_LAYOUT,
-    readers.read_kinetics,
-)
-_register(
-    "ssv2",
-    "Something-Something v2 (JSON labels, webm videos)",
-    readers.SSV2_LAYOUT,
-    readers.read_ssv2,
-    flip=False,
-)
-_register(
-    "finegym",
-    "FineGym element clips, Gym99 or Gym288",
-    readers.FINEGYM_LAYOUT,
-    readers.read_finegym,
-)
-_register(
-    "mpii_cooking2",
-    "MPII Cooking 2 clips from the reference code's split CSVs",
-    readers.MPII_LAYOUT,
-    readers.read_mpii_cooking2,
-)
-
-
-def list_datasets() -> list[DatasetInfo]:
-    """Every registered dataset, in registration order."""
-    return [DATASETS.get(n) for n in DATASETS.names()]
+for _name, _description, _layout, _reader, _flip in (
+    ("folder", "any folder-per-class video collection", readers.FOLDER_LAYOUT,
+     readers.read_folder, True),
+    ("list", "'<path> <label>' split lists (PySlowFast / reference-code format)",
+     readers.LIST_LAYOUT, readers.read_list, True),
+    ("ucf101", "UCF-101, official splits 1-3", readers.UCF101_LAYOUT, readers.read_ucf101, True),
+    ("hmdb51", "HMDB-51, official 70/30 splits 1-3", readers.HMDB51_LAYOUT,
+     readers.read_hmdb51, True),
+    ("kinetics", "Kinetics-400/600/700 from the official CSVs", readers.KINETICS_LAYOUT,
+     readers.read_kinetics, True),
+    ("ssv2", "Something-Something v2 (JSON labels, webm videos)", readers.SSV2_LAYOUT,
+     readers.read_ssv2, False),
+    ("finegym", "FineGym element clips, Gym99 or Gym288", readers.FINEGYM_LAYOUT,
+     readers.read_finegym, True),
+    ("mpii_cooking2", "MPII Cooking 2 clips from the reference code's split CSVs",
+     readers.MPII_LAYOUT, readers.read_mpii_cooking2, True),
+):  # fmt: skip
+    register_dataset(_name, description=_description, layout=_layout, reader=_reader, flip=_flip)
 
 
 def _split_options(info: DatasetInfo, options: Mapping[str, Any]) -> tuple[dict, dict]:
     """(common clip options with the dataset's defaults, reader options); unknown -> error."""
-    known = set(COMMON_OPTIONS) | set(info.options)
-    if info.name == "synth":
-        known |= {"preset", *SynthSpec.__dataclass_fields__}
+    known = set(COMMON_OPTIONS) | set(info.options) | set(info.render_options)
     unknown = sorted(set(options) - known)
     if unknown:
         raise ValueError(
@@ -215,7 +164,7 @@ def build_data(
     ``seed`` fixes the synthetic clips (in-memory mode); temporal and spatial augmentation
     draw from torch's RNG (seed it, and DataLoader seeds its workers from it).
     """
-    info = DATASETS.get(name)
+    info = get_dataset(name)
     common, opts = _split_options(info, dict(options or {}))
     clip_kw = {
         "frames": frames,
@@ -224,15 +173,15 @@ def build_data(
         "max_failed_fraction": common["max_failed_fraction"],
         "name": name,
     }
-    if name == "synth" and root is None:
+    if root is None and info.render is not None:
         if common["cache"] is not False:
             raise ValueError(
-                "the cache option needs a dataset on disk, but the in-memory synth renders its "
-                "clips: write them with `mpbench data synth ROOT` and set that root (data_root)"
+                f"the cache option needs a dataset on disk, but the in-memory {name} renders its "
+                f"clips: write them with `mpbench data {name} ROOT` and set that root (data_root)"
             )
-        preset, spec = _synth_spec(opts, frames=frames, sampling_rate=sampling_rate)
-        sources = {s: SynthSource(spec, seed=seed, split=s) for s in ("train", "val", "test")}
-        names, meta = spec.class_names, {"preset": preset, "in_memory": True, **spec.to_dict()}
+        sources, names, meta = info.render(
+            opts, frames=frames, sampling_rate=sampling_rate, seed=seed
+        )
     else:
         splits, meta = _read_splits(info, root, opts)
         short = decode_short_side(common["short_side"], crop)
@@ -292,9 +241,9 @@ def read_splits(
 ) -> readers.Splits:
     """The labelled videos of the train, val and test splits of dataset ``name`` at ``root``
     (``options``: the reader's; common clip options are accepted and ignored)."""
-    info = DATASETS.get(name)
-    if info.name == "synth" and root is None:
-        raise ValueError("the in-memory synth has no video files; pass the root of written ones")
+    info = get_dataset(name)
+    if info.render is not None and root is None:
+        raise ValueError(f"the in-memory {name} has no video files; pass the root of written ones")
     _, opts = _split_options(info, dict(options or {}))
     return _read_splits(info, root, opts)[0]
 
@@ -302,26 +251,24 @@ def read_splits(
 def _read_splits(
     info: DatasetInfo, root: str | Path | None, opts: dict[str, Any]
 ) -> tuple[readers.Splits, dict[str, Any]]:
-    """Run the dataset's reader on ``root`` (synth with a root reads the written lists)."""
+    """Run the dataset's reader on ``root``; its metadata, if it has any."""
     if root is None:
         raise ValueError(
             f"dataset {info.name!r} needs a root directory (--root / data_root) "
             f"laid out as:\n{info.layout}"
         )
     root = Path(root).expanduser()
-    if info.name != "synth":
-        splits = info.reader(root, **opts)  # type: ignore[misc]
-        _check_nonempty(splits, root, info)
-        return splits, {}
-    if opts:
+    rendering = sorted(set(opts) & set(info.render_options))
+    if rendering:
         raise ValueError(
-            f"synth options {sorted(opts)} apply only to the in-memory mode "
+            f"{info.name} options {rendering} apply only to the in-memory mode "
             f"(no root); {root} holds files written with fixed knobs"
         )
-    meta_file = readers.require(root / "metadata.json", info.layout)
-    splits = readers.read_list(root, video_dir=".")
+    if info.reader is None:
+        raise ValueError(f"dataset {info.name!r} is rendered in memory: it takes no root")
+    splits = info.reader(root, **opts)
     _check_nonempty(splits, root, info)
-    return splits, json.loads(meta_file.read_text(encoding="utf-8"))
+    return splits, info.metadata(root) if info.metadata is not None else {}
 
 
 def _check_nonempty(splits: readers.Splits, root: Path, info: DatasetInfo) -> None:
