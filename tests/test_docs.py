@@ -56,3 +56,19 @@ def test_readme_wall_time_is_the_quickstart_one() -> None:
     wall = int(re.search(r"Wall time (\d+) s", (RESULTS / "README.md").read_text()).group(1))
     minutes, seconds = re.search(r"on a 2-core CPU\s+in (\d+)m(\d+)s", README).groups()
     assert 60 * int(minutes) + int(seconds) == wall
+
+
+def test_readme_backbone_table_is_the_registry() -> None:
+    """Every backbone's row in the README (input, parameter count, classifier) is what its
+    registration declares; the parameter counts are checked against a build in test_models."""
+    from mpbench._markdown import markdown_table
+    from mpbench.models import list_backbones
+
+    rows = [
+        [f"`{b.name}`", b.family, f"{b.defaults['full'][0]} x {b.defaults['full'][1]}²",
+         f"{b.params_m:g}", f"`{b.classifier}`"]
+        for b in list_backbones()
+    ]  # fmt: skip
+    head = ["backbone", "family", "full input (T x crop²)", "parameters (M, 400 classes)"]
+    table = "\n".join(markdown_table([*head, "classifier"], rows))
+    assert table in README

@@ -65,6 +65,9 @@ class BackboneInfo:
         classifier: the module path of the classification head inside the library network
             (``.net``), e.g. ``"blocks.5.proj"``: a head of another class count is replaced there
             (timm's pretrained config names it the same way).
+        params_m: the published parameter count of the full size with 400 classes, in millions
+            (the registry-wide test builds each on the meta device and compares; the README's
+            backbone table shows it).
         description: one line (the entry's docstring).
         options: the extra keyword arguments the entry accepts (e.g. ``alpha``).
 
@@ -80,6 +83,7 @@ class BackboneInfo:
     defaults: Mapping[str, tuple[int, int]]
     checkpoint: Checkpoint
     classifier: str
+    params_m: float
     description: str = ""
     options: tuple[str, ...] = field(default=())
 
@@ -107,6 +111,7 @@ def register_backbone(
     full: tuple[int, int],
     checkpoint: Checkpoint,
     classifier: str,
+    params_m: float,
     tiny: tuple[int, int] = (8, 64),
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator that registers a backbone entry under its function name."""
@@ -120,6 +125,7 @@ def register_backbone(
             defaults={"tiny": tiny, "full": full},
             checkpoint=checkpoint,
             classifier=classifier,
+            params_m=params_m,
             description=inspect.getdoc(fn) or "",
             options=tuple(n for n, p in params.items() if p.kind is p.KEYWORD_ONLY),
         )

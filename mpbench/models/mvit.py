@@ -49,6 +49,7 @@ def _mvit(
     full=(16, 224),
     checkpoint=Checkpoint(url=f"{PTV_ZOO}/kinetics/MVIT_B_16x4.pyth", frames=16, crop=224),
     classifier="head.proj",
+    params_m=36.61,
 )
 def mvit_b(**kw: Any) -> nn.Module:
     """MViT-B 16x4: 36.6M parameters, 16 x 224^2 input (Kinetics-400 78.9% top-1)."""

@@ -53,6 +53,7 @@ def _resnet(
     full=(8, 224),
     checkpoint=Checkpoint(url=f"{PTV_ZOO}/kinetics/SLOW_8x8_R50.pyth", frames=8, crop=224),
     classifier="blocks.5.proj",
+    params_m=32.45,
 )
 def slow_r50(**kw: Any) -> nn.Module:
     """Slow R50 8x8 (Feichtenhofer, ICCV 2019): 32.5M parameters, 8 x 224^2 input."""
@@ -72,6 +73,7 @@ def slow_r50(**kw: Any) -> nn.Module:
     full=(16, 224),
     checkpoint=Checkpoint(url=f"{PTV_ZOO}/kinetics/R2PLUS1D_16x4_R50.pyth", frames=16, crop=224),
     classifier="blocks.5.proj",
+    params_m=28.11,
 )
 def r2plus1d_r50(**kw: Any) -> nn.Module:
     """R(2+1)D R50 16x4 (Tran, CVPR 2018): 28.1M parameters, 16 x 224^2 input."""
@@ -91,6 +93,7 @@ def r2plus1d_r50(**kw: Any) -> nn.Module:
     full=(32, 224),
     checkpoint=Checkpoint(url=f"{PTV_ZOO}/kinetics/CSN_32x2_R101.pyth", frames=32, crop=224),
     classifier="blocks.5.proj",
+    params_m=22.21,
 )
 def csn_r101(**kw: Any) -> nn.Module:
     """CSN R101 32x2 (Tran, ICCV 2019), channel-separated: 22.2M parameters, 32 x 224^2 input."""

@@ -75,6 +75,7 @@ def _slowfast(
     full=(32, 224),
     checkpoint=Checkpoint(url=f"{PTV_ZOO}/kinetics/SLOWFAST_8x8_R50.pyth", frames=32, crop=224),
     classifier="blocks.6.proj",
+    params_m=34.57,
 )
 def slowfast_r50(*, alpha: int = 4, **kw: Any) -> nn.Module:
     """SlowFast R50 8x8: 34.6M parameters, 32 fast / 8 slow frames at 224^2."""

@@ -145,6 +145,7 @@ def _timesformer(
         repo=_HF_REPO,
     ),
     classifier="classifier",
+    params_m=121.4,
 )
 def timesformer(**kw: Any) -> nn.Module:
     """TimeSformer-Base 8x224, divided space-time attention: 121M parameters."""

@@ -51,6 +51,7 @@ def _x3d(
     full=(4, 160),
     checkpoint=Checkpoint(url=f"{PTV_ZOO}/kinetics/X3D_XS.pyth", frames=4, crop=160),
     classifier="blocks.5.proj",
+    params_m=3.79,
 )
 def x3d_xs(**kw: Any) -> nn.Module:
     """X3D-XS: 3.8M parameters, 4 x 160^2 input (Kinetics-400 69.1% top-1)."""
@@ -63,6 +64,7 @@ def x3d_xs(**kw: Any) -> nn.Module:
     full=(13, 160),
     checkpoint=Checkpoint(url=f"{PTV_ZOO}/kinetics/X3D_S.pyth", frames=13, crop=160),
     classifier="blocks.5.proj",
+    params_m=3.79,
 )
 def x3d_s(**kw: Any) -> nn.Module:
     """X3D-S: 3.8M parameters, 13 x 160^2 input (Kinetics-400 73.3% top-1)."""
@@ -75,6 +77,7 @@ def x3d_s(**kw: Any) -> nn.Module:
     full=(16, 224),
     checkpoint=Checkpoint(url=f"{PTV_ZOO}/kinetics/X3D_M.pyth", frames=16, crop=224),
     classifier="blocks.5.proj",
+    params_m=3.79,
 )
 def x3d_m(**kw: Any) -> nn.Module:
     """X3D-M: 3.8M parameters, 16 x 224^2 input (Kinetics-400 75.9% top-1)."""
