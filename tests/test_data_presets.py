@@ -7,220 +7,39 @@ import re
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from mpbench.cli import app
 from mpbench.data import DATASETS, build_data, list_datasets
 from mpbench.data.datasets import VideoEntry
-from mpbench.data.readers import (
-    LayoutError,
-    Splits,
-    carve_val,
-    hmdb_source_video,
-    read_folder,
-    read_kinetics,
-    read_list,
-    read_ssv2,
-    read_ucf101,
-    stable_hash,
-)
-from mpbench.data.synth import write_mp4
+from mpbench.data.readers import LayoutError, Splits, carve_val, stable_hash
+from mpbench.data.sets._fake import write_video
+from mpbench.data.sets.finegym import make_finegym
+from mpbench.data.sets.folder import read_folder
+from mpbench.data.sets.hmdb51 import hmdb_source_video, make_hmdb51
+from mpbench.data.sets.kinetics import KINETICS_ROWS, make_kinetics, read_kinetics
+from mpbench.data.sets.lists import make_list, read_list
+from mpbench.data.sets.mpii_cooking2 import make_mpii_cooking2
+from mpbench.data.sets.ssv2 import make_ssv2, read_ssv2
+from mpbench.data.sets.ucf101 import make_ucf101, read_ucf101
 
 runner = CliRunner()
-CODECS = {".avi": ("avi", "mpeg4"), ".webm": ("webm", "libvpx-vp9"), ".mkv": ("matroska", "h264")}
 
 
-def write_video(path: Path, *, seed: int = 0, frames: int = 6, size: int = 24) -> None:
-    """A tiny real video (moving bright square) in the container that the extension names."""
-    rng = np.random.default_rng(seed)
-    video = np.full((frames, size, size, 3), 60, dtype=np.uint8)
-    x0 = int(rng.integers(0, size // 2))
-    for t in range(frames):
-        video[t, 6:14, x0 + t : x0 + t + 8] = 220
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".mp4":
-        write_mp4(path, video, fps=4)
-        return
-    import av
-
-    fmt, codec = CODECS[path.suffix]
-    with av.open(str(path), "w", format=fmt) as container:
-        stream = container.add_stream(codec, rate=4)
-        stream.width = stream.height = size
-        stream.pix_fmt = "yuv420p"
-        for frame in video:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-
-
-def make_ucf101(root: Path) -> dict:
-    """UCF-101 layout with 2 classes, split 1: train groups g08-g10 (g08 has 2 clips), test g01."""
-    lists = root / "ucfTrainTestlist"
-    lists.mkdir(parents=True)
-    (lists / "classInd.txt").write_text("1 ApplyLipstick\n2 Archery\n")
-    train, test = [], []
-    for c, cls in enumerate(["ApplyLipstick", "Archery"]):
-        for g, clip in (("01", 1), ("08", 1), ("08", 2), ("09", 1), ("10", 1)):
-            rel = f"{cls}/v_{cls}_g{g}_c0{clip}.avi"
-            write_video(root / "UCF-101" / rel, seed=int(g) + clip + 3 * c)
-            if g == "01":
-                test.append(rel)
-            else:
-                train.append(f"{rel} {c + 1}")
-    (lists / "trainlist01.txt").write_text("\n".join(train) + "\n")
-    (lists / "testlist01.txt").write_text("\n".join(test) + "\n")
-    return {"split": 1}
-
-
-HMDB_CLIPS = {  # (source video, clip index, split tag); April_09 gives clips to both classes
-    "brush_hair": [("April_09", 0, "1"), ("April_09", 1, "1"), ("Boy_1", 0, "1"), ("Cat", 0, "2")],
-    "cartwheel": [("April_09", 0, "1"), ("Gym_x", 0, "1"), ("Gym_x", 1, "2"), ("Park", 0, "0")],
+# name -> (classes, train + val videos, test videos) of the fake layout its module writes
+COUNTS = {
+    "ucf101": (2, 8, 2),
+    "hmdb51": (2, 5, 2),
+    "kinetics": (2, 5, 2),
+    "ssv2": (2, 4, 2),
+    "finegym": (99, 5, 2),
+    "mpii_cooking2": (2, 5, 2),
+    "folder": (2, 8, 2),
+    "list": (3, 8, 2),
 }
-
-
-def make_hmdb51(root: Path) -> dict:
-    """HMDB-51 layout with 2 classes, split 2, real-style names <title>_<class>_<tags>_<n>.avi."""
-    splits = root / "testTrainMulti_7030_splits"
-    splits.mkdir(parents=True)
-    for cls, clips in HMDB_CLIPS.items():
-        lines = []
-        for i, (source, index, tag) in enumerate(clips):
-            name = f"{source}_{cls}_u_nm_np1_fr_goo_{index}.avi"
-            write_video(root / "videos" / cls / name, seed=i)
-            lines.append(f"{name} {tag} ")
-        (splits / f"{cls}_test_split2.txt").write_text("\n".join(lines) + "\n")
-    return {"split": 2}
-
-
-KINETICS_ROWS = {  # split -> (label, youtube id, start); -a_b-x9_Q1z gives two train clips
-    "train": [
-        ("abseiling", "-a_b-x9_Q1z", 0),
-        ("abseiling", "-a_b-x9_Q1z", 30),
-        ("abseiling", "trainB00001", 0),
-        ("air drumming", "trainC00002", 10),
-        ("air drumming", "trainD00003", 20),
-    ],
-    "val": [("abseiling", "valE0000004", 0), ("air drumming", "valF0000005", 10)],
-}
-
-
-def make_kinetics(root: Path, rows: dict | None = None) -> dict:
-    """Kinetics layout: CSVs and <youtube_id>_<start>_<end>.mp4 clips (flat and per class)."""
-    header = "label,youtube_id,time_start,time_end,split\n"
-    for split, split_rows in (rows or KINETICS_ROWS).items():
-        lines = []
-        for i, (label, yid, start) in enumerate(split_rows):
-            lines.append(f'"{label}",{yid},{start},{start + 10},{split}\n')
-            sub = f"{label}/" if split == "train" else ""
-            write_video(root / split / f"{sub}{yid}_{start:06d}_{start + 10:06d}.mp4", seed=i)
-        (root / f"{split}.csv").write_text(header + "".join(lines))
-    return {}
-
-
-def make_ssv2(root: Path) -> dict:
-    """Something-Something v2 layout with JSON labels and webm videos (test unlabelled)."""
-    labels = root / "labels"
-    labels.mkdir(parents=True)
-    table = {"Pushing something from left to right": "1", "Holding something": "0"}
-    (labels / "something-something-v2-labels.json").write_text(json.dumps(table))
-    templates = ["Pushing [something] from left to right", "Holding [something]"]
-    for split, ids in (("train", [1, 2, 3, 4]), ("validation", [5, 6])):
-        items = [
-            {"id": str(i), "template": templates[i % 2], "label": "x", "placeholders": []}
-            for i in ids
-        ]
-        (labels / f"something-something-v2-{split}.json").write_text(json.dumps(items))
-        for i in ids:
-            write_video(root / "20bn-something-something-v2" / f"{i}.webm", seed=i)
-    (labels / "something-something-v2-test.json").write_text(json.dumps([{"id": "7"}]))
-    return {}
-
-
-GYM_TRAIN = [  # (YouTube id, label): A0xAXXysHUo holds clips of both classes
-    ("A0xAXXysHUo", 0),
-    ("A0xAXXysHUo", 0),
-    ("x_9-Qb2cD1e", 0),
-    ("PqR_-s7tUv0", 1),
-    ("A0xAXXysHUo", 1),
-]
-
-
-def make_finegym(root: Path) -> dict:
-    """FineGym layout (Gym99) with a categories file; clip ids <youtube_id>_E_..._A_...."""
-    ann = root / "annotations"
-    ann.mkdir(parents=True)
-    val = [("zzTopVideo1", 0), ("zzTopVideo1", 1)]
-    for name, clips in (
-        ("gym99_train_element_v1.1.txt", GYM_TRAIN),
-        ("gym99_val_element.txt", val),
-    ):
-        lines = []
-        for vid, label in clips:
-            clip = f"{vid}_E_00{len(lines)}407_00{len(lines)}435_A_0003_0005"
-            write_video(root / "clips" / f"{clip}.mp4", seed=len(lines))
-            lines.append(f"{clip} {label}")
-        (ann / name).write_text("\n".join(lines) + "\n")
-    (ann / "gym99_categories.txt").write_text(
-        "Clabel: 0; set: 1; Glabel: 1; (VT) round-off, flic-flac\n"
-        "Clabel: 1; set: 1; Glabel: 2; (VT) round-off, flic-flac with 0.5 turn\n"
-    )
-    return {}
-
-
-MPII_CLIPS = {  # split -> (recording, label); subject s08 holds clips of both classes
-    "train": [("s08-d02", 0), ("s08-d03", 0), ("s10-d02", 0), ("s12-d05", 1), ("s08-d05", 1)],
-    "test": [("s13-d02", 0), ("s13-d05", 1)],
-}
-
-
-def make_mpii_cooking2(root: Path) -> dict:
-    """MPII Cooking 2 layout: train.csv and test.csv (no val.csv), clips under videos/."""
-    for split, clips in MPII_CLIPS.items():
-        lines = []
-        for i, (recording, label) in enumerate(clips):
-            rel = f"{recording}-cam-002/clip_{i:04d}.avi"
-            write_video(root / "videos" / rel, seed=i)
-            lines.append(f"{rel} {label}")
-        (root / f"{split}.csv").write_text("\n".join(lines) + "\n")
-    (root / "classes.txt").write_text("cut apart\npeel\n")
-    return {}
-
-
-def make_folder(root: Path) -> dict:
-    """Folder-per-class layout, 5 videos per class: test and val carved from them."""
-    for cls in ("jump", "run"):
-        for i in range(5):
-            write_video(root / cls / f"{cls}{i}.mkv", seed=i)
-    return {}
-
-
-def make_list(root: Path, splits: tuple[str, ...] = ("train", "val", "test")) -> dict:
-    """ "<path> <label>" lists with paths containing spaces (train: 2 videos per class)."""
-    for split in splits:
-        lines = []
-        for i in range(6 if split == "train" else 2):
-            rel = f"clips/{split} clip {i}.mp4"
-            write_video(root / rel, seed=i)
-            lines.append(f"{rel} {i % 3}")
-        (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
-    return {}
-
-
-# name -> (fake tree, classes, train + val videos, test videos)
-PRESETS = {
-    "ucf101": (make_ucf101, 2, 8, 2),
-    "hmdb51": (make_hmdb51, 2, 5, 2),
-    "kinetics": (make_kinetics, 2, 5, 2),
-    "ssv2": (make_ssv2, 2, 4, 2),
-    "finegym": (make_finegym, 99, 5, 2),
-    "mpii_cooking2": (make_mpii_cooking2, 2, 5, 2),
-    "folder": (make_folder, 2, 8, 2),
-    "list": (make_list, 3, 8, 2),
-}
+# name -> (the fake layout writer of its registration, and its counts)
+PRESETS = {d.name: (d.fake_layout, *COUNTS[d.name]) for d in list_datasets() if d.fake_layout}
 # name -> the group of a video path, written independently of the readers: no group of a carved
 # val split may also be in train
 GROUP_OF = {

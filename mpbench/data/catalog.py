@@ -12,6 +12,7 @@ a ValueError listing the known ones.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -26,6 +27,7 @@ from mpbench.data.registry import (
     list_datasets,
     register_dataset,
 )
+from mpbench.data.sets import BUILT_IN
 from mpbench.data.synth import PRESETS, SynthSource, SynthSpec, preset_spec
 from mpbench.data.video import clip_span
 
@@ -65,8 +67,10 @@ def _render_synth(
 
 def _read_synth_files(root: Path) -> readers.Splits:
     """The clips written by ``mpbench data synth ROOT``: its split lists."""
+    from mpbench.data.sets.lists import read_list
+
     readers.require(root / "metadata.json", SYNTH_LAYOUT)
-    return readers.read_list(root, video_dir=".")
+    return read_list(root, video_dir=".")
 
 
 def _synth_metadata(root: Path) -> dict[str, Any]:
@@ -85,24 +89,8 @@ register_dataset(
     render_options=("preset", *SynthSpec.__dataclass_fields__),
     metadata=_synth_metadata,
 )
-for _name, _description, _layout, _reader, _flip in (
-    ("folder", "any folder-per-class video collection", readers.FOLDER_LAYOUT,
-     readers.read_folder, True),
-    ("list", "'<path> <label>' split lists (PySlowFast / reference-code format)",
-     readers.LIST_LAYOUT, readers.read_list, True),
-    ("ucf101", "UCF-101, official splits 1-3", readers.UCF101_LAYOUT, readers.read_ucf101, True),
-    ("hmdb51", "HMDB-51, official 70/30 splits 1-3", readers.HMDB51_LAYOUT,
-     readers.read_hmdb51, True),
-    ("kinetics", "Kinetics-400/600/700 from the official CSVs", readers.KINETICS_LAYOUT,
-     readers.read_kinetics, True),
-    ("ssv2", "Something-Something v2 (JSON labels, webm videos)", readers.SSV2_LAYOUT,
-     readers.read_ssv2, False),
-    ("finegym", "FineGym element clips, Gym99 or Gym288", readers.FINEGYM_LAYOUT,
-     readers.read_finegym, True),
-    ("mpii_cooking2", "MPII Cooking 2 clips from the reference code's split CSVs",
-     readers.MPII_LAYOUT, readers.read_mpii_cooking2, True),
-):  # fmt: skip
-    register_dataset(_name, description=_description, layout=_layout, reader=_reader, flip=_flip)
+for _module in BUILT_IN:  # each registers itself: layout, reader, fake layout
+    importlib.import_module(f"mpbench.data.sets.{_module}")
 
 
 def _split_options(info: DatasetInfo, options: Mapping[str, Any]) -> tuple[dict, dict]:
