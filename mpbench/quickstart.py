@@ -73,6 +73,7 @@ class QuickstartResult:
     study: Any = None  # the StudySpec that ran
     study_file: Path | None = None
     workers: int = 0
+    warnings: tuple[str, ...] = ()  # the report's decoding warnings (README section)
 
 
 def ensure_synth_data(
@@ -212,6 +213,7 @@ def run_quickstart(
         study=spec,
         study_file=study_file,
         workers=p.workers,
+        warnings=report.warnings,
     )
 
 
@@ -436,5 +438,8 @@ def write_results_readme(result: QuickstartResult, *, wall: float) -> tuple[Path
     variants = [v for v in axis if isinstance(v, str) and v != "baseline"] or ["learnable"]
     answer = quickstart_answer(result.summary, result.history, variant=variants[0])
     path = result.table.parent / "README.md"
-    path.write_text(results_readme(result, wall=wall, answer=answer), encoding="utf-8")
+    from mpbench.report.decoding import readme_section
+
+    text = readme_section(results_readme(result, wall=wall, answer=answer), list(result.warnings))
+    path.write_text(text, encoding="utf-8")
     return path, answer

@@ -26,6 +26,23 @@ TAG_ERROR: Final = "mpbench.error"  # one-line error text of a failed trial
 TAG_GIT_COMMIT: Final = "mpbench.git_commit"
 TAG_VERSION: Final = "mpbench.version"
 TAG_DEVICE: Final = "mpbench.device"  # e.g. "cpu", "NVIDIA H100 80GB HBM3"
+# How the run's frames were made (mpbench.data.provenance; the whole record: A_PROVENANCE)
+TAG_FRAMES: Final = "mpbench.frames"  # "decoded", "cache" (decoded-clip cache) or "rendered"
+TAG_DECODER: Final = "mpbench.decoder"  # e.g. "pyav 18.1.0 (mpbench decoder 2)"
+TAG_FFMPEG: Final = "mpbench.ffmpeg"  # the FFmpeg libraries PyAV links, "libavcodec 62.28.102, ..."
+TAG_SHORT_SIDE: Final = "mpbench.short_side"  # pixels the short side is scaled down to
+TAG_RESIZE: Final = "mpbench.resize"  # the scaler
+TAG_CACHE_BUILD: Final = "mpbench.cache_build"  # build id of the cache that served the clips
+TAG_FRAMES_DIGEST: Final = "mpbench.frames_digest"  # SHA-256 of the first validation clips' frames
+# provenance record field -> its tag
+PROVENANCE_TAGS: Final = {
+    "frames": TAG_FRAMES,
+    "decoder": TAG_DECODER,
+    "ffmpeg": TAG_FFMPEG,
+    "short_side": TAG_SHORT_SIDE,
+    "resize": TAG_RESIZE,
+    "frames_digest": TAG_FRAMES_DIGEST,
+}
 
 # MLflow's own tags, filled so that the runs table's Source column names mpbench
 TAG_SOURCE_NAME: Final = "mlflow.source.name"  # "mpbench"
@@ -53,6 +70,13 @@ M_PEAK_MEM_MB: Final = "peak_mem_mb"  # CUDA max allocated, or process max RSS o
 M_SKIPPED: Final = "skipped_videos"  # cumulative count of videos that failed to decode
 M_LR: Final = "lr"
 M_EPOCH_SECONDS: Final = "epoch_seconds"  # wall time of the epoch (training + validation)
+# The training loop's wall time split in two (CUDA synchronised): waiting for the loader (from
+# asking for the next batch until it is on the device) and the step; the share is wait / both.
+# Also logged at step = number of epochs over the whole trial, as is clips_per_s.
+M_DATA_WAIT_SHARE: Final = "data_wait_share"  # in [0, 1]; above DATA_WAIT_LIMIT: a warning
+M_DATA_WAIT_SECONDS: Final = "data_wait_seconds"
+M_STEP_SECONDS: Final = "step_seconds"
+DATA_WAIT_LIMIT: Final = 0.10
 EPOCH_METRICS: Final = (
     M_TRAIN_LOSS,
     M_TAV_LOSS,
@@ -66,6 +90,9 @@ EPOCH_METRICS: Final = (
     M_PEAK_MEM_MB,
     M_SKIPPED,
     M_LR,
+    M_DATA_WAIT_SHARE,
+    M_DATA_WAIT_SECONDS,
+    M_STEP_SECONDS,
 )
 
 # --- final metrics (logged once, step = number of epochs) ---------------------------------------
@@ -101,6 +128,7 @@ A_LOG: Final = "trial.log"  # the trial's log output
 A_CONFUSION: Final = "figures/confusion_matrix.png"
 A_ATTENTION: Final = "figures/attention.png"
 A_ATTENTION_CLIP: Final = "attention_clip.npz"  # frames, diffs, attention, prompts of one val clip
+A_PROVENANCE: Final = "provenance.json"  # how the frames were made, the cache header included
 
 
 def run_name(config: object) -> str:

@@ -291,6 +291,8 @@ def test_data_vs_step_says_whether_the_gpu_waits() -> None:
         ("seek", pytest.approx(10.0), True, 5),
         ("cache", pytest.approx(1000.0), False, 1),
     ]
+    # the share a trial at these rates waits: 1 - 10/50 (its loop runs at the data rate), or 0
+    assert [g["data_wait_share"] for g in got] == [pytest.approx(0.8), 0.0]
 
 
 def test_cli_bench_cuda_prints_the_data_rate_beside_the_step_rate(

@@ -632,7 +632,9 @@ def data_vs_step(
     rows: Sequence[dict[str, Any]], *, step_clips_per_s: float
 ) -> list[dict[str, Any]]:
     """Per measured row: the data rate of its workers together beside the training step rate,
-    whether the GPU would wait for data, and the workers the step rate needs."""
+    whether the GPU would wait for data, the workers the step rate needs, and the share of its
+    loop that a trial at these rates waits for data: ``max(0, 1 - data / step)`` (in steady state
+    the loop runs at the slower rate), the quantity a trial logs as ``data_wait_share``."""
     out = []
     for r in rows:
         if r["status"] != "ok":
@@ -643,6 +645,7 @@ def data_vs_step(
                 "video": r["video"], "decoder": r["decoder"], "workers": r["workers"],
                 "data_clips_per_s": data, "step_clips_per_s": step_clips_per_s,
                 "gpu_waits": data < step_clips_per_s,
+                "data_wait_share": max(0.0, 1.0 - data / step_clips_per_s),
                 "workers_needed": math.ceil(step_clips_per_s / r["clips_per_s_per_worker"]),
             }
         )  # fmt: skip

@@ -200,19 +200,20 @@ def _print_gpu(bench: Any) -> None:
         f"data rate vs training step: {req.backbone} with the prompt layer ({timing.size} size, "
         f"{timing.frames}+1 frames at {timing.crop}x{timing.crop}, batch {req.batch}, amp "
         f"{timing.amp}) on cuda takes {timing.prompt_s * 1e3:.1f} ms/step = {step_rate:.1f} "
-        "clips/s; the GPU waits where the workers deliver fewer",
+        "clips/s; the GPU waits where the workers deliver fewer, for the data wait share of "
+        "its loop that a trial with those workers logs (data_wait_share)",
         highlight=False,
         soft_wrap=True,
     )
     table = Table()
     for col in ("video", "decoder", "workers", "data clips/s", "step clips/s", "GPU",
-                "workers needed"):  # fmt: skip
+                "data wait share", "workers needed"):  # fmt: skip
         table.add_column(col, justify="left" if col in ("video", "decoder", "GPU") else "right")
     for g in bench.gpu:
         table.add_row(
             g["video"], g["decoder"], str(g["workers"]), f"{g['data_clips_per_s']:.1f}",
             f"{g['step_clips_per_s']:.1f}", "waits for data" if g["gpu_waits"] else "busy",
-            str(g["workers_needed"]),
+            f"{g['data_wait_share']:.2f}", str(g["workers_needed"]),
         )  # fmt: skip
     console.print(table)
 

@@ -50,6 +50,8 @@ def report(
     resamples: ResamplesOpt = None,
 ) -> None:
     """Write table.md/.tex/.csv and aggregate.md/.csv of a study and print its table."""
+    from rich.markup import escape
+
     from mpbench.report.build import make_report
     from mpbench.report.table import rich_table
 
@@ -63,6 +65,8 @@ def report(
             **_boot(resamples),
         )
     console.print(rich_table(result.table))
+    for warning in result.warnings:
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
     for path in result.paths:
         console.print(f"wrote {path}", highlight=False)
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -36,6 +40,7 @@ def train(
     experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "mpbench",
 ) -> None:
     """Train and evaluate one trial; log it to MLflow (MLFLOW_TRACKING_URI or ./mlflow.db)."""
+    from mpbench import tracking as tk
     from mpbench.config import load_trial_config, parse_assignments
     from mpbench.engine import run_trial
 
@@ -54,15 +59,32 @@ def train(
     given = {k: v for k, v in flags.items() if v is not None}
     cfg = load_trial_config(config, **{**parse_assignments(set_ or []), **given})
     check_trial_folder(cfg.trial_dir())
-    result = run_trial(cfg, experiment=experiment)
+    with warnings_printed():
+        result = run_trial(cfg, experiment=experiment)
     m = result.metrics
     console.print(
         f"[bold green]done[/] {cfg.variant} / {cfg.backbone} / {cfg.dataset} seed {cfg.seed}: "
         f"val top-1 {100 * m['val_top1']:.1f}%, test top-1 {100 * m['test_top1']:.1f}% "
         f"({cfg.test_clips}x{cfg.test_crops} views), {m['clips_per_s']:.1f} clips/s, "
+        f"data wait {100 * m.get(tk.M_DATA_WAIT_SHARE, 0.0):.1f} % of the training loop, "
         f"{result.seconds:.1f} s"
     )
     console.print(f"MLflow run {result.run_id} in experiment {experiment!r}: `mlflow ui` to browse")
+
+
+@contextlib.contextmanager
+def warnings_printed() -> Iterator[None]:
+    """mpbench's warnings (a loader that starves the device, a cache being built) printed on
+    stderr while the block runs; they always go to the trial's log file too."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    logger = logging.getLogger("mpbench")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 def check_trial_folder(folder: Path) -> None:

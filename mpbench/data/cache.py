@@ -8,8 +8,9 @@ Layout of a store (``ROOT/.mpbench-cache/s{N}/`` by default, N the short side):
   ``mtime_ns`` when cached, byte ``offset``, ``frames``, ``height``, ``width``, ``label``,
   ``fps`` and ``error`` (the decoder's message for a broken video, else null).
 - ``header.json``: the decode settings (``format``, ``short_side``, ``decoder``: the versions of
-  PyAV, torchvision and ``mpbench.data.video.DECODER_VERSION``, since any of
-  them may change the decoded bytes), a ``build_id`` and totals.
+  PyAV, of the FFmpeg libraries it links, torchvision and ``mpbench.data.video.DECODER_VERSION``,
+  since any of them may change the decoded bytes), a ``build_id`` and totals. A trial served by
+  the store logs this header (:mod:`mpbench.data.provenance`).
 
 Frames are written by :func:`mpbench.data.video.iter_frames`, so they are byte-identical to
 ``read_frames(path, select, short_side=N)``: the cache changes no pixel. A broken video is
@@ -287,11 +288,13 @@ def stale_reason(path: str | Path, entries: Sequence[VideoEntry], *, short_side:
 
 
 def decoder_versions() -> dict[str, str]:
-    """What the decoded bytes depend on besides the file: PyAV, torchvision, mpbench's decoder."""
+    """What the decoded bytes depend on besides the file: PyAV, the FFmpeg libraries it links,
+    torchvision, mpbench's decoder."""
     import torchvision
 
     return {
         "av": av.__version__,
+        "ffmpeg": video.ffmpeg_versions(),
         "torchvision": torchvision.__version__,
         "mpbench_decoder": str(video.DECODER_VERSION),
     }

@@ -190,7 +190,9 @@ class ClipDataset(Dataset):
         """Distinct videos that failed to decode so far (over all DataLoader workers)."""
         return int(self._failed.sum())
 
-    def __getitem__(self, index: int) -> Item:
+    def decoded(self, index: int) -> torch.Tensor:
+        """The uint8 frames item ``index`` is made of, before any transform: (T+1) x H x W x 3
+        per clip, a test item's clips one after the other (raises VideoDecodeError)."""
         starts: list[int] = []
 
         def select(n: int) -> list[int]:
@@ -198,8 +200,11 @@ class ClipDataset(Dataset):
             kw = {"frames": self.frames, "sampling_rate": self.sampling_rate}
             return torch.cat([clip_indices(n, start=s, **kw) for s in starts]).tolist()
 
+        return self.source.read(index, select)
+
+    def __getitem__(self, index: int) -> Item:
         try:
-            frames = self.source.read(index, select)
+            frames = self.decoded(index)
         except VideoDecodeError as exc:
             self._record_failure(index, exc)
             return None

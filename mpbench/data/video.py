@@ -55,6 +55,8 @@ class VideoDecodeError(RuntimeError):
 
 _AV_ERRORS = (av.FFmpegError, OSError, ValueError, IndexError, EOFError)
 _INTERPOLATION = "AREA"  # one scaler for every path, so that they agree byte for byte
+RESIZE_METHOD = f"FFmpeg swscale {_INTERPOLATION.lower()}, short side scaled down only"
+"""How frames are brought to the short side (every run logs it: :mod:`mpbench.data.provenance`)."""
 _INDEX_CACHE_SIZE = 4096  # a few hundred bytes to tens of kB each (8 bytes per frame)
 _resize_warned: set[str] = set()  # videos whose resolution change was logged (once each)
 
@@ -438,3 +440,10 @@ def uniform_starts(num_frames: int, *, frames: int, sampling_rate: int, clips: i
     """Starts of ``clips`` clips centred on ``clips`` equal segments (one clip: the centre)."""
     slack = max(num_frames - clip_span(frames, sampling_rate), 0)
     return [round(slack * (k + 0.5) / clips) for k in range(clips)]
+
+
+def ffmpeg_versions() -> str:
+    """The FFmpeg libraries PyAV links (its wheel bundles them), e.g. ``libavcodec 62.28.102,
+    libavformat 62.12.102, ...``: they decide the decoded bytes as much as PyAV does."""
+    libs = sorted(av.library_versions.items())
+    return ", ".join(f"{name} {'.'.join(map(str, v))}" for name, v in libs)

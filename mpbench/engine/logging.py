@@ -154,6 +154,7 @@ class TrialRecorder:
         self._handler: logging.Handler | None = None
         self._level = logging.NOTSET  # the mpbench logger's level before the trial
         self._t0 = 0.0
+        self._warned_wait = False  # the data-wait warning is given once per trial
 
     @property
     def active(self) -> bool:
@@ -205,24 +206,39 @@ class TrialRecorder:
         return False
 
     def log_start(
-        self, *, inputs: list[dict[str, Any]], device: str, cost: dict[str, float]
+        self,
+        *,
+        inputs: list[dict[str, Any]],
+        device: str,
+        cost: dict[str, float],
+        provenance: dict[str, Any] | None = None,
     ) -> None:
         """Params, the resolved config, the dataset ``inputs`` (:func:`dataset_inputs`), the
-        ``device`` name and the model's ``cost`` (:func:`model_cost`)."""
+        ``device`` name, the model's ``cost`` (:func:`model_cost`) and the frames'
+        ``provenance`` (:func:`mpbench.data.provenance.data_provenance`: tags and a file)."""
         if self.writer is None:
             return
         self.writer.log_params(self.config.flat_params())
         self.writer.log_inputs(inputs)
-        self.writer.set_tags({tk.TAG_DEVICE: device})
+        self.writer.set_tags({tk.TAG_DEVICE: device, **provenance_tags(provenance or {})})
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / tk.A_CONFIG
             path.write_text(self.config.model_dump_json(indent=2))
             self.writer.log_artifact(str(path))
+            if provenance is not None:
+                path = Path(tmp) / tk.A_PROVENANCE
+                path.write_text(json.dumps(provenance, indent=2, sort_keys=True, default=str))
+                self.writer.log_artifact(str(path))
         self.writer.log_metrics(cost, step=0)
 
     def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
-        """Per-epoch metrics at step = epoch (NaN values, e.g. the baseline's slope, skipped)."""
+        """Per-epoch metrics at step = epoch (NaN values, e.g. the baseline's slope, skipped);
+        the first epoch whose loop waited on the loader too long is warned of."""
         log.info("epoch %d: %s", epoch, json.dumps({k: round(v, 5) for k, v in metrics.items()}))
+        share = metrics.get(tk.M_DATA_WAIT_SHARE, 0.0)
+        if share > tk.DATA_WAIT_LIMIT and not self._warned_wait:
+            self._warned_wait = True
+            log.warning(data_wait_warning(self.config, epoch=epoch, share=share))
         if self.writer is not None:
             finite = {k: v for k, v in metrics.items() if not math.isnan(v)}
             self.writer.log_metrics(finite, step=epoch)
@@ -240,7 +256,14 @@ class TrialRecorder:
         as data and as a figure."""
         if self.writer is None:
             return
-        final = {k: metrics[k] for k in (tk.M_TEST_TOP1, tk.M_TEST_TOP5, tk.M_TEST_MCA)}
+        keys = (
+            tk.M_TEST_TOP1,
+            tk.M_TEST_TOP5,
+            tk.M_TEST_MCA,
+            tk.M_DATA_WAIT_SHARE,
+            tk.M_CLIPS_PER_S,
+        )
+        final = {k: metrics[k] for k in keys if k in metrics}  # the last two: over all epochs
         final[tk.M_TRAIN_SECONDS] = time.perf_counter() - self._t0
         self.writer.log_metrics(final, step=self.config.epochs)
         with tempfile.TemporaryDirectory() as tmp:
@@ -250,6 +273,39 @@ class TrialRecorder:
             for name, path in files.items():
                 folder = str(Path(name).parent)
                 self.writer.log_artifact(str(path), None if folder == "." else folder)
+
+
+def provenance_tags(provenance: dict[str, Any]) -> dict[str, str]:
+    """The tags of a provenance record: its fields that are set, and the cache's build id."""
+    tags = {
+        tag: str(provenance[field])
+        for field, tag in tk.PROVENANCE_TAGS.items()
+        if provenance.get(field) is not None
+    }
+    if provenance.get("cache"):
+        tags[tk.TAG_CACHE_BUILD] = str(provenance["cache"].get("build_id"))
+    return tags
+
+
+def data_wait_warning(config: TrialConfig, *, epoch: int, share: float) -> str:
+    """The warning of a training loop that spent ``share`` of epoch ``epoch`` waiting for data,
+    naming the fixes with the trial's current values."""
+    from mpbench.data.catalog import decode_short_side
+
+    opts = dict(config.dataset_options)
+    fixes = [f"more DataLoader workers (workers = {config.workers} now)"]
+    if config.dataset == "synth" and config.data_root is None:
+        fixes.append("clips written once (`mpbench data synth ROOT`, data_root) and cache = true")
+    else:
+        if opts.get("cache") in (None, False):
+            fixes.append("the decoded-clip cache (dataset option cache = true)")
+        side = decode_short_side(opts.get("short_side"), config.crop)
+        fixes.append(f"a smaller short side (dataset option short_side, {side} now, >= crop)")
+    return (
+        f"trial {config.key()} epoch {epoch}: the training loop waited for data "
+        f"{100 * share:.0f} % of its time (data_wait_share {share:.3f} > "
+        f"{tk.DATA_WAIT_LIMIT:g}), so the device sat idle; try " + ", ".join(fixes)
+    )
 
 
 def device_name(device: torch.device) -> str:

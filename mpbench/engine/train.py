@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -18,6 +19,7 @@ from torch import nn
 
 from mpbench import tracking as tk
 from mpbench.config import TrialConfig
+from mpbench.data.provenance import data_provenance
 from mpbench.engine.build import (
     Loaders,
     autocast_factory,
@@ -49,7 +51,7 @@ from mpbench.engine.state import (
     set_rng_state,
     torch_settings,
 )
-from mpbench.engine.step import grad_scaler, train_step
+from mpbench.engine.step import LoopClock, grad_scaler, train_step, trial_rates, wait_share
 
 __all__ = ["Callback", "DivergenceError", "TrialResult", "run_trial"]
 
@@ -166,12 +168,13 @@ def _setup(config: TrialConfig, dist_ctx: DistContext, device: torch.device) -> 
 
 
 def _log_start(trainer: Trainer, recorder: TrialRecorder) -> None:
-    """Log the trial's dataset, device and model cost."""
+    """Log the trial's dataset, device, model cost and where its frames come from."""
     cfg = trainer.config
     recorder.log_start(
         inputs=dataset_inputs(cfg, trainer.data),
         device=device_name(trainer.device),
         cost=model_cost(trainer.module, frames=cfg.frames, crop=cfg.crop, device=trainer.device),
+        provenance=data_provenance(trainer.data) if recorder.active else None,
     )
 
 
@@ -214,39 +217,28 @@ def _fit(
 
 
 def _train_epoch(trainer: Trainer, epoch: int, *, on_step: Any) -> dict[str, float]:
-    """One pass over the training loader (truncated to the step budget)."""
-    cfg, model, opt = trainer.config, trainer.model, trainer.optimizer
-    total_steps = trainer.loaders.steps_per_epoch * cfg.epochs
-    warmup = round(cfg.warmup_epochs * trainer.loaders.steps_per_epoch)
+    """One pass over the training loader (truncated to the step budget), timing how long the
+    loop waits for each batch against its step (:class:`LoopClock`)."""
+    cfg, model = trainer.config, trainer.model
     trainer.loaders.set_epoch(epoch, cfg.seed)
     model.train()
     window: list[torch.Tensor] = []  # per-step (ce, reg) on device: checked every log_every steps
     sums, steps, clips = torch.zeros(2, device=trainer.device), 0, 0
-    t0 = time.perf_counter()
-    for i, batch in enumerate(trainer.loaders.train):
-        if i >= trainer.loaders.steps_per_epoch:
-            break
+    clock = LoopClock(trainer.device)
+    for batch in itertools.islice(trainer.loaders.train, trainer.loaders.steps_per_epoch):
         if batch["label"].numel() == 0:  # every clip of the batch failed to decode
             continue
         x = batch["video"].to(trainer.device, non_blocking=True)  # B x 3 x (T+1) x H x W
         y = batch["label"].to(trainer.device, non_blocking=True)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
-        factor = lr_factor(
-            trainer.step,
-            total=total_steps,
-            warmup=warmup,
-            schedule=cfg.schedule,
-            milestones=cfg.step_milestones,
-            gamma=cfg.step_gamma,
-        )
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * factor * group["lr_mult"]
+        clock.lap("data")  # since the last step ended: the loop waited for this batch
+        _set_lr(trainer)
         losses = train_step(
             model,
             x,
             y,
-            optimizer=opt,
+            optimizer=trainer.optimizer,
             scaler=trainer.scaler,
             autocast=trainer.autocast,
             label_smoothing=cfg.label_smoothing,
@@ -258,18 +250,34 @@ def _train_epoch(trainer: Trainer, epoch: int, *, on_step: Any) -> dict[str, flo
             sums += _check_finite(window, epoch=epoch, last_step=trainer.step - 1)
             on_step(float(window[-1][0]))
             window = []
+        clock.lap("step")
     if window:
         sums += _check_finite(window, epoch=epoch, last_step=trainer.step - 1)
         on_step(float(window[-1][0]))
-    if trainer.device.type == "cuda":
-        torch.cuda.synchronize(trainer.device)
-    seconds = time.perf_counter() - t0
+    clock.lap("step")
     n = max(1, steps)
     return {
         "train_loss": float(sums[0]) / n,
         "tav_loss": float(sums[1]) / n,
-        "clips_per_s": clips * trainer.dist.world_size / seconds,
+        "clips_per_s": clips * trainer.dist.world_size / clock.total,
+        "data_s": clock.seconds["data"],
+        "step_s": clock.seconds["step"],
     }
+
+
+def _set_lr(trainer: Trainer) -> None:
+    """Set every parameter group's learning rate for the trainer's current step."""
+    cfg, per_epoch = trainer.config, trainer.loaders.steps_per_epoch
+    factor = lr_factor(
+        trainer.step,
+        total=per_epoch * cfg.epochs,
+        warmup=round(cfg.warmup_epochs * per_epoch),
+        schedule=cfg.schedule,
+        milestones=cfg.step_milestones,
+        gamma=cfg.step_gamma,
+    )
+    for group in trainer.optimizer.param_groups:
+        group["lr"] = cfg.lr * factor * group["lr_mult"]
 
 
 def _check_finite(window: list[torch.Tensor], *, epoch: int, last_step: int) -> torch.Tensor:
@@ -331,6 +339,9 @@ def _epoch_metrics(
         tk.M_SKIPPED: float(sum(trainer.data.skipped().values())),  # distinct broken videos
         tk.M_LR: trainer.optimizer.param_groups[0]["lr"],
         tk.M_EPOCH_SECONDS: seconds,
+        tk.M_DATA_WAIT_SHARE: wait_share(train["data_s"], train["step_s"]),
+        tk.M_DATA_WAIT_SECONDS: train["data_s"],
+        tk.M_STEP_SECONDS: train["step_s"],
     }
 
 
@@ -349,7 +360,7 @@ def _final_evaluation(
     cfg = trainer.config
     loader = _test_loader(trainer)
     test, confusion = evaluate(trainer, loader, views=True)
-    metrics = dict(history[-1]) if history else {}
+    metrics = {**history[-1], **trial_rates(history)} if history else {}
     metrics.update(
         {
             tk.M_TEST_TOP1: test["top1"],

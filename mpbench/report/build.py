@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pandas as pd
 from mpbench import tracking as tk
 from mpbench._env import scoped_env
 from mpbench.plots import save_figure
+from mpbench.report.decoding import decoding_warnings, readme_section
 from mpbench.report.load import (
     default_cache_dir,
     load_history,
@@ -34,6 +35,8 @@ class Report:
         table: the paper table (val and test columns per dataset).
         aggregate: IQM and probability of improvement per split and label (aggregate.csv).
         paths: the files written.
+        warnings: runs of one dataset decoded differently (:mod:`mpbench.report.decoding`);
+            also table notes and, when results/<study>/README.md exists, a section of it.
 
     Example:
         >>> report = make_report("quickstart")  # doctest: +SKIP
@@ -45,6 +48,7 @@ class Report:
     table: PaperTable
     aggregate: pd.DataFrame
     paths: list[Path]
+    warnings: tuple[str, ...] = ()
 
 
 def make_report(
@@ -69,10 +73,15 @@ def make_report(
     )
     summary = summarize_cells(runs, metric=metric, resamples=resamples, seed=seed)
     agg = aggregate(runs, metric=metric, resamples=resamples, seed=seed)
+    warnings = tuple(decoding_warnings(runs))
     table = paper_table(summary)
+    table = replace(table, notes=(*table.notes, *(f"Warning: {w}." for w in warnings)))
     out = Path(results_dir) / study
     paths = write_tables(summary, table, out) + write_aggregate(agg, out)
-    return Report(summary=summary, table=table, aggregate=agg, paths=paths)
+    readme = out / "README.md"
+    if readme.is_file():
+        readme.write_text(readme_section(readme.read_text(encoding="utf-8"), list(warnings)))
+    return Report(summary=summary, table=table, aggregate=agg, paths=paths, warnings=warnings)
 
 
 def _save(fig: Any, out_dir: Path, name: str) -> list[Path]:

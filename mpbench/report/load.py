@@ -4,6 +4,7 @@ Three frames, all built from MLflow alone (names from :mod:`mpbench.tracking`):
 
 - *runs* (wide, one row per run): ``run_id``, the tag columns of :data:`TAG_COLUMNS`,
   ``run_status`` (MLflow's), ``start_time``/``end_time`` (ms), ``tav_weight`` (from the param),
+  the ``decode.<field>`` columns of :data:`DECODE_COLUMNS` (how the run's frames were made),
   one ``param.<name>`` column per param and one ``metric.<key>`` column per metric (its latest
   value, as ``MlflowClient.search_runs`` returns it).
 - *long* (one row per run x metric x step): the id columns of *runs* plus ``metric``, ``step``
@@ -35,7 +36,7 @@ import pandas as pd
 
 from mpbench import tracking as tk
 
-CACHE_VERSION: Final = 1
+CACHE_VERSION: Final = 2  # 2: the decode.* columns
 LATEST_STEP: Final = -1
 OVERLAP_MS: Final = 60_000
 PAGE_SIZE: Final = 50_000
@@ -53,6 +54,8 @@ TAG_COLUMNS: Final = {
     "optuna_trial": tk.TAG_OPTUNA_TRIAL,
     "device": tk.TAG_DEVICE,
 }
+# how each run's frames were made (mpbench.data.provenance tags) -> wide-frame column
+DECODE_COLUMNS: Final = {f"decode.{field}": tag for field, tag in tk.PROVENANCE_TAGS.items()}
 ID_COLUMNS: Final = (
     "run_id",
     *TAG_COLUMNS,
@@ -165,6 +168,7 @@ def _run_row(run: Any) -> dict[str, Any]:
     for column, tag in TAG_COLUMNS.items():
         row[column] = tags.get(tag)
     row["tav_weight"] = params.get("tav_weight")
+    row.update({column: tags.get(tag) for column, tag in DECODE_COLUMNS.items()})
     row.update({f"param.{k}": v for k, v in params.items()})
     row.update({f"metric.{k}": v for k, v in run.data.metrics.items()})
     return row
@@ -173,13 +177,13 @@ def _run_row(run: Any) -> dict[str, Any]:
 def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
     """Fixed dtypes and column order, rows sorted by run id (deterministic output)."""
     frame = frame.copy()
-    for column in ID_COLUMNS:
+    for column in (*ID_COLUMNS, *DECODE_COLUMNS):
         if column not in frame:
             frame[column] = None
     for column in ("seed", "optuna_trial", "start_time", "end_time"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
     frame["tav_weight"] = pd.to_numeric(frame["tav_weight"], errors="coerce").astype(float)
-    for column in ("run_id", *TAG_COLUMNS, "run_status"):
+    for column in ("run_id", *TAG_COLUMNS, "run_status", *DECODE_COLUMNS):
         if column not in ("seed", "optuna_trial"):
             frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     params = sorted(c for c in frame.columns if c.startswith("param."))
@@ -188,7 +192,7 @@ def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
         frame[column] = frame[column].astype(float)
     for column in params:
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
-    frame = frame[[*ID_COLUMNS, *params, *metrics]]
+    frame = frame[[*ID_COLUMNS, *DECODE_COLUMNS, *params, *metrics]]
     return frame.sort_values("run_id", kind="stable").reset_index(drop=True)
 
 

@@ -115,12 +115,13 @@ COST_METRICS: Final = {
     "backbone_gflops": tk.M_BACKBONE_GFLOPS,
     "clips_per_s": tk.M_CLIPS_PER_S,
     "peak_mem_mb": tk.M_PEAK_MEM_MB,
+    "data_wait_share": tk.M_DATA_WAIT_SHARE,  # the loader's share of the training loop
 }
 
 
 def higher_is_better(metric: str) -> bool:
     """Whether larger values of ``metric`` are better (losses, times and costs are not)."""
-    lower = ("loss", "seconds", "params", "gflops", "mem")
+    lower = ("loss", "seconds", "params", "gflops", "mem", "wait")
     return not any(word in metric for word in lower)
 
 

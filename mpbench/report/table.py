@@ -37,6 +37,12 @@ from mpbench.report.stats import (
 )
 
 MARK: Final = "*"
+WAIT: Final = "data wait %"  # the column of each dataset with the loader's share of the loop
+WAIT_NOTE: Final = (
+    "data wait %: the share of the training loop spent waiting for the loader (mean over the "
+    "finished runs, whole trial); above 10 % the device starved: more workers, the decoded-clip "
+    "cache or a smaller short side."
+)
 CSV_FLOAT: Final = "%.10g"
 
 
@@ -176,6 +182,17 @@ def _excluded(first: pd.DataFrame, index: pd.MultiIndex) -> list[str]:
     return counts.sum().sum(axis=1).reindex(index).astype(int).astype(str).tolist()
 
 
+def _wait_cells(first: pd.DataFrame, rows: list[str], index: pd.MultiIndex) -> pd.DataFrame:
+    """Per row and dataset, the mean data_wait_share of the finished runs in percent: one
+    ``(dataset, WAIT)`` column per dataset, none when no run logged the share."""
+    if "data_wait_share" not in first or first["data_wait_share"].isna().all():
+        return pd.DataFrame(index=index)
+    wide = first.pivot(index=rows, columns="dataset", values="data_wait_share").reindex(index)
+    text = wide.map(lambda v: "" if pd.isna(v) else f"{100 * v:.1f}")
+    text.columns = pd.MultiIndex.from_tuples([(d, WAIT) for d in text.columns])
+    return text
+
+
 def varied_columns(summary: pd.DataFrame) -> list[str]:
     """The varied-field columns of a stats table (between ``label`` and ``split``)."""
     columns = list(summary.columns)
@@ -201,6 +218,9 @@ def paper_table(summary: pd.DataFrame) -> PaperTable:
     }
     cells = wide["text"].fillna("")
     best = _best(wide["shown"], metrics)
+    waits = _wait_cells(first, rows, index)
+    for col in waits.columns:
+        cells[col], best[col] = waits[col], False
     cells[("excluded", "")] = _excluded(first, index)
     best[("excluded", "")] = False
     cells.columns.names = best.columns.names = [None, None]
@@ -213,6 +233,8 @@ def paper_table(summary: pd.DataFrame) -> PaperTable:
         f"per column; {MARK}: Holm-adjusted paired t-test p < {ALPHA} vs the baseline of the "
         "same split."
     )
+    if len(waits.columns):
+        caption += f" {WAIT_NOTE}"
     return PaperTable(cells=cells, best=best, notes=tuple(notes), metrics=shown, caption=caption)
 
 
