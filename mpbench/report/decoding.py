@@ -90,7 +90,7 @@ def readme_section(text: str, warnings: list[str]) -> str:
     when there are none)."""
     head, _, rest = text.partition(README_START)
     _, found, tail = rest.partition(README_END)
-    body = head + (tail if found else rest)
+    body = head.rstrip("\n") + "\n" + (tail.lstrip("\n") if found else rest)
     if not warnings:
         return body
     lines = ["## Decoding warnings (`mpbench report`)", "", *(f"- Warning: {w}." for w in warnings)]
