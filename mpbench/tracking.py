@@ -72,7 +72,7 @@ M_LR: Final = "lr"
 M_EPOCH_SECONDS: Final = "epoch_seconds"  # wall time of the epoch (training + validation)
 # The training loop's wall time split in two (CUDA synchronised): waiting for the loader (from
 # asking for the next batch until it is on the device) and the step; the share is wait / both.
-# Also logged at step = number of epochs over the whole trial, as is clips_per_s.
+# Also logged at step = number of epochs over the whole trial (OVER_TRIAL_METRICS).
 M_DATA_WAIT_SHARE: Final = "data_wait_share"  # in [0, 1]; above DATA_WAIT_LIMIT: a warning
 M_DATA_WAIT_SECONDS: Final = "data_wait_seconds"
 M_STEP_SECONDS: Final = "step_seconds"
@@ -94,6 +94,9 @@ EPOCH_METRICS: Final = (
     M_DATA_WAIT_SECONDS,
     M_STEP_SECONDS,
 )
+
+# per-epoch metrics logged again at step = number of epochs, over the whole trial
+OVER_TRIAL_METRICS: Final = (M_DATA_WAIT_SHARE, M_CLIPS_PER_S)
 
 # --- final metrics (logged once, step = number of epochs) ---------------------------------------
 M_TEST_TOP1: Final = "test_top1"  # multi-view evaluation (test_clips x test_crops)

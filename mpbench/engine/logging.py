@@ -256,14 +256,8 @@ class TrialRecorder:
         as data and as a figure."""
         if self.writer is None:
             return
-        keys = (
-            tk.M_TEST_TOP1,
-            tk.M_TEST_TOP5,
-            tk.M_TEST_MCA,
-            tk.M_DATA_WAIT_SHARE,
-            tk.M_CLIPS_PER_S,
-        )
-        final = {k: metrics[k] for k in keys if k in metrics}  # the last two: over all epochs
+        keys = (tk.M_TEST_TOP1, tk.M_TEST_TOP5, tk.M_TEST_MCA, *tk.OVER_TRIAL_METRICS)
+        final = {k: metrics[k] for k in keys if k in metrics}
         final[tk.M_TRAIN_SECONDS] = time.perf_counter() - self._t0
         self.writer.log_metrics(final, step=self.config.epochs)
         with tempfile.TemporaryDirectory() as tmp:
