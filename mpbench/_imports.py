@@ -2,9 +2,9 @@
 
 pytorchvideo pins old torchvision releases and torchvision keeps removing modules (its video
 decoding, ``torchvision.transforms.functional_tensor``), so a new release of either can break
-mpbench at import time, deep inside a trial. ``tests/test_dependency_imports.py`` imports every piece
-listed here, and checks that every ``pytorchvideo`` / ``torchvision`` import in mpbench's code
-is listed, so that such a release fails CI with one message naming the module and the name.
+mpbench at import time, deep inside a trial. ``tests/test_dependency_imports.py`` imports every
+piece listed here, and checks that every ``pytorchvideo`` / ``torchvision`` import in mpbench's
+code is listed, so that such a release fails CI with one message naming the module and the name.
 """
 
 from __future__ import annotations
