@@ -85,7 +85,7 @@ def require(path: Path, layout: str, *, kind: str = "file or folder") -> Path:
     return path
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
+def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, stripped line) of the non-blank, non-comment lines of a text file."""
     with path.open(encoding="utf-8") as fh:
         for number, raw in enumerate(fh, start=1):
@@ -105,7 +105,7 @@ def read_path_label_list(path: Path, *, video_dir: Path) -> list[VideoEntry]:
     The label is the last whitespace-separated field, so paths may contain spaces.
     """
     entries = []
-    for number, line in _lines(path):
+    for number, line in numbered_lines(path):
         parts = line.rsplit(None, 1)
         if len(parts) != 2 or not parts[1].isdigit():
             raise bad_line(path, number, "'<path> <label>' with a non-negative integer label", line)
@@ -116,7 +116,7 @@ def read_path_label_list(path: Path, *, video_dir: Path) -> list[VideoEntry]:
 def read_class_names(path: Path) -> list[str]:
     """One class name per line, in label order (an optional leading "<index> " is dropped)."""
     names = []
-    for number, line in _lines(path):
+    for number, line in numbered_lines(path):
         parts = line.split(None, 1)
         if parts[0].isdigit() and len(parts) == 2:
             if int(parts[0]) not in (len(names), len(names) + 1):  # 0- or 1-based
@@ -265,7 +265,7 @@ def carve_rule(fraction: float, source: str, group_rule: str) -> str:
     return f"val = {fraction:g} of each class's groups of {source} (group = {group_rule})"
 
 
-def _pattern_group(
+def pattern_group(
     source: Path, pattern: re.Pattern[str], *, build: Callable[[re.Match[str]], str], error: str
 ) -> GroupKey:
     """Group key built from ``pattern``'s match on a file stem; ``error`` (formatted with the

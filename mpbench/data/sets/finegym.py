@@ -10,12 +10,12 @@ from mpbench.data.readers import (
     DEFAULT_VAL_FRACTION,
     GroupKey,
     Splits,
-    _lines,
-    _pattern_group,
     bad_line,
     carve_rule,
     carve_val,
     keep_existing,
+    numbered_lines,
+    pattern_group,
     require,
 )
 from mpbench.data.registry import register_dataset
@@ -38,7 +38,7 @@ _GYM_CLIP = re.compile(r"^(?P<vid>.+?)_E_\d+_\d+")
 
 def _finegym_group(source: Path) -> GroupKey:
     """Group key (the YouTube id) of a FineGym clip (ValueError naming ``source`` if none)."""
-    return _pattern_group(
+    return pattern_group(
         source,
         _GYM_CLIP,
         build=lambda m: m["vid"],
@@ -65,7 +65,7 @@ def read_finegym(
     for path in files:
         require(path, FINEGYM_LAYOUT)
         entries = []
-        for number, line in _lines(path):
+        for number, line in numbered_lines(path):
             parts = line.split()
             if len(parts) != 2 or not parts[1].isdigit():
                 raise bad_line(path, number, "'<clip_id> <label>'", line)
@@ -88,7 +88,7 @@ def _finegym_names(cat_file: Path, splits: list[list[VideoEntry]], *, version: s
     top = max(e.label for s in splits for e in s) + 1 if any(splits) else 0
     names = [f"class_{i}" for i in range(max(top, {"gym99": 99, "gym288": 288}[version]))]
     if cat_file.exists():
-        for number, line in _lines(cat_file):
+        for number, line in numbered_lines(cat_file):
             m = _GYM_CATEGORY.match(line)
             if not m or int(m[1]) >= len(names):
                 raise bad_line(cat_file, number, "'Clabel: <i>; set: ..; Glabel: ..; <name>'", line)

@@ -10,11 +10,11 @@ from mpbench.data.readers import (
     DEFAULT_VAL_FRACTION,
     LayoutError,
     Splits,
-    _lines,
     bad_line,
     carve_rule,
     carve_val,
     keep_existing,
+    numbered_lines,
     require,
 )
 from mpbench.data.registry import register_dataset
@@ -61,7 +61,7 @@ def read_hmdb51(
     names = [_HMDB_FILE.match(p.name)["cls"] for p in files]  # type: ignore[index]
     train, test = [], []
     for label, (name, path) in enumerate(zip(names, files, strict=True)):
-        for number, line in _lines(path):
+        for number, line in numbered_lines(path):
             parts = line.split()
             if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
                 raise bad_line(path, number, "'<video>.avi <0|1|2>'", line)

@@ -45,7 +45,7 @@ def read_list(
     val_fraction: float = DEFAULT_VAL_FRACTION,
 ) -> Splits:
     """ "<path> <label>" split lists (the PySlowFast / reference-code format)."""
-    return _read_lists(
+    return read_lists(
         root,
         files={"train": train, "val": val, "test": test},
         classes=classes,
@@ -56,7 +56,7 @@ def read_list(
     )
 
 
-def _read_lists(
+def read_lists(
     root: Path,
     *,
     files: dict[str, str],

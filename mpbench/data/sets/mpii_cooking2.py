@@ -13,7 +13,7 @@ from mpbench.data.readers import (
 )
 from mpbench.data.registry import register_dataset
 from mpbench.data.sets._fake import write_video
-from mpbench.data.sets.lists import _read_lists
+from mpbench.data.sets.lists import read_lists
 
 MPII_LAYOUT = """\
   ROOT/train.csv      "<path> <label>" per line (space-separated, no header), path relative to
@@ -53,7 +53,7 @@ def read_mpii_cooking2(
 
     ``split`` is an optional file-name prefix (``split="s1_"`` reads s1_train.csv, ...).
     """
-    return _read_lists(
+    return read_lists(
         root,
         files={s: f"{split}{s}.csv" for s in ("train", "val", "test")},
         classes="classes.txt",

@@ -10,12 +10,12 @@ from mpbench.data.readers import (
     DEFAULT_VAL_FRACTION,
     GroupKey,
     Splits,
-    _lines,
-    _pattern_group,
     bad_line,
     carve_rule,
     carve_val,
     keep_existing,
+    numbered_lines,
+    pattern_group,
     read_class_names,
     require,
 )
@@ -36,7 +36,7 @@ _UCF_NAME = re.compile(r"^v_(?P<cls>.+)_g(?P<g>\d+)_c\d+$")
 
 def _ucf_group(source: Path) -> GroupKey:
     """Group key <Class>_gXX of a UCF-101 file name (ValueError naming ``source`` if none)."""
-    return _pattern_group(
+    return pattern_group(
         source,
         _UCF_NAME,
         build=lambda m: f"{m['cls']}_g{m['g']}",
@@ -64,7 +64,7 @@ def read_ucf101(
     def read(name: str) -> list[VideoEntry]:
         path = require(lists / name, UCF101_LAYOUT)
         entries = []
-        for number, line in _lines(path):
+        for number, line in numbered_lines(path):
             rel = line.split()[0]
             cls = rel.split("/")[0]
             if "/" not in rel or cls not in label_of:
