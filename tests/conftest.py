@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -84,3 +85,71 @@ def restart_postgres(postgres_url: str) -> Callable[[], None]:
         assert res.returncode == 0, res.stderr
 
     return restart
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of this test alone (its own data folder and port), which the test may
+    stop and start without touching the shared server other tests use."""
+
+    def __init__(self, folder: Path, port: int) -> None:
+        self.folder, self.port = folder, port
+        self.url = f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+
+    def _ctl(self, *args: str) -> None:
+        """Run pg_ctl on the private cluster as the postgres user."""
+        data = str(self.folder / "data")
+        res = subprocess.run(
+            ["runuser", "-u", "postgres", "--", _pg_bin("pg_ctl"), "-D", data, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert res.returncode == 0, res.stdout + res.stderr
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._ctl("-l", str(self.folder / "log"), "-o", options, "-w", "start")
+
+    def stop(self) -> None:
+        """Stop the server now (every open connection drops)."""
+        self._ctl("-m", "fast", "-w", "stop")
+
+
+def _pg_bin(name: str) -> str:
+    return f"/usr/lib/postgresql/{PG_VERSION}/bin/{name}"
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A fresh PostgreSQL cluster on a free port, started; stopped and removed afterwards."""
+    import socket
+    import tempfile
+
+    reason = None
+    if not Path(_pg_bin("initdb")).is_file() or shutil.which("runuser") is None:
+        reason = f"PostgreSQL {PG_VERSION} is not installed (no {_pg_bin('initdb')})"
+    elif os.geteuid() != 0:
+        reason = "a private PostgreSQL cluster needs root (runuser -u postgres)"
+    if reason is not None:
+        if os.environ.get("CI"):  # CI installs PostgreSQL (.ci/run): a skip there would hide a gap
+            pytest.fail(f"PostgreSQL is required in CI: {reason}")
+        pytest.skip(reason)
+    folder = Path(tempfile.mkdtemp(prefix="mpbench-pg-"))  # /tmp: the postgres user can enter
+    shutil.chown(folder, "postgres")
+    init = [_pg_bin("initdb"), "-D", str(folder / "data"), "-A", "trust", "-U", "postgres"]
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", *init, "--no-sync"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = PrivatePostgres(folder, port)
+    server.start()
+    yield server
+    with contextlib.suppress(AssertionError):
+        server.stop()
+    shutil.rmtree(folder, ignore_errors=True)

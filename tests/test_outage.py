@@ -470,3 +470,48 @@ def test_workers_logging_the_same_dataset_at_once_all_get_it(mlflow_uri: str) ->
     for w in writers:
         (inp,) = client.get_run(w.run_id).inputs.dataset_inputs
         assert (inp.dataset.name, inp.dataset.digest) == ("synth/train", "0123456789ab")
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_grid_ends_like_its_workers_when_postgres_stays_away(
+    tmp_path: Path, mlflow_uri: str, private_postgres: Any
+) -> None:
+    """PostgreSQL stopped past the outage timeout under a running grid: the parent ends with one
+    line naming the outage and its timeout, the last summary, the rerun command, exit 1, no
+    traceback. With the server back, that command finishes every cell exactly once."""
+    body = '[grid]\nvariant = ["baseline", "fixed", "learnable", "learnable_tav"]\nseeds = 1\n'
+    body += "[execution]\nheartbeat_interval = 1\ngrace_period = 5\noutage_timeout = 8\n"
+    path = study_file(tmp_path, body, name="away", epochs=6)
+    url = private_postgres.url
+    command = [sys.executable, "-m", "mpbench", "grid", str(path), "--workers", "2"]
+    command += ["--storage", url]
+    env = {**os.environ, "COLUMNS": "300"}
+    env.pop(outage.TIMEOUT_ENV, None)
+    grid = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    storage = S.open_storage(url)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and grid.poll() is None:  # a trial is training
+        study = loaded_study("away", storage)
+        trials = study.get_trials() if study else []
+        if any(t.state.name == "RUNNING" and t.intermediate_values for t in trials):
+            break
+        time.sleep(0.3)
+    assert grid.poll() is None, grid.communicate()
+    private_postgres.stop()
+    out, err = grid.communicate(timeout=300)
+    lines = [line for line in err.splitlines() if line.startswith("study stopped by an outage:")]
+    assert grid.returncode == 1, out + err
+    assert len(lines) == 1 and "outage timeout 8 s" in lines[0], err
+    assert "Traceback" not in out + err
+    assert "as last read from the storage:" in out and "grid study away:" in out
+    assert f"rerun it when the storage is back: mpbench grid {path}" in out
+    private_postgres.start()
+    rerun = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "grid study away: 4/4 finished" in rerun.stdout
+    study = optuna.load_study(study_name="away", storage=S.open_storage(url))
+    assert_exactly_once(study, {c.key() for c in _grid_cells(read_study(path))})
+    assert not [t for t in study.get_trials() if t.state.name in ("RUNNING", "WAITING")]

@@ -352,6 +352,8 @@ def _run_local(spec: Any, p: Any, o: RunOptions) -> None:
         soft_wrap=True,
     )
     result = run_study(spec, p, retry_failed=o.retry_failed, check=False)
+    if result.outage is not None:
+        _end_after_outage(result, rerun=_rerun_command(spec, o.study, o.storage))
     if not result.exit_codes:
         console.print(nothing_to_do(result.summary), highlight=False)
     print_summary(result.summary, retry=_retry_command(spec, o.study, o.storage))
@@ -436,10 +438,33 @@ def nothing_to_do(summary: Any) -> str:
     return "nothing to do: every cell has finished"
 
 
+def _rerun_command(spec: Any, study: Path, storage: str | None) -> str:
+    """The command line that runs the study again (its unfinished cells)."""
+    extra = f" --storage {mask_url(storage)}" if storage else ""
+    return f"mpbench {spec.kind} {study}{extra}"
+
+
 def _retry_command(spec: Any, study: Path, storage: str | None) -> str:
     """The command line that reruns the study's failed cells."""
-    extra = f" --storage {mask_url(storage)}" if storage else ""
-    return f"mpbench {spec.kind} {study}{extra} --retry-failed"
+    return _rerun_command(spec, study, storage) + " --retry-failed"
+
+
+def _end_after_outage(result: Any, *, rerun: str) -> None:
+    """End like the workers after an outage: one line naming it and its timeout, the last
+    summary read, the rerun command; exit 1 (the cells that were running are retried then)."""
+    err_console.print(
+        f"study stopped by an outage: {result.outage}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    if result.summary is not None:
+        console.print("as last read from the storage:", highlight=False)
+        print_summary(result.summary, retry=rerun + " --retry-failed")
+    console.print(
+        f"rerun it when the storage is back: {rerun}", highlight=False, markup=False, soft_wrap=True
+    )
+    raise typer.Exit(result.exit_code)
 
 
 def ui_command(

@@ -56,14 +56,17 @@ class StudyRun:
 
     enqueued: int
     exit_codes: list[int]
-    summary: StudySummary
+    summary: StudySummary | None  # None only after an outage before the first poll
     interrupted: bool = False
     preflight: PreflightResult | None = None  # when it ran
     restarts: list[str] = field(default_factory=list)  # workers that died and were restarted
+    outage: str | None = None  # the storage stayed away: summary is the last one read
 
     @property
     def exit_code(self) -> int:
-        """The command's exit code (:func:`exit_code`)."""
+        """The command's exit code (:func:`exit_code`); an outage is a failure (1)."""
+        if self.outage is not None and not self.interrupted:
+            return EXIT_FAILED
         return exit_code(self.summary, self.exit_codes, interrupted=self.interrupted)
 
 
@@ -120,6 +123,7 @@ def _run_study(
         return StudyRun(added, [], summarize_study(study, spec), preflight=checked)
     if p.experiment is not None:
         tk.get_or_create_experiment(p.experiment)  # once, before workers race to create it
+    from mpbench.outage import OutageError
     from mpbench.study.worker import interrupt_on_sigterm
 
     interrupted = False
@@ -127,6 +131,7 @@ def _run_study(
     # arrives ignored): the workers give their cells back, nothing is left running
     procs: list[subprocess.Popen[bytes]] = []
     restarts: list[str] = []
+    seen: list[StudySummary] = []
     with interrupt_on_sigterm():
         try:
             start_workers(spec, p, procs)
@@ -138,18 +143,43 @@ def _run_study(
                 logs=log_folder(spec, p),
                 restart=lambda i: start_worker(spec, p, i),
                 budget=p.retries * p.workers,
+                seen=seen,
             )
         except KeyboardInterrupt:
             interrupted = True
             stop_workers(procs)
+        except OutageError as exc:  # the storage stayed away as long as the workers wait
+            stop_workers(procs)
+            return _after_outage(added, procs, exc, seen, preflight=checked)
     codes = [proc.wait() for proc in procs]
-    if interrupted:  # a worker killed because it did not stop in time leaves its trial RUNNING
-        S.give_back_orphans(study, storage, (proc.pid for proc in procs))
-    end_open_runs(study, spec, p.experiment)
+    try:
+        if interrupted:  # a worker killed because it did not stop in time: its trial is RUNNING
+            S.give_back_orphans(study, storage, (proc.pid for proc in procs))
+        end_open_runs(study, spec, p.experiment)
+        summary = summarize_study(study, spec)
+    except OutageError as exc:
+        return _after_outage(added, procs, exc, seen, preflight=checked)
     interrupted = interrupted or any(c in (130, -signal.SIGINT) for c in codes)
-    summary = summarize_study(study, spec)
     return StudyRun(
         added, codes, summary, interrupted=interrupted, preflight=checked, restarts=restarts
+    )
+
+
+def _after_outage(
+    added: int,
+    procs: list[subprocess.Popen[bytes]],
+    exc: Exception,
+    seen: list[StudySummary],
+    *,
+    preflight: PreflightResult | None,
+) -> StudyRun:
+    """The run that an outage ended: the workers stopped, the last summary that could be read;
+    the trials left RUNNING are reaped by the next run (they are retries, not failures)."""
+    from mpbench._secrets import mask_url
+
+    codes = [proc.wait() for proc in procs]
+    return StudyRun(
+        added, codes, seen[-1] if seen else None, preflight=preflight, outage=mask_url(str(exc))
     )
 
 
@@ -322,10 +352,12 @@ def watch(
     poll: float = 1.0,
     restart: Any = None,
     budget: int = 0,
+    seen: list[StudySummary] | None = None,
 ) -> list[str]:
     """Poll the storage and show cells done / total until every worker has exited. A worker
     that died (killed by a signal, crashed) while cells remain is started again by
-    ``restart(index)``, at most ``budget`` times; what was restarted, as lines."""
+    ``restart(index)``, at most ``budget`` times; what was restarted, as lines. ``seen`` gets
+    each summary read (the last one is what is known when the storage goes away)."""
     from mpbench.study.status import summarize_study
 
     restarts: list[str] = []
@@ -344,7 +376,10 @@ def watch(
                 log.warning("%s while cells remain", restarts[-1])
                 procs[i] = restart(i)
             alive = sum(proc.poll() is None for proc in procs)
-            show_cells(bar, task, summarize_study(study, spec), f"{alive} worker(s)")
+            summary = summarize_study(study, spec)
+            if seen is not None:
+                seen[:] = [summary]
+            show_cells(bar, task, summary, f"{alive} worker(s)")
             if not alive:
                 break
             time.sleep(poll)
