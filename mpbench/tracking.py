@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Final
+from typing import Any, Final, Literal, NamedTuple
 
 DEFAULT_EXPERIMENT: Final = "mpbench"
 
@@ -77,23 +77,6 @@ M_DATA_WAIT_SHARE: Final = "data_wait_share"  # in [0, 1]; above DATA_WAIT_LIMIT
 M_DATA_WAIT_SECONDS: Final = "data_wait_seconds"
 M_STEP_SECONDS: Final = "step_seconds"
 DATA_WAIT_LIMIT: Final = 0.10
-EPOCH_METRICS: Final = (
-    M_TRAIN_LOSS,
-    M_TAV_LOSS,
-    M_VAL_TOP1,
-    M_VAL_TOP5,
-    M_VAL_MCA,
-    M_VAL_LOSS,
-    M_SLOPE,
-    M_SHIFT,
-    M_CLIPS_PER_S,
-    M_PEAK_MEM_MB,
-    M_SKIPPED,
-    M_LR,
-    M_DATA_WAIT_SHARE,
-    M_DATA_WAIT_SECONDS,
-    M_STEP_SECONDS,
-)
 
 # per-epoch metrics logged again at step = number of epochs, over the whole trial
 OVER_TRIAL_METRICS: Final = (M_DATA_WAIT_SHARE, M_CLIPS_PER_S)
@@ -107,16 +90,65 @@ M_PROMPT_PARAMS: Final = "prompt_params"
 M_BACKBONE_PARAMS: Final = "backbone_params"
 M_PROMPT_GFLOPS: Final = "prompt_gflops"  # per clip, forward
 M_BACKBONE_GFLOPS: Final = "backbone_gflops"
-FINAL_METRICS: Final = (
-    M_TEST_TOP1,
-    M_TEST_TOP5,
-    M_TEST_MCA,
-    M_TRAIN_SECONDS,
-    M_PROMPT_PARAMS,
-    M_BACKBONE_PARAMS,
-    M_PROMPT_GFLOPS,
-    M_BACKBONE_GFLOPS,
-)
+
+
+class Metric(NamedTuple):
+    """One metric a trial logs: its key, the split it is measured on (train, val, test, none),
+    whether it is logged every epoch (else once, at the end), which way is better (higher,
+    lower, none), its unit and its display name."""
+
+    key: str
+    split: str
+    per_epoch: bool
+    direction: Literal["higher", "lower", "none"]
+    unit: str  # "fraction" (shown as %), "share", "count", "s", "clips/s", "MB", "GFLOPs", ""
+    label: str
+
+
+# The one table of metrics: every list below, the report's directions, units and labels and the
+# study file's checks are read from it.
+METRICS: Final = {
+    m.key: m
+    for m in (
+        Metric(M_TRAIN_LOSS, "train", True, "lower", "", "loss"),
+        Metric(M_TAV_LOSS, "train", True, "lower", "", "TAV loss"),
+        Metric(M_VAL_TOP1, "val", True, "higher", "fraction", "top-1"),
+        Metric(M_VAL_TOP5, "val", True, "higher", "fraction", "top-5"),
+        Metric(M_VAL_MCA, "val", True, "higher", "fraction", "mean class accuracy"),
+        Metric(M_VAL_LOSS, "val", True, "lower", "", "loss"),
+        Metric(M_SLOPE, "none", True, "none", "", M_SLOPE),
+        Metric(M_SHIFT, "none", True, "none", "", M_SHIFT),
+        Metric(M_CLIPS_PER_S, "none", True, "higher", "clips/s", M_CLIPS_PER_S),
+        Metric(M_PEAK_MEM_MB, "none", True, "lower", "MB", M_PEAK_MEM_MB),
+        Metric(M_SKIPPED, "none", True, "lower", "count", M_SKIPPED),
+        Metric(M_LR, "none", True, "none", "", M_LR),
+        Metric(M_EPOCH_SECONDS, "none", True, "lower", "s", M_EPOCH_SECONDS),
+        Metric(M_DATA_WAIT_SHARE, "none", True, "lower", "share", M_DATA_WAIT_SHARE),
+        Metric(M_DATA_WAIT_SECONDS, "none", True, "lower", "s", M_DATA_WAIT_SECONDS),
+        Metric(M_STEP_SECONDS, "none", True, "lower", "s", M_STEP_SECONDS),
+        Metric(M_TEST_TOP1, "test", False, "higher", "fraction", "top-1"),
+        Metric(M_TEST_TOP5, "test", False, "higher", "fraction", "top-5"),
+        Metric(M_TEST_MCA, "test", False, "higher", "fraction", "mean class accuracy"),
+        Metric(M_TRAIN_SECONDS, "none", False, "lower", "s", M_TRAIN_SECONDS),
+        Metric(M_PROMPT_PARAMS, "none", False, "lower", "count", M_PROMPT_PARAMS),
+        Metric(M_BACKBONE_PARAMS, "none", False, "lower", "count", M_BACKBONE_PARAMS),
+        Metric(M_PROMPT_GFLOPS, "none", False, "lower", "GFLOPs", M_PROMPT_GFLOPS),
+        Metric(M_BACKBONE_GFLOPS, "none", False, "lower", "GFLOPs", M_BACKBONE_GFLOPS),
+    )
+}
+EPOCH_METRICS: Final = tuple(k for k, m in METRICS.items() if m.per_epoch)
+FINAL_METRICS: Final = tuple(k for k, m in METRICS.items() if not m.per_epoch)
+
+
+def metric(key: str) -> Metric:
+    """The table entry of ``key``; an unknown key is a ValueError naming the known ones."""
+    try:
+        return METRICS[key]
+    except KeyError:
+        from mpbench._files import unknown_message
+
+        raise ValueError(unknown_message(f"metric {key!r}", key, list(METRICS))) from None
+
 
 # --- dataset inputs (one per split: the runs table's Dataset column) ----------------------------
 DATASET_CONTEXT: Final = "mlflow.data.context"  # the input tag MLflow shows next to the dataset

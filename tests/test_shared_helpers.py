@@ -68,3 +68,25 @@ def test_trial_attributes_and_run_tags_share_their_names() -> None:
     # the names stored in existing Optuna studies and MLflow runs: they must not change
     assert (storage.ATTR_CELL, storage.ATTR_STATUS) == (tk.TAG_CELL, tk.TAG_STATUS)
     assert (storage.ATTR_CELL, storage.ATTR_STATUS) == ("mpbench.cell", "mpbench.status")
+
+
+def test_every_metric_list_comes_from_the_one_table() -> None:
+    """Epoch and final lists, directions, splits, units and the test/val pairs are the table's."""
+    from mpbench.report import stats
+    from mpbench.study.spec import is_test_metric
+
+    assert set(tk.EPOCH_METRICS) | set(tk.FINAL_METRICS) == set(tk.METRICS)
+    assert tk.M_EPOCH_SECONDS in tk.EPOCH_METRICS  # logged every epoch
+    assert tk.M_TEST_TOP1 in tk.FINAL_METRICS and tk.M_TEST_TOP1 not in tk.EPOCH_METRICS
+    assert not stats.higher_is_better(tk.M_SKIPPED)  # more broken videos is worse
+    assert [stats.higher_is_better(k) for k in (tk.M_TEST_TOP1, tk.M_VAL_LOSS)] == [True, False]
+    assert stats.SPLIT_PAIRS == {
+        tk.M_TEST_TOP1: tk.M_VAL_TOP1,
+        tk.M_TEST_TOP5: tk.M_VAL_TOP5,
+        tk.M_TEST_MCA: tk.M_VAL_MCA,
+    }
+    assert stats.axis_label(tk.M_TEST_MCA) == "test mean class accuracy (%)"
+    assert stats.metric_label(tk.M_CLIPS_PER_S) == "clips_per_s"
+    assert [is_test_metric(k) for k in (tk.M_TEST_TOP5, tk.M_VAL_TOP1)] == [True, False]
+    with pytest.raises(ValueError, match=r"unknown metric 'val_top'; did you mean .*'val_top1'"):
+        stats.higher_is_better("val_top")

@@ -71,43 +71,21 @@ RESAMPLES: Final = 2000
 BOOT_SEED: Final = 0
 IQM_CUT: Final = 0.25
 SPLITS: Final = ("train", "val", "test", "none")
-SPLIT_OF: Final = {
-    tk.M_TRAIN_LOSS: "train",
-    tk.M_TAV_LOSS: "train",
-    tk.M_VAL_TOP1: "val",
-    tk.M_VAL_TOP5: "val",
-    tk.M_VAL_MCA: "val",
-    tk.M_VAL_LOSS: "val",
-    tk.M_TEST_TOP1: "test",
-    tk.M_TEST_TOP5: "test",
-    tk.M_TEST_MCA: "test",
-}
+SPLIT_OF: Final = {k: m.split for k, m in tk.METRICS.items() if m.split != "none"}
 SPLIT_NOTES: Final = {
     "train": "train split, mean over the last epoch",
     "val": "val split: early stopping, pruning and searches; last epoch",
     "test": "test split, reported only",
     "none": "no data split",
 }
-# test metric -> its val counterpart
+# test metric -> its val counterpart (the same label on the val split)
 SPLIT_PAIRS: Final = {
-    tk.M_TEST_TOP1: tk.M_VAL_TOP1,
-    tk.M_TEST_TOP5: tk.M_VAL_TOP5,
-    tk.M_TEST_MCA: tk.M_VAL_MCA,
+    t.key: v.key
+    for t in tk.METRICS.values()
+    for v in tk.METRICS.values()
+    if t.split == "test" and v.split == "val" and t.label == v.label
 }
-METRIC_NAMES: Final = {
-    tk.M_TEST_TOP1: "top-1",
-    tk.M_TEST_TOP5: "top-5",
-    tk.M_TEST_MCA: "mean class accuracy",
-    tk.M_VAL_TOP1: "top-1",
-    tk.M_VAL_TOP5: "top-5",
-    tk.M_VAL_MCA: "mean class accuracy",
-    tk.M_VAL_LOSS: "loss",
-    tk.M_TRAIN_LOSS: "loss",
-    tk.M_TAV_LOSS: "TAV loss",
-}
-FRACTION_METRICS: Final = frozenset(
-    {tk.M_TEST_TOP1, tk.M_TEST_TOP5, tk.M_TEST_MCA, tk.M_VAL_TOP1, tk.M_VAL_TOP5, tk.M_VAL_MCA}
-)
+FRACTION_METRICS: Final = frozenset(k for k, m in tk.METRICS.items() if m.unit == "fraction")
 COST_METRICS: Final = {
     "prompt_params": tk.M_PROMPT_PARAMS,
     "backbone_params": tk.M_BACKBONE_PARAMS,
@@ -120,9 +98,8 @@ COST_METRICS: Final = {
 
 
 def higher_is_better(metric: str) -> bool:
-    """Whether larger values of ``metric`` are better (losses, times and costs are not)."""
-    lower = ("loss", "seconds", "params", "gflops", "mem", "wait")
-    return not any(word in metric for word in lower)
+    """Whether larger values of ``metric`` are better (the metric table's direction)."""
+    return tk.metric(metric).direction == "higher"
 
 
 def split_of(metric: str) -> str:
@@ -140,8 +117,8 @@ def split_metrics(metric: str) -> list[str]:
 
 def metric_label(metric: str) -> str:
     """A display name that names the split, e.g. ``test top-1`` (unknown keys as they are)."""
-    name = METRIC_NAMES.get(metric)
-    return f"{split_of(metric)} {name}" if name else metric
+    entry = tk.METRICS.get(metric)
+    return f"{entry.split} {entry.label}" if entry and entry.label != metric else metric
 
 
 def axis_label(metric: str) -> str:

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from mpbench import tracking as tk
 from mpbench._files import format_validation_error, load_toml_model, unknown_message, validate
 from mpbench.config import TrialConfig, parse_assignments
 
@@ -33,10 +34,7 @@ Direction = Literal["maximize", "minimize"]
 Kind = Literal["grid", "search"]
 # Fields whose values must be names in a registry: field -> (kind, module, list function).
 REGISTRY_FIELDS = {"variant": "variant", "backbone": "backbone", "dataset": "dataset"}
-EPOCH_METRIC_DEFAULT = "val_top1"
-# Metrics computed on the test split: grids may report them, a search may not optimise them
-# (val chooses, test reports; see docs/studies.md).
-TEST_METRIC_PREFIX = "test_"
+EPOCH_METRIC_DEFAULT = tk.M_VAL_TOP1
 # A study file in a folder of this name belongs to the project folder above it (the repository's
 # layout: studies/*.toml next to data/, runs/ and results/).
 STUDIES_FOLDER = "studies"
@@ -545,14 +543,13 @@ def registered_names(kind: str) -> list[str] | None:
 
 
 def is_test_metric(metric: str) -> bool:
-    """Whether ``metric`` is computed on the test split (reported only, never optimised)."""
-    return metric.startswith(TEST_METRIC_PREFIX)
+    """Whether ``metric`` is computed on the test split: grids may report it, a search may not
+    optimise it (val chooses, test reports; see docs/studies.md)."""
+    return tk.metric(metric).split == "test"
 
 
 def _check_objective(spec: StudySpec, source: str) -> None:
     """The objective metrics must be metric keys that trials log; a search optimises val ones."""
-    from mpbench import tracking as tk
-
     known = list(tk.EPOCH_METRICS) + list(tk.FINAL_METRICS)
     for field in ("metric", "intermediate"):
         value = getattr(spec.objective, field)
