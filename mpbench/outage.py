@@ -32,6 +32,7 @@ log = logging.getLogger("mpbench.outage")
 
 TIMEOUT_ENV = "MPBENCH_OUTAGE_TIMEOUT"
 DEFAULT_TIMEOUT = 300.0
+ERROR_LINE_CHARS = 300  # one line of an error in a message or a table, cut to this
 R = TypeVar("R")
 
 # message parts of errors that say the service is away, not that the request is wrong
@@ -60,6 +61,8 @@ _TRANSIENT_ERRNO = {errno.ESTALE, errno.EIO, errno.EAGAIN, errno.ETIMEDOUT, errn
 
 class OutageError(RuntimeError):
     """A service stayed unreachable for longer than the outage timeout."""
+
+    trial_status = "interrupted"  # tracking.TrialStatus: the cell runs again, not a failure
 
 
 STOPPING_TIMEOUT = 10.0
@@ -198,7 +201,7 @@ def _first_line(exc: BaseException) -> str:
     from mpbench._secrets import mask_url
 
     lines = str(exc).strip().splitlines()
-    return mask_url(lines[0][:300]) if lines else ""
+    return mask_url(lines[0][:ERROR_LINE_CHARS]) if lines else ""
 
 
 class Retrying:

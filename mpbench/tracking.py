@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from enum import StrEnum
 from typing import Any, Final, Literal, NamedTuple
 
 DEFAULT_EXPERIMENT: Final = "mpbench"
@@ -49,12 +50,46 @@ TAG_SOURCE_NAME: Final = "mlflow.source.name"  # "mpbench"
 TAG_SOURCE_TYPE: Final = "mlflow.source.type"  # "LOCAL"
 TAG_SOURCE_COMMIT: Final = "mlflow.source.git.commit"
 SOURCE_NAME: Final = "mpbench"
+ERROR_TAG_CHARS: Final = 4000  # the first line of a failed run's error, cut to this
+PARAM_CHARS: Final = 6000  # MLflow's limit on a param value
 
-STATUS_FINISHED: Final = "finished"
-STATUS_FAILED: Final = "failed"
-STATUS_DIVERGED: Final = "diverged"
-STATUS_PRUNED: Final = "pruned"
-STATUS_INTERRUPTED: Final = "interrupted"  # stopped by a signal; its cell is run again later
+
+class TrialStatus(StrEnum):
+    """Every status a trial (Optuna attribute) or its run (MLflow tag) carries, and a worker's
+    outcome of a claimed trial."""
+
+    FINISHED = "finished"
+    FAILED = "failed"
+    DIVERGED = "diverged"  # a NaN/inf loss (DivergenceError)
+    PRUNED = "pruned"
+    INTERRUPTED = "interrupted"  # stopped by a signal, an outage or a takeover: run again later
+    LOST = "lost"  # no heartbeat within the grace period: another worker took the cell over
+    OUTAGE = "outage"  # stopped by a storage/tracking outage longer than the outage timeout
+    SPURIOUS = "spurious"  # a trial ask() created although the grid queue / budget was spent
+    DUPLICATE = "duplicate"  # a second trial for a cell that already has one running or complete
+
+
+STATUS_FINISHED: Final = TrialStatus.FINISHED
+STATUS_FAILED: Final = TrialStatus.FAILED
+STATUS_DIVERGED: Final = TrialStatus.DIVERGED
+STATUS_PRUNED: Final = TrialStatus.PRUNED
+STATUS_INTERRUPTED: Final = TrialStatus.INTERRUPTED
+STATUS_LOST: Final = TrialStatus.LOST
+
+
+def status_of(exc: BaseException) -> TrialStatus:
+    """The status of a trial that raised ``exc``: the one its class declares (``trial_status``:
+    DivergenceError diverged; OutageError and a takeover interrupted, the cell runs again and
+    continues its run), pruned for Optuna's TrialPruned, interrupted for a signal, else failed."""
+    declared = getattr(type(exc), "trial_status", None)
+    if declared is not None:
+        return TrialStatus(declared)
+    if type(exc).__name__ == "TrialPruned":
+        return TrialStatus.PRUNED
+    if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, SIGTERM, a preempted job: resumed later
+        return TrialStatus.INTERRUPTED
+    return TrialStatus.FAILED
+
 
 # --- per-epoch metrics (step = epoch index, starting at 0) --------------------------------------
 M_TRAIN_LOSS: Final = "train_loss"  # cross-entropy part, mean over the epoch
@@ -250,7 +285,7 @@ class RunWriter:
         from mlflow.entities import Param
 
         have = self.client.get_run(self.run_id).data.params
-        new = [Param(k, v[:6000]) for k, v in params.items() if k not in have]
+        new = [Param(k, v[:PARAM_CHARS]) for k, v in params.items() if k not in have]
         for i in range(0, len(new), 100):
             self.client.log_batch(self.run_id, params=new[i : i + 100])
 
@@ -300,7 +335,7 @@ class RunWriter:
         """Tag the mpbench status (and error) and end the run as FINISHED or FAILED."""
         tags = {TAG_STATUS: status}
         if error:
-            tags[TAG_ERROR] = error.splitlines()[0][:4000] if error.strip() else error
+            tags[TAG_ERROR] = error.splitlines()[0][:ERROR_TAG_CHARS] if error.strip() else error
         self.set_tags(tags)
         self.client.set_terminated(self.run_id, status=mlflow_status(status))
 
@@ -322,7 +357,8 @@ def close_run(run_id: str, status: str, error: str | None = None) -> bool:
         client = mlflow_client()
         if client.get_run(run_id).info.status != "RUNNING":
             return False
-        tags = {TAG_STATUS: status, **({TAG_ERROR: error.splitlines()[0][:4000]} if error else {})}
+        error_tag = {TAG_ERROR: error.splitlines()[0][:ERROR_TAG_CHARS]} if error else {}
+        tags = {TAG_STATUS: status, **error_tag}
         for k, v in tags.items():
             client.set_tag(run_id, k, v)
         client.set_terminated(run_id, status=mlflow_status(status))

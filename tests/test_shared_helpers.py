@@ -90,3 +90,26 @@ def test_every_metric_list_comes_from_the_one_table() -> None:
     assert [is_test_metric(k) for k in (tk.M_TEST_TOP5, tk.M_VAL_TOP1)] == [True, False]
     with pytest.raises(ValueError, match=r"unknown metric 'val_top'; did you mean .*'val_top1'"):
         stats.higher_is_better("val_top")
+
+
+def test_one_exception_to_status_function() -> None:
+    """The recorder and the worker map an exception to a trial status through tk.status_of."""
+    import optuna
+
+    from mpbench.engine.errors import DivergenceError
+    from mpbench.outage import OutageError
+    from mpbench.study.worker import TrialLost
+
+    cases = {
+        DivergenceError(epoch=0, step=1, loss=float("nan")): "diverged",
+        optuna.TrialPruned(): "pruned",
+        KeyboardInterrupt(): "interrupted",
+        OutageError("away"): "interrupted",
+        TrialLost("taken over"): "interrupted",
+        ValueError("bad"): "failed",
+    }
+    assert {type(e).__name__: tk.status_of(e) for e in cases} == {
+        type(e).__name__: s for e, s in cases.items()
+    }
+    assert {s.value for s in tk.TrialStatus} >= {"lost", "outage", "spurious", "duplicate"}
+    assert tk.mlflow_status(tk.status_of(OutageError("away"))) == "KILLED"

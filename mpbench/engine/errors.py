@@ -17,6 +17,8 @@ class DivergenceError(RuntimeError):
         'training diverged: loss nan at epoch 1, step 17'
     """
 
+    trial_status = "diverged"  # tracking.TrialStatus.DIVERGED (tracking.status_of reads it)
+
     def __init__(self, *, epoch: int, step: int, loss: float) -> None:
         super().__init__(f"training diverged: loss {loss} at epoch {epoch}, step {step}")
         self.epoch, self.step, self.loss = epoch, step, loss

@@ -23,7 +23,6 @@ from mpbench import __version__, _git
 from mpbench import tracking as tk
 from mpbench.config import TrialConfig
 from mpbench.engine.distributed import DistContext
-from mpbench.engine.errors import DivergenceError
 
 log = logging.getLogger("mpbench.trial")
 
@@ -111,17 +110,6 @@ def _file_line(path: str, label: int, root: Path) -> str:
     return f"{os.path.relpath(Path(path).resolve(), root)}\t{label}\t{stamp}"
 
 
-def _status_of(exc: BaseException) -> str:
-    """The mpbench status tag for a trial that raised ``exc``."""
-    if isinstance(exc, DivergenceError):
-        return tk.STATUS_DIVERGED
-    if type(exc).__name__ == "TrialPruned":
-        return tk.STATUS_PRUNED
-    if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, SIGTERM, a preempted job: resumed later
-        return tk.STATUS_INTERRUPTED
-    return tk.STATUS_FAILED
-
-
 class TrialRecorder:
     """Context manager around one trial: log file, MLflow run, status on success or failure.
 
@@ -185,7 +173,7 @@ class TrialRecorder:
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
         self.seconds = time.perf_counter() - self._t0
-        status = tk.STATUS_FINISHED if exc is None else _status_of(exc)
+        status = tk.STATUS_FINISHED if exc is None else tk.status_of(exc)
         if exc is not None:
             log.error(
                 "trial %s %s: %s\n%s",

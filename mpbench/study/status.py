@@ -9,6 +9,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from mpbench import tracking as tk
+from mpbench.outage import ERROR_LINE_CHARS
 from mpbench.study import storage as S
 from mpbench.study.spec import StudySpec, expand_grid
 
@@ -109,7 +111,8 @@ def failed_cell(cell: S.CellState, spec: StudySpec) -> FailedCell:
     t = cell.latest
     attrs = t.user_attrs
     error = last_line(str(attrs.get(S.ATTR_ERROR, "")))
-    status = str(attrs.get(S.ATTR_STATUS, "lost" if not error else "failed"))
+    fallback = tk.STATUS_LOST if not error else tk.STATUS_FAILED
+    status = str(attrs.get(S.ATTR_STATUS, fallback))
     return FailedCell(
         cell=cell.key,
         trial=t.number,
@@ -120,7 +123,7 @@ def failed_cell(cell: S.CellState, spec: StudySpec) -> FailedCell:
     )
 
 
-def last_line(text: str, *, width: int = 300) -> str:
+def last_line(text: str, *, width: int = ERROR_LINE_CHARS) -> str:
     """The last non-empty line of ``text``, cut to ``width`` characters."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1][:width] if lines else ""

@@ -54,9 +54,10 @@ SYS_PID: Final = "mpbench.pid"
 STUDY_SPEC: Final = "mpbench.spec"  # study attribute: the StudySpec the study was created from
 # Attributes a retry inherits from the trial it repeats.
 INHERITED = (ATTR_CELL, ATTR_CONFIG, ATTR_KIND, ATTR_VERSION, ATTR_RUNS, ATTR_SEED_VALUES)
-SPURIOUS = "spurious"  # a trial ask() created although the grid queue / search budget was spent
-DUPLICATE = "duplicate"  # a second trial for a cell that already has one running or complete
-OUTAGE = "outage"  # stopped by a storage/tracking outage longer than the outage timeout
+SPURIOUS: Final = tk.TrialStatus.SPURIOUS
+DUPLICATE: Final = tk.TrialStatus.DUPLICATE
+OUTAGE: Final = tk.TrialStatus.OUTAGE
+ERROR_ATTR_CHARS: Final = 2000  # a failed trial's error text (ATTR_ERROR), cut to this
 # a storage URL that carries a password goes to workers, jobs and the dashboard by this
 # variable, never on a command line
 STORAGE_ENV: Final = "MPBENCH_STORAGE"

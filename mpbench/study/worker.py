@@ -43,6 +43,8 @@ log = logging.getLogger("mpbench.study.worker")
 class TrialLost(RuntimeError):
     """Another worker declared this worker's trial stale (no heartbeat) and took it over."""
 
+    trial_status = tk.TrialStatus.INTERRUPTED  # the cell runs again and continues this run
+
 
 @dataclass(frozen=True)
 class WorkerOptions:
@@ -210,7 +212,7 @@ def _tell_outcome(
     """Record a trial that raised ``exc``: lost, handed back after an outage, or failed."""
     if isinstance(exc, TrialLost):
         log.warning("trial %d: %s", trial.number, exc)
-        return "lost"
+        return tk.STATUS_LOST
     if isinstance(exc, OutageError):  # the infrastructure, not the config: the cell runs again
         return _hand_back_after_outage(study, trial, exc, retries=opts.retries)
     return _tell_failure(study, trial, exc)  # recorded on the trial; the study goes on
@@ -341,7 +343,7 @@ def _run_seeds(
             )
         except BaseException as exc:  # end the run if the trial ended before its recorder could
             if runs.get(key):
-                tk.close_run(runs[key], _run_status(exc), f"{type(exc).__name__}: {exc}")
+                tk.close_run(runs[key], tk.status_of(exc), f"{type(exc).__name__}: {exc}")
             raise
         done[key] = float(result.metrics.get(spec.objective.metric, math.nan))
         trial.set_user_attr(S.ATTR_SEED_VALUES, done)
@@ -392,45 +394,28 @@ def _tell(
     try:
         trial.set_user_attr(S.ATTR_STATUS, status)
         if error:
-            trial.set_user_attr(S.ATTR_ERROR, error[:2000])
+            trial.set_user_attr(S.ATTR_ERROR, error[: S.ERROR_ATTR_CHARS])
         if state is None and value is not None and not math.isfinite(value):
             state, error = _fail(), f"objective is {value}"
             trial.set_user_attr(S.ATTR_ERROR, error)
         study.tell(trial, None if state is not None else value, state=state)
     except optuna.exceptions.UpdateFinishedTrialError:
         log.warning("trial %d was failed as stale by another worker; result dropped", trial.number)
-        return "lost"
+        return tk.STATUS_LOST
     return status
 
 
 def _tell_failure(study: optuna.Study, trial: optuna.Trial, exc: Exception) -> str:
     """Tell a trial that raised: pruned, diverged or failed (with its error text)."""
-    import optuna
-
-    from mpbench.engine import DivergenceError
-
-    if isinstance(exc, optuna.TrialPruned):
+    status = tk.status_of(exc)
+    if status is tk.STATUS_PRUNED:
         from optuna.trial import TrialState
 
-        return _tell(study, trial, state=TrialState.PRUNED, value=None, status=tk.STATUS_PRUNED)
-    status = tk.STATUS_DIVERGED if isinstance(exc, DivergenceError) else tk.STATUS_FAILED
+        return _tell(study, trial, state=TrialState.PRUNED, value=None, status=status)
     log.error("trial %d %s:\n%s", trial.number, status, traceback.format_exc())
     return _tell(
         study, trial, state=_fail(), value=None, status=status, error=f"{type(exc).__name__}: {exc}"
     )
-
-
-def _run_status(exc: BaseException) -> str:
-    """The mpbench status of an MLflow run whose trial raised ``exc``."""
-    import optuna
-
-    from mpbench.engine import DivergenceError
-
-    if isinstance(exc, KeyboardInterrupt | TrialLost | OutageError):
-        return tk.STATUS_INTERRUPTED  # the cell runs again and continues this run
-    if isinstance(exc, optuna.TrialPruned):
-        return tk.STATUS_PRUNED
-    return tk.STATUS_DIVERGED if isinstance(exc, DivergenceError) else tk.STATUS_FAILED
 
 
 def _hand_back_after_outage(
@@ -442,7 +427,7 @@ def _hand_back_after_outage(
     is reaped as stale by whichever worker comes next."""
     log.error("trial %d: %s", trial.number, exc)
     trial.set_user_attr(S.ATTR_STATUS, S.OUTAGE)
-    trial.set_user_attr(S.ATTR_ERROR, f"{type(exc).__name__}: {exc}"[:2000])
+    trial.set_user_attr(S.ATTR_ERROR, f"{type(exc).__name__}: {exc}"[: S.ERROR_ATTR_CHARS])
     study.tell(trial, state=_fail())
     frozen = study.get_trials(deepcopy=False)[trial.number]
     attempt = int(frozen.user_attrs.get(S.ATTR_ATTEMPT, 0)) + 1
