@@ -9,17 +9,26 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mpbench._files import load_toml_model, validate
 
+# The closed choices, each written once: the trial schema, the prompt layer, the model registry,
+# the CLI (Typer reads a Literal's values) and the benchmarks use these; lists are get_args().
 Device = Literal["auto", "cpu", "cuda"]
 Amp = Literal["none", "bf16", "fp16"]
 Optimizer = Literal["sgd", "adamw"]
 Schedule = Literal["cosine", "step", "constant"]
 Size = Literal["tiny", "full"]
+Layout = Literal["BCTHW", "BTCHW"]  # a backbone's input layout
+ChannelOrder = Literal["RGB", "BGR"]
+Granularity = Literal["scalar", "frame", "pixel"]  # of the prompt's learnable slope and shift
+Preset = Literal["easy", "medium", "hard"]  # the synthetic benchmark's presets (data/synth.py)
+DEVICES: tuple[str, ...] = get_args(Device)
+AMPS: tuple[str, ...] = get_args(Amp)
+SIZES: tuple[str, ...] = get_args(Size)
 
 # Fields that change how fast a trial runs but not what it measures: left out of the cell key.
 EXECUTION_FIELDS = frozenset(

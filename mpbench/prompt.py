@@ -73,10 +73,8 @@ from mpbench._ranges import (
     check_slope,
 )
 from mpbench._registry import Registry
+from mpbench.config import ChannelOrder, Granularity, Layout
 
-Layout = Literal["BCTHW", "BTCHW"]
-ChannelOrder = Literal["RGB", "BGR"]
-Granularity = Literal["scalar", "frame", "pixel"]
 LAYOUTS: tuple[str, ...] = ("BCTHW", "BTCHW")
 CHANNEL_ORDERS: tuple[str, ...] = ("RGB", "BGR")
 GRANULARITIES: tuple[str, ...] = ("scalar", "frame", "pixel")

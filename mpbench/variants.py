@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from mpbench import _pixels
 from mpbench._ranges import check_shift, check_slope
 from mpbench._registry import Registry
+from mpbench.config import ChannelOrder, Granularity, Layout
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -102,7 +103,7 @@ class VariantSpec(BaseModel):
     slope: Setting = "learnable"
     shift: Setting = "learnable"
     tav_weight: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
-    granularity: Literal["scalar", "frame", "pixel"] = "scalar"
+    granularity: Granularity = "scalar"
     init: Literal["paper"] | tuple[float, float] = "paper"
     description: str = ""
 
@@ -145,12 +146,12 @@ class VariantSpec(BaseModel):
     def build(
         self,
         *,
-        layout: Literal["BCTHW", "BTCHW"] = "BCTHW",
+        layout: Layout = "BCTHW",
         frames: int | None = None,
         size: tuple[int, int] | None = None,
         mean: float | Sequence[float] = _pixels.MEAN,
         std: float | Sequence[float] = _pixels.STD,
-        channel_order: Literal["RGB", "BGR"] = "RGB",
+        channel_order: ChannelOrder = "RGB",
     ) -> nn.Module:
         """The prompt module (``MotionPrompt`` or ``NoPrompt``); ``frames`` = T attention maps."""
         from mpbench.prompt import MotionPrompt, NoPrompt

@@ -30,10 +30,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Decoder = Literal["full", "seek", "pytorchvideo", "torchcodec", "decord", "cache"]
-DECODERS: tuple[Decoder, ...] = ("full", "seek", "pytorchvideo", "torchcodec", "decord", "cache")
+DECODERS: tuple[Decoder, ...] = get_args(Decoder)
 # The package each optional decoder imports (looked up before any worker starts).
 OPTIONAL_PACKAGES: dict[str, str] = {
     "pytorchvideo": "pytorchvideo",

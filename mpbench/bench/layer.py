@@ -13,16 +13,14 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from mpbench._pixels import GREY_WEIGHTS, MEAN, STD
 from mpbench.bench._common import resolve_device, timed
+from mpbench.config import Device
 from mpbench.prompt import MotionPrompt, PromptOutput
-
-DeviceChoice = Literal["auto", "cpu", "cuda"]
 
 
 class ReferencePrompt(nn.Module):
@@ -150,7 +148,7 @@ def _agreement(
 
 def bench_layer(
     *,
-    device: DeviceChoice = "auto",
+    device: Device = "auto",
     compile: bool = False,
     batch: int = 8,
     frames: int = 9,

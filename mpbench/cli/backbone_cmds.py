@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mpbench.cli._apps import bench_app, console, list_app, user_errors
+from mpbench.config import Amp, Device, Size
 
 if TYPE_CHECKING:
     from rich.table import Table
 
     from mpbench.bench.step import StepTiming
     from mpbench.models.summary import BackboneSummary
-
-
-class SizeOption(StrEnum):
-    """Which size of a backbone."""
-
-    tiny = "tiny"
-    full = "full"
-
-
-class DeviceOption(StrEnum):
-    """Where ``bench step`` runs."""
-
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-class AmpOption(StrEnum):
-    """Autocast dtype of ``bench step``."""
-
-    none = "none"
-    bf16 = "bf16"
-    fp16 = "fp16"
 
 
 def _num(value: float | None, fmt: str) -> str:
@@ -81,7 +58,7 @@ def backbones_table(summaries: list[BackboneSummary]) -> Table:
 @list_app.command("backbones")
 @user_errors
 def list_backbones_cmd(
-    size: Annotated[SizeOption, typer.Option(help="which size to count")] = SizeOption.full,
+    size: Annotated[Size, typer.Option(help="which size to count")] = "full",
     frames: Annotated[
         int | None, typer.Option(min=1, help="T frames into the backbone (default: the size's)")
     ] = None,
@@ -99,9 +76,7 @@ def list_backbones_cmd(
     summaries = []
     with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
         for info in progress.track(infos, description="counting"):
-            summaries.append(
-                summarize_backbone(info.name, size=size.value, frames=frames, crop=crop)
-            )
+            summaries.append(summarize_backbone(info.name, size=size, frames=frames, crop=crop))
     console.print(backbones_table(summaries))
 
 
@@ -123,16 +98,14 @@ def step_lines(t: StepTiming) -> list[str]:
 @user_errors
 def bench_step_cmd(
     backbone: Annotated[str, typer.Option(help="registered backbone name")] = "x3d_s",
-    device: Annotated[
-        DeviceOption, typer.Option(help="auto = cuda when present")
-    ] = DeviceOption.auto,
+    device: Annotated[Device, typer.Option(help="auto = cuda when present")] = "auto",
     size: Annotated[
-        SizeOption | None, typer.Option(help="full on cuda, tiny on cpu when not given")
+        Size | None, typer.Option(help="full on cuda, tiny on cpu when not given")
     ] = None,
     batch: Annotated[int, typer.Option(min=1, help="clips per step")] = 8,
     repeats: Annotated[int, typer.Option(min=1, help="timed steps per model (median)")] = 10,
     warmup: Annotated[int, typer.Option(min=0, help="untimed steps first")] = 2,
-    amp: Annotated[AmpOption, typer.Option(help="autocast dtype")] = AmpOption.none,
+    amp: Annotated[Amp, typer.Option(help="autocast dtype")] = "none",
 ) -> None:
     """Training-step time with the prompt layer vs without it (same T frames); overhead last."""
     from rich.progress import Progress
@@ -143,12 +116,12 @@ def bench_step_cmd(
         task = progress.add_task(f"timing {backbone}", total=repeats)
         timing = time_training_step(
             backbone=backbone,
-            device=device.value,
-            size=None if size is None else size.value,
+            device=device,
+            size=size,
             batch=batch,
             repeats=repeats,
             warmup=warmup,
-            amp=amp.value,
+            amp=amp,
             on_repeat=lambda: progress.advance(task),
         )
     for line in step_lines(timing):

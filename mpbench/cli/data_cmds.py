@@ -4,13 +4,14 @@ data-loading benchmarks are in :mod:`mpbench.cli.bench_data_cmds`)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 
 from mpbench.cli._apps import console, data_app, list_app, user_errors
+from mpbench.config import Preset
 
-PRESET_NAMES = ("easy", "medium", "hard")
+PRESET_NAMES: tuple[str, ...] = get_args(Preset)
 
 
 def _check_preset(preset: str) -> None:

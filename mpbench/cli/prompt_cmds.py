@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from mpbench.cli._apps import bench_app, console, list_app, user_errors
-
-
-class DeviceOption(StrEnum):
-    """Where ``bench layer`` runs."""
-
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
+from mpbench.config import Device
 
 
 def variants_table() -> Table:
@@ -59,9 +51,7 @@ def list_variants_cmd() -> None:
 @bench_app.command("layer")
 @user_errors
 def bench_layer_cmd(
-    device: Annotated[
-        DeviceOption, typer.Option(help="auto = cuda when present")
-    ] = DeviceOption.auto,
+    device: Annotated[Device, typer.Option(help="auto = cuda when present")] = "auto",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile ours")] = False,
     batch: Annotated[int, typer.Option(help="batch size B")] = 8,
     frames: Annotated[int, typer.Option(help="input frames T+1")] = 9,
@@ -78,7 +68,7 @@ def bench_layer_cmd(
     with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("timing", total=repeats)
         result = bench_layer(
-            device=device.value,
+            device=device,
             compile=compile,
             batch=batch,
             frames=frames,

@@ -47,7 +47,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -59,8 +59,8 @@ from mpbench.data.synth import SynthSpec, render_clip
 
 FrameProbe = Literal["linear", "cnn"]
 MotionView = Literal["diff", "clip"]
-FRAME_PROBES: tuple[str, ...] = ("linear", "cnn")
-MOTION_VIEWS: tuple[str, ...] = ("diff", "clip")
+FRAME_PROBES: tuple[str, ...] = get_args(FrameProbe)
+MOTION_VIEWS: tuple[str, ...] = get_args(MotionView)
 Arrays = tuple[Any, Any]  # (clips N x F x H x W x 3, uint8 or float in [0, 1]; labels N)
 
 

@@ -33,16 +33,16 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-Split = Literal["train", "val", "test"]
+from mpbench.config import Preset
+
 SPLIT_CODES: dict[str, int] = {"train": 0, "val": 1, "test": 2}
 # Written into metadata.json. 2: motion-only at every frame index (torus world, stationary
 # states, real test split); 1 (unversioned files): only the middle frame was class-free.
 SYNTH_VERSION = 2
-PresetName = Literal["easy", "medium", "hard"]
 
 # Motion classes, in the order presets take them; _path turns each into per-frame changes of
 # (x, y, theta, logscale) from frame 0.
@@ -161,7 +161,7 @@ def _check_spec(spec: SynthSpec) -> None:
         raise ValueError(f"clutter/distractors must be >= 0, got {spec.clutter}/{spec.distractors}")
 
 
-PRESETS: dict[str, SynthSpec] = {
+PRESETS: dict[Preset, SynthSpec] = {
     # CPU quickstart: few classes, a large high-contrast actor, fast motion, no nuisances.
     "easy": SynthSpec(),
     # Ten motions (rotation and circular paths), clutter, one distractor, noise and shake.

@@ -16,10 +16,8 @@ from typing import Literal
 from torch import nn
 
 from mpbench._registry import Registry
-from mpbench.config import Size
+from mpbench.config import Layout
 
-Layout = Literal["BCTHW", "BTCHW"]
-SIZES: tuple[Size, ...] = ("tiny", "full")
 PTV_ZOO = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo"
 
 

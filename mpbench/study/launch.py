@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from mpbench._secrets import has_password
 from mpbench.study import storage as S
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mpbench.study.launch")
 
 Launcher = Literal["local", "slurm"]
-LAUNCHERS: tuple[str, ...] = ("local", "slurm")
+LAUNCHERS: tuple[str, ...] = get_args(Launcher)
 JOBS_FILE = "jobs.json"  # under the study's run folder: every job submitted, for status
 SLURM_EXTRA = "pip install 'mpbench[slurm]'"
 
