@@ -9,11 +9,27 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
-SLOPE_LOW: Final = 5.0 / 0.55  # the paper's a = 5 / (0.45 |tanh m| + 0.1) as |tanh m| -> 1
-SLOPE_HIGH: Final = 50.0  # ... at |tanh m| = 0
-SHIFT_LIMIT: Final = 0.6  # the paper's b = 0.6 tanh n
+# The paper's bounded slope and shift of unconstrained (m, n), written once:
+# a = SLOPE_SCALE / (SLOPE_GAIN |tanh m| + SLOPE_FLOOR) = 5 / (0.45 |tanh m| + 0.1), b = 0.6 tanh n
+SLOPE_SCALE: Final = 5.0
+SLOPE_GAIN: Final = 0.45
+SLOPE_FLOOR: Final = 0.1
+SHIFT_LIMIT: Final = 0.6
+SLOPE_LOW: Final = SLOPE_SCALE / (SLOPE_GAIN + SLOPE_FLOOR)  # as |tanh m| -> 1
+SLOPE_HIGH: Final = SLOPE_SCALE / SLOPE_FLOOR  # at |tanh m| = 0
+T = TypeVar("T")  # a float or a tensor: the formulas use arithmetic only
+
+
+def slope_of(abs_tanh_m: T) -> T:
+    """The paper's slope ``a = 5 / (0.45 |tanh m| + 0.1)`` from ``|tanh m|`` (float or tensor)."""
+    return SLOPE_SCALE / (SLOPE_GAIN * abs_tanh_m + SLOPE_FLOOR)  # type: ignore[operator,return-value]
+
+
+def shift_of(tanh_n: T) -> T:
+    """The paper's shift ``b = 0.6 tanh n`` from ``tanh n`` (float or tensor)."""
+    return SHIFT_LIMIT * tanh_n  # type: ignore[operator,return-value]
 
 
 @dataclass(frozen=True)

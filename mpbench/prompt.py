@@ -66,11 +66,12 @@ from torch import Tensor, nn
 
 from mpbench import _pixels
 from mpbench._ranges import (
-    SHIFT_LIMIT,
     STRENGTH_RANGES,
     StrengthRange,
     check_shift,
     check_slope,
+    shift_of,
+    slope_of,
 )
 from mpbench._registry import Registry
 from mpbench.config import ChannelOrder, Granularity, Layout
@@ -153,12 +154,12 @@ POWER_NORMS: Registry[PowerNorm] = Registry("power normalisation")
 
 def paper_slope(m: Tensor) -> Tensor:
     """The paper's bounded slope ``a = 5 / (0.45 |tanh m| + 0.1)``, in [9.0909, 50]."""
-    return 5.0 / (0.45 * torch.tanh(m).abs() + 0.1)
+    return slope_of(torch.tanh(m).abs())
 
 
 def paper_shift(n: Tensor) -> Tensor:
     """The paper's bounded shift ``b = 0.6 tanh n``, in [-0.6, 0.6]."""
-    return SHIFT_LIMIT * torch.tanh(n)
+    return shift_of(torch.tanh(n))
 
 
 def _eta(m: Tensor) -> Tensor:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mpbench import _pixels
-from mpbench._ranges import check_shift, check_slope
+from mpbench._ranges import check_shift, check_slope, shift_of, slope_of
 from mpbench._registry import Registry
 from mpbench.config import ChannelOrder, Granularity, Layout
 
@@ -61,7 +61,7 @@ Setting = Literal["learnable"] | Annotated[float, Field(allow_inf_nan=False)]
 
 def paper_slope_shift(m: float, n: float) -> tuple[float, float]:
     """The paper's ``(a, b) = (5 / (0.45 |tanh m| + 0.1), 0.6 tanh n)`` of unconstrained (m, n)."""
-    return 5.0 / (0.45 * abs(math.tanh(m)) + 0.1), 0.6 * math.tanh(n)
+    return slope_of(abs(math.tanh(m))), shift_of(math.tanh(n))
 
 
 def sigmoid_attention(diff: float, *, slope: float, shift: float) -> float:

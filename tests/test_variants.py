@@ -74,12 +74,21 @@ def test_variant_settings() -> None:
     assert gamma.pn.name == "gamma" and gamma.shift == 0.0
 
 
-def test_paper_slope_shift_matches_the_layer() -> None:
-    for m, n in [(1.05, -2.67), (0.257, 0.053), (-0.3, 4.0), (0.0, 0.0)]:
-        a, b = paper_slope_shift(m, n)
-        assert a == pytest.approx(float(paper_slope(torch.tensor(m, dtype=torch.float64))))
-        assert b == pytest.approx(float(paper_shift(torch.tensor(n, dtype=torch.float64))))
+def test_the_papers_slope_and_shift_constants() -> None:
+    """a = 5 / (0.45 |tanh m| + 0.1) in [5 / 0.55, 50] and b = 0.6 tanh n, written once."""
+    from mpbench import _ranges as R
+
+    assert (R.SLOPE_SCALE, R.SLOPE_GAIN, R.SLOPE_FLOOR, R.SHIFT_LIMIT) == (5.0, 0.45, 0.1, 0.6)
+    assert pytest.approx((9.090909, 50.0)) == (R.SLOPE_LOW, R.SLOPE_HIGH)
     assert paper_slope_shift(1.05, -2.67) == pytest.approx((11.066529, -0.594272), abs=1e-6)
+    assert paper_slope_shift(0.0, 0.0) == (50.0, 0.0)
+    a = paper_slope(torch.tensor([0.0, 1.05, 30.0], dtype=torch.float64))
+    expected = torch.tensor([50.0, 11.066529, 5 / 0.55], dtype=torch.float64)
+    torch.testing.assert_close(a, expected, atol=1e-6, rtol=0)
+    b = paper_shift(torch.tensor([-2.67, 30.0], dtype=torch.float64))
+    torch.testing.assert_close(
+        b, torch.tensor([-0.594272, 0.6], dtype=torch.float64), atol=1e-6, rtol=0
+    )
 
 
 @pytest.mark.parametrize("key", sorted(PUBLISHED_MN))
