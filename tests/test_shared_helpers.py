@@ -113,3 +113,48 @@ def test_one_exception_to_status_function() -> None:
     }
     assert {s.value for s in tk.TrialStatus} >= {"lost", "outage", "spurious", "duplicate"}
     assert tk.mlflow_status(tk.status_of(OutageError("away"))) == "KILLED"
+
+
+def test_a_zombie_is_not_alive() -> None:
+    """One pid_alive for the reaper and the launcher: a child that exited unreaped is gone."""
+    import os
+    import subprocess
+    import time
+
+    from mpbench._process import pid_alive
+
+    child = subprocess.Popen(["true"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # exited, not reaped: a zombie
+        with open(f"/proc/{child.pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        time.sleep(0.05)
+    assert not pid_alive(child.pid)
+    assert pid_alive(os.getpid())
+    child.wait()
+    assert not pid_alive(child.pid)
+
+
+def test_raising_signals_raise_once_and_restore() -> None:
+    """A signal raises its exception, later ones are ignored, the old handlers come back."""
+    import os
+    import signal
+
+    from mpbench import outage
+    from mpbench._process import raising_signals
+
+    before = signal.getsignal(signal.SIGTERM)
+    with (
+        pytest.raises(KeyboardInterrupt, match="signal SIGTERM"),
+        raising_signals({signal.SIGTERM: KeyboardInterrupt, signal.SIGUSR1: KeyboardInterrupt}),
+    ):
+        os.kill(os.getpid(), signal.SIGTERM)
+        signal.pthread_sigmask(signal.SIG_BLOCK, [])  # let the handler run
+    assert signal.getsignal(signal.SIGTERM) is before and not outage.is_stopping()
+    with raising_signals({signal.SIGUSR1: RuntimeError}):
+        with pytest.raises(RuntimeError):
+            os.kill(os.getpid(), signal.SIGUSR1)
+            signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        assert outage.is_stopping() and signal.getsignal(signal.SIGUSR1) is signal.SIG_IGN
+    assert not outage.is_stopping()

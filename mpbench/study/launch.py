@@ -38,6 +38,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from mpbench._process import pid_alive, raising_signals
 from mpbench._secrets import has_password
 from mpbench.study import storage as S
 
@@ -156,38 +157,16 @@ def preemption_handlers() -> Iterator[Callable[[], None]]:
     to submitit's own handler: it checkpoints this callable and requeues the job (Slurm:
     ``scontrol requeue``; local: the controller restarts it), counting time-outs against
     ``max_requeues``."""
-    from mpbench.outage import resume, stopping
-
     usr = preempt_signal()
     submitit_handler = signal.getsignal(usr)
-    main = os.getpid()
-    watched = (usr, signal.SIGTERM, signal.SIGINT)
-    old = {s: signal.getsignal(s) for s in watched}
-
-    def raising(exc: type[BaseException]) -> Callable[[int, Any], None]:
-        def handler(signum: int, frame: Any) -> None:
-            if os.getpid() != main:  # a forked data loader worker: the parent handles it
-                return
-            for s in watched:  # a second signal must not cut the give-back short
-                signal.signal(s, signal.SIG_IGN)
-            stopping()
-            raise exc(f"signal {signal.Signals(signum).name}")
-
-        return handler
 
     def requeue() -> None:
         if callable(submitit_handler):
             submitit_handler(usr, None)  # exits the process (requeue) or raises (no requeue)
 
-    signal.signal(usr, raising(Preempted))
-    signal.signal(signal.SIGTERM, raising(KeyboardInterrupt))
-    signal.signal(signal.SIGINT, raising(KeyboardInterrupt))
-    try:
+    signals = {usr: Preempted, signal.SIGTERM: KeyboardInterrupt, signal.SIGINT: KeyboardInterrupt}
+    with raising_signals(signals):
         yield requeue
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-        resume()
 
 
 @dataclass(frozen=True)
@@ -421,7 +400,7 @@ def job_state(record: dict[str, Any], job: Any = None) -> str:
             return str(sjob.state).split()[0]
         except Exception as exc:  # sacct missing or failing: say so, do not crash status
             return f"UNKNOWN ({type(exc).__name__})"
-    running = job.state == "RUNNING" if job is not None else _pid_alive(int(record["id"]))
+    running = job.state == "RUNNING" if job is not None else pid_alive(int(record["id"]))
     if running:
         return "RUNNING"
     paths = submitit.core.utils.JobPaths(record["folder"], job_id=record["id"])
@@ -438,15 +417,6 @@ def _outcome(result: Path) -> str:
     except Exception:
         return "FAILED"
     return "COMPLETED" if outcome == "success" else "FAILED"
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether ``pid`` runs here (a zombie counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 # --- following a launched study ------------------------------------------------------------------

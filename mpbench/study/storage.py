@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from mpbench import tracking as tk
+from mpbench._process import pid_alive
 from mpbench._secrets import mask_url
 
 if TYPE_CHECKING:
@@ -398,16 +399,6 @@ def trial_id(study: optuna.Study, storage: Any, number: int) -> int:
     return storage.get_trial_id_from_study_id_trial_number(study_id, number)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def last_beat(trial: FrozenTrial) -> float:
     """Unix time of the trial's last sign of life (heartbeat or start)."""
     start = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
@@ -417,7 +408,7 @@ def last_beat(trial: FrozenTrial) -> float:
 def is_stale(trial: FrozenTrial, *, grace_period: float, now: float | None = None) -> bool:
     """A RUNNING trial whose worker is gone: dead pid on this host, or no beat for grace_period."""
     host, pid = trial.system_attrs.get(SYS_HOST), trial.system_attrs.get(SYS_PID)
-    if host == socket.gethostname() and isinstance(pid, int) and not _pid_alive(pid):
+    if host == socket.gethostname() and isinstance(pid, int) and not pid_alive(pid):
         return True
     return (now or time.time()) - last_beat(trial) > grace_period
 
@@ -466,7 +457,7 @@ def give_back_orphans(study: optuna.Study, storage: Any, pids: Iterable[int]) ->
     given = []
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         pid = t.system_attrs.get(SYS_PID)
-        if t.system_attrs.get(SYS_HOST) != host or pid not in pids or _pid_alive(pid):
+        if t.system_attrs.get(SYS_HOST) != host or pid not in pids or pid_alive(pid):
             continue
         tid = trial_id(study, storage, t.number)
         try:

@@ -22,7 +22,6 @@ import os
 import signal
 import time
 import traceback
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -454,23 +453,9 @@ def _give_back(study: optuna.Study, trial: optuna.Trial) -> None:
 # --- process entry point -------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def interrupt_on_sigterm() -> Iterator[None]:
+def interrupt_on_sigterm() -> contextlib.AbstractContextManager[None]:
     """SIGTERM raises KeyboardInterrupt (like Ctrl-C), so that a trial is given back cleanly;
     from the first signal on, outages are waited out only briefly (:func:`outage.stopping`)."""
-    from mpbench.outage import resume, stopping
+    from mpbench._process import raising_signals
 
-    def handler(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second signal must not cut the cleanup
-        stopping()
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, handler)
-    old_int = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-        signal.signal(signal.SIGINT, old_int)
-        resume()
+    return raising_signals({signal.SIGTERM: KeyboardInterrupt, signal.SIGINT: KeyboardInterrupt})
