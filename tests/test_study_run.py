@@ -24,7 +24,7 @@ from mpbench import tracking as tk
 from mpbench.cli import app
 from mpbench.study import storage as S
 from mpbench.study.plan import plan
-from mpbench.study.preflight import preflight
+from mpbench.study.preflight import preflight, search_configs
 from mpbench.study.runner import prepare, run_study, worker_command
 from mpbench.study.spec import read_study
 from mpbench.study.worker import WorkerOptions, join_study, run_worker, suggest
@@ -380,7 +380,9 @@ def test_shipped_study_smoke_run(path: Path) -> None:
     spec = read_study(path, overrides=TOY)
     p = plan(spec, workers=1, run_folder="runs")  # not the project's runs/
     checked = preflight(spec, p)  # every cell's data and model at toy size
-    assert checked.cells == (len(_cells(spec)) if spec.grid else checked.cells) and checked.models
+    # a grid: every cell; a search: its bounds and each choice (at least low and high)
+    expected = len(_cells(spec)) if spec.grid else len(search_configs(spec))
+    assert checked.cells == expected and (spec.grid or expected >= 2) and checked.models
     study, _, added = prepare(spec, p)
     assert added == (len(_cells(spec)) if spec.grid else 0)
     summary = run_worker(WorkerOptions(storage=p.storage, study=spec.name, max_trials=1))
