@@ -189,9 +189,12 @@ def run_quickstart(
     run = run_study(spec, p)
     if run.interrupted:
         raise KeyboardInterrupt
+    if run.outage is not None:
+        raise QuickstartFailed(f"the quickstart's grid was stopped by an outage: {run.outage}")
     if run.exit_code != 0:
         raise QuickstartFailed(
-            f"{run.summary.failed} quickstart trial(s) failed, so there is no answer to report: "
+            f"{len(run.summary.failed)} quickstart trial(s) failed, so there is no answer to "
+            "report: "
             f"`mpbench status {study_file}` lists them with their errors; rerun with "
             f"`mpbench grid {study_file} --retry-failed`"
         )

@@ -104,3 +104,60 @@ def test_no_import_circle():
     """No module of mpbench/ reaches itself through its imports, at any level."""
     cycle = find_cycle(import_graph())
     assert cycle is None, "import circle: " + " -> ".join(cycle or [])
+
+
+# The package's floors, lowest first (docs/architecture.md, "Floors"): a module imports only
+# modules of its own floor or of a floor below it, never one above.
+FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "foundation",
+        (
+            "mpbench",
+            "mpbench._",
+            "mpbench.config",
+            "mpbench.tracking",
+            "mpbench.outage",
+            "mpbench.plots",
+        ),
+    ),
+    ("blocks", ("mpbench.prompt", "mpbench.variants", "mpbench.models", "mpbench.data")),
+    ("engine", ("mpbench.engine",)),
+    ("study", ("mpbench.study",)),
+    ("results", ("mpbench.report", "mpbench.bench")),
+    ("applications", ("mpbench.ui", "mpbench.quickstart")),
+    ("cli", ("mpbench.cli", "mpbench.__main__")),
+)
+
+
+def floor_of(module: str) -> int:
+    """The floor index of a module: the one whose prefix matches it most closely."""
+    best, length = -1, -1
+    for i, (_, prefixes) in enumerate(FLOORS):
+        for p in prefixes:
+            inside = p != "mpbench" and module.startswith(p if p.endswith("_") else p + ".")
+            hit = module == p or inside
+            if hit and len(p) > length:
+                best, length = i, len(p)
+    assert best >= 0, f"{module} is on no floor: add it to FLOORS and docs/architecture.md"
+    return best
+
+
+def test_no_module_imports_a_higher_floor():
+    """Every import goes down or stays on its floor (foundation < blocks < ... < cli)."""
+    graph = import_graph()
+    up = [
+        f"{a} ({FLOORS[floor_of(a)][0]}) -> {b} ({FLOORS[floor_of(b)][0]})"
+        for a, targets in sorted(graph.items())
+        for b in sorted(targets)
+        if floor_of(b) > floor_of(a)
+    ]
+    assert not up, "imports of a higher floor:\n" + "\n".join(up)
+
+
+def test_the_floors_are_the_ones_documented():
+    """docs/architecture.md names every floor with its modules."""
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    for name, prefixes in FLOORS:
+        assert f"**{name}**" in text, name
+        for p in prefixes:
+            assert f"`{p.removeprefix('mpbench.') or 'mpbench'}" in text, p

@@ -14,12 +14,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from mpbench._pixels import GREY_WEIGHTS
 from mpbench.cli import app
 from mpbench.data.datasets import ClipDataset, FileSource, VideoEntry
 from mpbench.engine.figures import validation_strip
 from mpbench.prompt import MotionPrompt, NoPrompt
-from mpbench.report.viz import GREY, fixed_sigmoid_strip, read_clip
+from mpbench.report.viz import fixed_sigmoid_strip, read_clip
 
+GREY = np.array(GREY_WEIGHTS, dtype=np.float32)  # BT.601 luma, the layer's grey
 PNG = b"\x89PNG\r\n\x1a\n"
 FPS, N, SIDE, CUT, SQ, ROW = 25, 60, 144, 15, 12, 66  # 60 frames, a scene cut every 15
 

@@ -59,7 +59,6 @@ CACHE_DIRNAME = ".mpbench-cache"
 FRAMES_FILE, INDEX_FILE, HEADER_FILE = "frames.u8", "index.json", "header.json"
 MIN_SHORT_SIDE = 8
 _COPY_CHUNK = 64 << 20  # bytes per copy when a rebuild reuses an unchanged video's frames
-INT_COLUMNS = ("size", "mtime_ns", "offset", "frames", "height", "width", "label")
 
 Progress = Callable[[int], None]
 

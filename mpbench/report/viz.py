@@ -20,10 +20,9 @@ from typing import Final
 import numpy as np
 
 from mpbench import tracking as tk
-from mpbench._pixels import GREY_WEIGHTS, MEAN, STD
+from mpbench._pixels import MEAN, STD
 from mpbench.plots import save_figure, strip_arrays
 
-GREY: Final = np.array(GREY_WEIGHTS, dtype=np.float32)
 DEFAULT_RATE: Final = 2  # 80 ms between samples at 25 fps: motion, not jumps
 
 
