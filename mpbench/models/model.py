@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from torch import Tensor, nn
 
 from mpbench._pixels import MEAN, STD
-from mpbench.config import Size
-from mpbench.models._registry import SIZES, BackboneInfo, get_backbone
+from mpbench.config import SIZES, Size
+from mpbench.models._registry import BackboneInfo, get_backbone
 from mpbench.models.pretrained import find_checkpoint, load_weights, read_state_dict
 
 if TYPE_CHECKING:

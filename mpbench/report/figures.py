@@ -337,7 +337,8 @@ def attention_function(variant: str, d: np.ndarray, *, slope: float, shift: floa
     two-frame video whose grey difference is ``d``."""
     import torch
 
-    from mpbench.prompt import SHIFT_LIMIT, MotionPrompt
+    from mpbench._ranges import SHIFT_LIMIT
+    from mpbench.prompt import MotionPrompt
     from mpbench.variants import get_variant
 
     spec = get_variant(variant)
