@@ -260,34 +260,18 @@ def test_slurm_launcher_refuses_a_local_run_folder(tmp_path: Path, mlflow_uri: s
 def test_local_job_at_its_time_limit_gives_the_cell_back_and_resumes(
     tmp_path: Path, mlflow_uri: str
 ) -> None:
-    # one cell of 60 tiny epochs, a 2 minute limit with the signal 30 s before it. The signal
-    # of the limit (USR2; submitit counts any under a limit this short as the time-out) is sent
-    # to the job as soon as the cell's first checkpoint exists, not by racing the job's 90 s
-    # timer against the training: the job gives the cell back and is requeued, the next
-    # attempt resumes it from that checkpoint (and gets the job's own signal at 90 s, if it
-    # runs that long: given back again, resumed again)
+    # one cell of 300 tiny epochs (~0.12 s each on 2 idle cores, ~36 s), a 1 minute limit with
+    # the signal 30 s before it: each attempt of the job gets USR2 30 s after it starts, gives
+    # the cell back and is requeued; the next attempt resumes the cell from its checkpoint
     path = write_study(
         tmp_path,
         "limit",
-        epochs=60,
+        epochs=300,
         variants='["baseline"]',
         seeds=1,
-        slurm="time = 2\nsignal_delay = 30\nmax_requeues = 20",
+        slurm="time = 1\nsignal_delay = 30\nmax_requeues = 20",
     )
-    command = ["grid", str(path), "--launcher", "local", "--workers", "1", "--wait"]
-    grid = subprocess.Popen(
-        [sys.executable, "-m", "mpbench", *command],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    jobs = tmp_path / "runs/limit" / L.JOBS_FILE
-    wait_for(lambda: list((tmp_path / "runs/limit/trials").glob("*/last.pt")), timeout=300)
-    (record,) = json.loads(jobs.read_text())
-    os.kill(int(record["id"]), L.preempt_signal())
-    out, err = grid.communicate(timeout=600)
-    res = subprocess.CompletedProcess(grid.args, grid.returncode, out, err)
+    res = mpbench("grid", str(path), "--launcher", "local", "--workers", "1", "--wait")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "grid study limit: 1/1 finished" in res.stdout
     trials = trials_of(path)
@@ -296,7 +280,7 @@ def test_local_job_at_its_time_limit_gives_the_cell_back_and_resumes(
     assert given_back and all(  # every earlier attempt was given back, none failed
         t.state.name == "FAIL" and t.user_attrs[S.ATTR_STATUS] == "interrupted" for t in given_back
     )
-    assert given_back[0].intermediate_values  # it had trained an epoch before the signal
+    assert any(t.intermediate_values for t in given_back)  # one had trained before the signal
     assert all(t.user_attrs[S.ATTR_ATTEMPT] == 0 for t in trials)  # not counted as retries
     first = trials[0]
     assert complete_per_cell(trials) == Counter({first.user_attrs[S.ATTR_CELL]: 1})
