@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from mpbench import tracking as tk
-from mpbench._files import format_validation_error, load_toml_model, unknown_message
+from mpbench._files import format_validation_error, load_toml_model, unknown_message, validate
 from mpbench.config import TrialConfig, parse_assignments
 
 Sampler = Literal["tpe", "random", "cmaes", "gp"]
@@ -412,6 +412,11 @@ def read_study(path: str | Path, *, overrides: dict[str, Any] | None = None) -> 
         spec = _wrap(str(path), "--set", lambda: spec.with_base_updates(**overrides))
     validate_study(spec, source=str(path))
     return spec.with_folder(project_folder(path), source=str(path))
+
+
+def parse_study(data: dict[str, Any], *, source: str = "<study>") -> StudySpec:
+    """Validate a parsed study table into a :class:`StudySpec` (errors name ``source``)."""
+    return validate(StudySpec, data, source=source, error=StudyFileError, known_keys=_known_keys)
 
 
 def _known_keys(loc: list[str]) -> list[str]:
