@@ -259,3 +259,44 @@ def test_bad_seeds_name_the_file_the_key_and_what_is_expected(
     search = write(tmp_path, SEARCH.replace("n_trials = 2", "n_trials = 2\nsampler_seed = -1"))
     with pytest.raises(StudyFileError, match=r"\[search -> sampler_seed\] .*greater than or equal"):
         read_study(search)
+
+
+SEQUENTIAL = GOOD.replace("seeds = 3", "seeds = { min = 3, max = 9, step = 3 }") + (
+    "[resolve]\nmargin = 0.02\n"
+)
+
+
+def test_a_seed_table_is_a_sequential_grid_of_looks_up_to_max(tmp_path: Path) -> None:
+    """seeds = { min, max, step } gives looks min..max and seeds 0..max-1; [resolve] defaults
+    to the objective's metric, alpha 0.05 and power 0.8; an integer keeps the fixed design."""
+    spec = read_study(write(tmp_path, SEQUENTIAL))
+    assert spec.schedule is not None and spec.schedule.looks == (3, 6, 9)
+    assert sorted({c.seed for c in expand_grid(spec)}) == list(range(9))
+    assert (spec.resolve_metric, spec.resolve.alpha, spec.resolve.power) == ("val_top1", 0.05, 0.8)
+    fixed = read_study(write(tmp_path, GOOD))
+    assert fixed.schedule is None and fixed.resolve is None
+    assert sorted({c.seed for c in expand_grid(fixed)}) == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("margin = 0.02\n", "", "[resolve -> margin] is required with seeds = { min, max, step }"),
+        ("min = 3", "min = 1", "[grid -> seeds -> min] Input should be greater than or equal to 2"),
+        ("max = 9", "max = 8", "[grid -> seeds] seeds = { min = 3, max = 12, step = 3 }: integers"),
+        ("step = 3", "stepp = 3", "[grid -> seeds -> stepp] unknown key 'stepp'"),
+        ("margin = 0.02", "margin = -1", "[resolve -> margin] Input should be greater than 0"),
+        ("margin = 0.02", "margin = 1\nalpha = 1.5", "[resolve -> alpha] Input should be less"),
+        ("margin = 0.02", "margin = 1\nmetric = 'val_topp1'", "[resolve -> metric] unknown metric"),
+    ],
+)
+def test_bad_sequential_settings_name_the_file_the_key_and_the_value(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    """Every bad seed table or [resolve] value is an error at its key path, exit 2."""
+    path = write(tmp_path, SEQUENTIAL.replace(old, new))
+    with pytest.raises(StudyFileError) as err:
+        read_study(path)
+    assert str(err.value).startswith(f"{path}: ") and message in str(err.value), err.value
+    res = CliRunner().invoke(app, ["grid", str(path), "--dry-run"])
+    assert res.exit_code == 2, res.output

@@ -10,15 +10,17 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PrivateAttr,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -40,6 +42,7 @@ EPOCH_METRIC_DEFAULT = tk.M_VAL_TOP1
 STUDIES_FOLDER = "studies"
 NAME_RULE = "letters, digits, '_', '-' and '.', not starting with '.'"
 SEEDS_RULE = "seeds must be a list of non-negative integers such as [0, 1, 2], or a count >= 1"
+SCHEDULE_RULE = "seeds = { min = 3, max = 12, step = 3 }: integers, 2 <= min <= max, max - min a multiple of step"
 
 
 class StudyFileError(ValueError):
@@ -99,11 +102,45 @@ def _check_range(low: float, high: float, log: bool, step: float | None) -> None
         raise ValueError("log=true and step cannot be used together")
 
 
+class SeedSchedule(_Strict):
+    """A sequential grid's seeds: a decision after ``min``, ``min + step``, ... ``max`` seeds
+    (seeds ``0 .. max - 1``); only comparisons still undecided get the next ``step`` seeds."""
+
+    min: int = Field(ge=2)
+    max: int
+    step: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _check_looks(self) -> SeedSchedule:
+        if self.max < self.min or (self.max - self.min) % self.step:
+            raise ValueError(SCHEDULE_RULE)
+        return self
+
+    @property
+    def looks(self) -> tuple[int, ...]:
+        """The seed counts at which the comparisons are decided."""
+        return tuple(range(self.min, self.max + 1, self.step))
+
+
+def _seeds_kind(value: Any) -> str:
+    """The tag of a ``seeds`` value: a table is a schedule, anything else a list (or a count)."""
+    return "tagged-schedule" if isinstance(value, dict | SeedSchedule) else "tagged-list"
+
+
+# a tagged union, so that an error names only the form that was given (the tags leave the key
+# path: mpbench._files drops "tagged-*")
+GridSeeds = Annotated[
+    Annotated[list[int], Tag("tagged-list")] | Annotated[SeedSchedule, Tag("tagged-schedule")],
+    Discriminator(_seeds_kind),
+]
+
+
 class GridSpec(_Strict):
-    """Axes (trial field -> list of values, or a label -> list of field tables) times seeds."""
+    """Axes (trial field -> list of values, or a label -> list of field tables) times seeds
+    (a list, a count, or a :class:`SeedSchedule` for a sequential grid)."""
 
     axes: dict[str, list[Any]] = Field(default_factory=dict)
-    seeds: list[int] | None = None
+    seeds: GridSeeds | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -124,10 +161,30 @@ class GridSpec(_Strict):
 
     @field_validator("seeds")
     @classmethod
-    def _non_negative(cls, seeds: list[int] | None) -> list[int] | None:
-        if seeds is not None and (not seeds or min(seeds) < 0):
+    def _non_negative(
+        cls, seeds: list[int] | SeedSchedule | None
+    ) -> list[int] | SeedSchedule | None:
+        if isinstance(seeds, list) and (not seeds or min(seeds) < 0):
             raise ValueError(SEEDS_RULE)
         return seeds
+
+    @property
+    def schedule(self) -> SeedSchedule | None:
+        """The seed schedule of a sequential grid, None for a fixed one."""
+        return self.seeds if isinstance(self.seeds, SeedSchedule) else None
+
+
+class ResolveSpec(_Strict):
+    """``[resolve]``: how a sequential grid decides its comparisons (see docs/studies.md).
+
+    ``metric`` defaults to the objective's; ``alpha`` is the family-wise error over all the
+    comparisons of the table; ``margin`` the equivalence margin in the metric's units (required
+    with ``seeds = { min, max, step }``); ``power`` is used by the planner."""
+
+    metric: str | None = None
+    alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
+    margin: float | None = Field(default=None, gt=0.0)
+    power: float = Field(default=0.8, gt=0.0, lt=1.0)
 
 
 class SearchSpec(_Strict):
@@ -267,6 +324,7 @@ class StudySpec(_Strict):
     grid: GridSpec | None = None
     search: SearchSpec | None = None
     objective: ObjectiveSpec = Field(default_factory=ObjectiveSpec)
+    resolve: ResolveSpec | None = None
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
     _folder: Path | None = PrivateAttr(default=None)
     _source: str | None = PrivateAttr(default=None)
@@ -284,6 +342,17 @@ class StudySpec(_Strict):
         if (self.grid is None) == (self.search is None):
             raise ValueError("a study needs exactly one of [grid] and [search]")
         return self
+
+    @property
+    def schedule(self) -> SeedSchedule | None:
+        """The seed schedule of a sequential grid (None: fixed seeds, or a search)."""
+        return self.grid.schedule if self.grid is not None else None
+
+    @property
+    def resolve_metric(self) -> str:
+        """The metric a sequential grid decides on: ``[resolve] metric``, else the objective's."""
+        chosen = self.resolve.metric if self.resolve is not None else None
+        return chosen or self.objective.metric
 
     @property
     def kind(self) -> Kind:
@@ -422,7 +491,7 @@ def parse_study(data: dict[str, Any], *, source: str = "<study>") -> StudySpec:
 def _known_keys(loc: list[str]) -> list[str]:
     """The keys allowed at ``loc`` (an unknown key's path), for the close matches."""
     owners = {"base": TrialConfig, "objective": ObjectiveSpec, "execution": ExecutionSpec}
-    owners |= {"search": SearchSpec, "": StudySpec}
+    owners |= {"search": SearchSpec, "resolve": ResolveSpec, "": StudySpec}
     model = owners.get(loc[0] if len(loc) > 1 else "")
     if loc[0] == "grid" or loc[:1] == ["--set"]:
         model = TrialConfig
@@ -458,6 +527,26 @@ def validate_study(spec: StudySpec, *, source: str = "<study>") -> None:
         for name, param in spec.search.space.items():
             _check_param(spec.base, name, param, source)
     _check_objective(spec, source)
+    _check_resolve(spec, source)
+
+
+def _check_resolve(spec: StudySpec, source: str) -> None:
+    """A sequential grid needs a margin; ``[resolve]`` belongs to grids and names a metric."""
+    from mpbench import tracking as tk
+
+    r = spec.resolve
+    if r is not None and spec.kind == "search":
+        raise StudyFileError(f"{source}: [resolve] decides the comparisons of a grid, not a search")
+    if spec.schedule is not None and (r is None or r.margin is None):
+        raise StudyFileError(
+            f"{source}: [resolve -> margin] is required with seeds = {{ min, max, step }}: "
+            "the equivalence margin in the metric's units (e.g. margin = 0.02 for 2 points of "
+            "top-1)"
+        )
+    known = list(tk.EPOCH_METRICS) + list(tk.FINAL_METRICS)
+    if r is not None and r.metric is not None and r.metric not in known:
+        msg = unknown_message(f"metric {r.metric!r}", r.metric, known)
+        raise StudyFileError(f"{source}: [resolve -> metric] {msg}")
 
 
 def _check_axis(base: TrialConfig, axis: str, values: list[Any], source: str) -> None:
@@ -574,27 +663,44 @@ def _check_objective(spec: StudySpec, source: str) -> None:
 
 def seeds(spec: StudySpec) -> list[int]:
     """The seeds of each grid point or search trial."""
+    if spec.schedule is not None:
+        return list(range(spec.schedule.max))
     if spec.grid is not None:
         return list(spec.grid.seeds) if spec.grid.seeds is not None else [spec.base.seed]
     assert spec.search is not None
     return [spec.base.seed + i for i in range(spec.search.seeds_per_trial)]
 
 
-def expand_grid(spec: StudySpec) -> list[TrialConfig]:
-    """Every cell of a grid study, in a stable order, duplicates (same key) removed."""
+def expand_grid(spec: StudySpec, *, counts: Mapping[str, int] | None = None) -> list[TrialConfig]:
+    """Every cell of a grid study, in a stable order, duplicates (same key) removed; ``counts``
+    (point key -> seeds) limits a point to its first seeds (a sequential grid's looks)."""
+    cells: dict[str, TrialConfig] = {}
+    for point in grid_points(spec):
+        n = None if counts is None else counts.get(point_key(point), 0)
+        for seed in seeds(spec)[:n]:
+            cfg = point.with_updates(seed=seed)
+            cells.setdefault(cfg.key(), cfg)
+    return list(cells.values())
+
+
+def grid_points(spec: StudySpec) -> list[TrialConfig]:
+    """One config per combination of the axes (seed: the base's), in a stable order."""
     if spec.grid is None:
         raise ValueError(f"study {spec.name!r} is a search, not a grid")
-    axes = list(spec.grid.axes.items())
-    value_lists = [[axis_updates(a, v) for v in vs] for a, vs in axes]
-    cells: dict[str, TrialConfig] = {}
+    value_lists = [[axis_updates(a, v) for v in vs] for a, vs in spec.grid.axes.items()]
+    points: dict[str, TrialConfig] = {}
     for combo in itertools.product(*value_lists):
         updates: dict[str, Any] = {}
         for part in combo:
             updates |= part
-        for seed in seeds(spec):
-            cfg = spec.base.with_updates(**updates, seed=seed)
-            cells.setdefault(cfg.key(), cfg)
-    return list(cells.values())
+        cfg = spec.base.with_updates(**updates)
+        points.setdefault(point_key(cfg), cfg)
+    return list(points.values())
+
+
+def point_key(cfg: TrialConfig) -> str:
+    """The key of a config's grid point: its cell key with the seed left out (seed 0)."""
+    return cfg.with_updates(seed=0).key()
 
 
 def search_configs(spec: StudySpec, params: dict[str, Any]) -> list[TrialConfig]:
