@@ -42,7 +42,10 @@ EPOCH_METRIC_DEFAULT = tk.M_VAL_TOP1
 STUDIES_FOLDER = "studies"
 NAME_RULE = "letters, digits, '_', '-' and '.', not starting with '.'"
 SEEDS_RULE = "seeds must be a list of non-negative integers such as [0, 1, 2], or a count >= 1"
-SCHEDULE_RULE = "seeds = { min = 3, max = 12, step = 3 }: integers, 2 <= min <= max, max - min a multiple of step"
+SCHEDULE_RULE = (
+    "seeds = { min = 3, max = 12, step = 3 }: integers, 2 <= min <= max, "
+    "max - min a multiple of step"
+)
 
 
 class StudyFileError(ValueError):
