@@ -84,6 +84,9 @@ class TrialConfig(BaseModel):
     sampling_rate: int = Field(default=1, ge=1)
     crop: int = Field(default=64, ge=8)
     seed: int = Field(default=0, ge=0)
+    data_seed: int | None = Field(
+        default=None, ge=0, description="pins data order and augmentation (None: the seed's)"
+    )
     # optimisation
     epochs: int = Field(default=4, ge=1)
     max_steps: int | None = Field(default=None, ge=1, description="stop after this many steps")
@@ -123,7 +126,15 @@ class TrialConfig(BaseModel):
         """The fields that define what the trial measures (everything but execution settings)."""
         out = {k: v for k, v in self.model_dump(mode="json").items() if k not in EXECUTION_FIELDS}
         out["dataset_options"] = semantic_options(out["dataset_options"])
+        if out["data_seed"] is None:  # the seed's: the key of every config before data_seed
+            del out["data_seed"]
         return out
+
+    @property
+    def data_seed_value(self) -> int:
+        """The seed of the data (synthetic clips, order, augmentation): ``data_seed``, else the
+        seed; :attr:`seed` alone initialises the weights."""
+        return self.seed if self.data_seed is None else self.data_seed
 
     def key(self) -> str:
         """A stable 12-hex-digit hash of :meth:`semantic_dict` (the grid cell key)."""

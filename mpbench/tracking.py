@@ -26,6 +26,7 @@ TAG_STATUS: Final = "mpbench.status"  # "finished", "failed", "diverged", "prune
 TAG_ERROR: Final = "mpbench.error"  # one-line error text of a failed trial
 TAG_GIT_COMMIT: Final = "mpbench.git_commit"
 TAG_VERSION: Final = "mpbench.version"
+TAG_DESIGN: Final = "mpbench.design"  # JSON of a sequential grid's design (looks, alpha, ...)
 TAG_DEVICE: Final = "mpbench.device"  # e.g. "cpu", "NVIDIA H100 80GB HBM3"
 # How the run's frames were made (mpbench.data.provenance; the whole record: A_PROVENANCE)
 TAG_FRAMES: Final = "mpbench.frames"  # "decoded", "cache" (decoded-clip cache) or "rendered"

@@ -49,6 +49,7 @@ def log_run(
     shift: float | None = None,
     trial: int | None = None,
     clip: dict[str, np.ndarray] | None = None,
+    extra_tags: dict[str, str] | None = None,
 ) -> str:
     """Log one trial run the way the engine does (tags, params, epochs, final metrics)."""
     exp = client.get_experiment_by_name(tk.DEFAULT_EXPERIMENT).experiment_id
@@ -65,6 +66,7 @@ def log_run(
     }
     if trial is not None:
         tags[tk.TAG_OPTUNA_TRIAL] = str(trial)
+    tags |= extra_tags or {}
     run_id = client.create_run(exp, tags=tags).info.run_id
     metrics = []
     for epoch in range(EPOCHS):

@@ -538,8 +538,23 @@ def print_summary(s: Any, *, retry: str = "--retry-failed") -> None:
     )
     if s.finished_twice:
         err_console.print(f"cells finished more than once: {s.finished_twice}")
+    if s.comparisons:
+        print_comparisons(s.comparisons, max_seeds=s.max_seeds)
     if s.failed:
         print_failed(s.failed, retry=retry)
+
+
+def print_comparisons(states: list[Any], *, max_seeds: int) -> None:
+    """A sequential grid's comparisons: verdict, seeds run, alpha spent, seeds left at most."""
+    rows = [["comparison", "verdict", "seeds run", "alpha spent", "seeds still to run at most"]]
+    for st in states:
+        spent = f"{st.look.alpha_spent:.4g}" if st.look is not None else "0"
+        left = max_seeds - st.pairs if st.verdict == "continue" else 0
+        rows.append([st.name, st.verdict, str(st.pairs), spent, str(left)])
+    lines = ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows]
+    lines.insert(1, "|" + "---|" * len(rows[0]))
+    text = "\n".join([f"comparisons: {len(states)}", *lines])
+    console.print(text, highlight=False, markup=False, soft_wrap=True)
 
 
 def print_failed(failed: list[Any], *, retry: str) -> None:

@@ -18,8 +18,9 @@ from mpbench.config import TrialConfig
 from mpbench.engine.distributed import DistContext
 from mpbench.engine.state import worker_init
 
-# The data order of epoch e comes from a generator seeded by (seed, e): identical for every
+# The data order of epoch e comes from a generator seeded by (data seed, e): identical for every
 # variant of one seed (paired comparisons) and reproducible after a resume without saved state.
+# The data seed is ``data_seed`` when set, else the seed (TrialConfig.data_seed_value).
 _EPOCH_STRIDE = 1_000_003
 
 
@@ -48,7 +49,7 @@ def build_data_for(config: TrialConfig) -> Any:
         frames=config.frames,
         sampling_rate=config.sampling_rate,
         crop=config.crop,
-        seed=config.seed,
+        seed=config.data_seed_value,
         options=dict(config.dataset_options),
     )
 
@@ -169,7 +170,7 @@ def make_loader(
             num_replicas=dist_ctx.world_size,
             rank=dist_ctx.rank,
             shuffle=True,
-            seed=config.seed,
+            seed=config.data_seed_value,
         )
     elif dist_ctx.enabled:
         sampler = ShardSampler(len(dataset), rank=dist_ctx.rank, world=dist_ctx.world_size)
@@ -182,7 +183,7 @@ def make_loader(
         num_workers=config.workers,
         collate_fn=collate_clips,
         worker_init_fn=worker_init,
-        generator=torch.Generator().manual_seed(config.seed),
+        generator=torch.Generator().manual_seed(config.data_seed_value),
         pin_memory=device.type == "cuda",
         persistent_workers=False,
     )

@@ -65,10 +65,10 @@ def dataset_inputs(config: TrialConfig, data: Any) -> list[dict[str, Any]]:
         k: v for k, v in data.info.items() if k != "root" and not k.startswith(("num_", "cache"))
     }
     if root is None:  # clips rendered in memory: a pure function of the knobs and the seed
-        facts["seed"] = config.seed
+        facts["seed"] = config.data_seed_value
         tags = {
             "mpbench.synth.preset": str(facts.get("preset")),
-            "mpbench.synth.seed": str(config.seed),
+            "mpbench.synth.seed": str(config.data_seed_value),
         }
         source_type, source = tk.SOURCE_CODE, {"tags": tags}
     else:

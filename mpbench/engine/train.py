@@ -141,7 +141,7 @@ def run_trial(
 def _setup(config: TrialConfig, dist_ctx: DistContext, device: torch.device) -> Trainer:
     """Seed, then build data, model, optimiser and loaders on the trial's device."""
     dist_ctx.init(device)
-    seed_everything(config.seed)
+    seed_everything(config.data_seed_value)  # augmentation; the weights: build_model_for
     data = build_data_for(config)
     model = build_model_for(config, num_classes=data.num_classes, mean=data.mean, std=data.std).to(
         device
@@ -220,7 +220,7 @@ def _train_epoch(trainer: Trainer, epoch: int, *, on_step: Any) -> dict[str, flo
     """One pass over the training loader (truncated to the step budget), timing how long the
     loop waits for each batch against its step (:class:`LoopClock`)."""
     cfg, model = trainer.config, trainer.model
-    trainer.loaders.set_epoch(epoch, cfg.seed)
+    trainer.loaders.set_epoch(epoch, cfg.data_seed_value)
     model.train()
     window: list[torch.Tensor] = []  # per-step (ce, reg) on device: checked every log_every steps
     sums, steps, clips = torch.zeros(2, device=trainer.device), 0, 0

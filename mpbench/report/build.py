@@ -13,6 +13,7 @@ import pandas as pd
 from mpbench import tracking as tk
 from mpbench._env import scoped_env
 from mpbench.plots import save_figure
+from mpbench.report.decisions import Decisions, add_verdicts, decide_runs, run_design
 from mpbench.report.decoding import decoding_warnings, readme_section
 from mpbench.report.load import (
     default_cache_dir,
@@ -23,7 +24,14 @@ from mpbench.report.load import (
     read_client,
 )
 from mpbench.report.stats import BOOT_SEED, RESAMPLES, aggregate, summarize_cells, with_setting
-from mpbench.report.table import PaperTable, paper_table, write_aggregate, write_tables
+from mpbench.report.table import (
+    CSV_FLOAT,
+    PaperTable,
+    paper_table,
+    write_aggregate,
+    write_tables,
+)
+from mpbench.report.variance import seed_variance, variance_markdown
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,8 @@ class Report:
         paths: the files written.
         warnings: runs of one dataset decoded differently (:mod:`mpbench.report.decoding`);
             also table notes and, when results/<study>/README.md exists, a section of it.
+        decisions: a sequential grid's verdicts (None for a fixed-seed grid).
+        variance: the seed variance by source (variance.csv; empty unless data_seed was set).
 
     Example:
         >>> report = make_report("quickstart")  # doctest: +SKIP
@@ -49,6 +59,8 @@ class Report:
     aggregate: pd.DataFrame
     paths: list[Path]
     warnings: tuple[str, ...] = ()
+    decisions: Decisions | None = None
+    variance: pd.DataFrame | None = None
 
 
 def make_report(
@@ -76,12 +88,54 @@ def make_report(
     warnings = tuple(decoding_warnings(runs))
     table = paper_table(summary)
     table = replace(table, notes=(*table.notes, *(f"Warning: {w}." for w in warnings)))
+    summary, decisions = _decided(runs, summary, resamples=resamples, seed=seed)
+    variance = seed_variance(runs[runs["kind"] == "grid"], metric=metric)
     out = Path(results_dir) / study
-    paths = write_tables(summary, table, out) + write_aggregate(agg, out)
+    md, tex = _under(decisions, variance)
+    paths = write_tables(summary, table, out, under=(md, tex)) + write_aggregate(agg, out)
+    if len(variance):
+        paths.append(out / "variance.csv")
+        variance.to_csv(paths[-1], index=False, float_format=CSV_FLOAT, lineterminator="\n")
     readme = out / "README.md"
     if readme.is_file():
         readme.write_text(readme_section(readme.read_text(encoding="utf-8"), list(warnings)))
-    return Report(summary=summary, table=table, aggregate=agg, paths=paths, warnings=warnings)
+    return Report(
+        summary=summary,
+        table=table,
+        aggregate=agg,
+        paths=paths,
+        warnings=warnings,
+        decisions=decisions,
+        variance=variance,
+    )
+
+
+def _under(decisions: Decisions | None, variance: pd.DataFrame) -> tuple[str, str]:
+    """Markdown and LaTeX under the table: the verdicts and design, the variance by source."""
+    md = tex = ""
+    if decisions is not None:
+        md, tex = "\n" + decisions.markdown(), decisions.latex()
+    if len(variance):
+        text = variance_markdown(variance)
+        md += "\n" + text
+        tex += "".join(f"% {line}\n" for line in text.splitlines())
+    return md, tex
+
+
+def _decided(
+    runs: pd.DataFrame, summary: pd.DataFrame, *, resamples: int, seed: int
+) -> tuple[pd.DataFrame, Decisions | None]:
+    """The stats table with a sequential grid's verdicts (and the rows of its metric when the
+    report shows another one), and the decisions; a fixed-seed grid's table as it is."""
+    grid = runs[runs["kind"] == "grid"]
+    design = run_design(grid)
+    if design is None:
+        return summary, None
+    decisions = decide_runs(grid, design)
+    if decisions.metric not in set(summary["metric"]):
+        extra = summarize_cells(runs, metric=decisions.metric, resamples=resamples, seed=seed)
+        summary = pd.concat([summary, extra[extra["metric"] == decisions.metric]])
+    return add_verdicts(summary.reset_index(drop=True), decisions), decisions
 
 
 def _save(fig: Any, out_dir: Path, name: str) -> list[Path]:

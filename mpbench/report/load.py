@@ -36,7 +36,7 @@ import pandas as pd
 
 from mpbench import tracking as tk
 
-CACHE_VERSION: Final = 2  # 2: the decode.* columns
+CACHE_VERSION: Final = 3  # 2: the decode.* columns; 3: the design column
 LATEST_STEP: Final = -1
 OVERLAP_MS: Final = 60_000
 PAGE_SIZE: Final = 50_000
@@ -53,6 +53,7 @@ TAG_COLUMNS: Final = {
     "status": tk.TAG_STATUS,
     "optuna_trial": tk.TAG_OPTUNA_TRIAL,
     "device": tk.TAG_DEVICE,
+    "design": tk.TAG_DESIGN,
 }
 # how each run's frames were made (mpbench.data.provenance tags) -> wide-frame column
 DECODE_COLUMNS: Final = {f"decode.{field}": tag for field, tag in tk.PROVENANCE_TAGS.items()}

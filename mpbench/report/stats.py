@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 import warnings
 import zlib
+from collections.abc import Iterator
 from typing import Final
 
 import numpy as np
@@ -532,18 +533,27 @@ def _baseline_runs(
     return base if len(base) else None
 
 
-def _comparisons(ok: pd.DataFrame, column: str, keys: list[str] = KEYS) -> pd.DataFrame:
-    """Paired tests of each non-baseline setting against its backbone x dataset baseline."""
-    rows = {}
-    by_seed = ok.set_index("seed")
+def baseline_pairs(
+    runs: pd.DataFrame, keys: list[str] = KEYS
+) -> Iterator[tuple[tuple, pd.DataFrame, pd.DataFrame]]:
+    """The comparisons of a table: each non-baseline setting's runs and the baseline runs it is
+    paired with (both indexed by seed), in setting order (``runs`` with labels and settings)."""
+    by_seed = runs.set_index("seed")
     is_base = by_seed["variant"] == BASELINE
     bases = {task: b for task, b in by_seed[is_base].groupby(["backbone", "dataset"], sort=True)}
     fields = keys[len(KEYS) :]
     for key, group in by_seed[~is_base].groupby(keys, sort=True):
         base = _baseline_runs(bases, key, fields)
         if base is not None:
-            last = base.sort_values(["end_time", "run_id"]).groupby(level=0).last()[column]
-            rows[key] = paired_tests(group[column], last)
+            yield key, group, base
+
+
+def _comparisons(ok: pd.DataFrame, column: str, keys: list[str] = KEYS) -> pd.DataFrame:
+    """Paired tests of each non-baseline setting against its backbone x dataset baseline."""
+    rows = {}
+    for key, group, base in baseline_pairs(ok, keys):
+        last = base.sort_values(["end_time", "run_id"]).groupby(level=0).last()[column]
+        rows[key] = paired_tests(group[column], last)
     cols = [
         "n_pairs",
         "delta",

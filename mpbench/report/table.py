@@ -280,13 +280,20 @@ def aggregate_markdown(agg: pd.DataFrame) -> str:
     return "\n".join([*lines, notes]) + "\n"
 
 
-def write_tables(summary: pd.DataFrame, table: PaperTable, out_dir: str | Path) -> list[Path]:
-    """Write table.md, table.tex and table.csv (the full stats table) into ``out_dir``."""
+def write_tables(
+    summary: pd.DataFrame,
+    table: PaperTable,
+    out_dir: str | Path,
+    *,
+    under: tuple[str, str] = ("", ""),
+) -> list[Path]:
+    """Write table.md, table.tex and table.csv (the full stats table) into ``out_dir``;
+    ``under`` is Markdown and LaTeX that go under the table (a sequential grid's verdicts)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "table.md", out / "table.tex", out / "table.csv"]
-    paths[0].write_text(table.markdown(), encoding="utf-8")
-    paths[1].write_text(table.latex(), encoding="utf-8")
+    paths[0].write_text(table.markdown() + under[0], encoding="utf-8")
+    paths[1].write_text(table.latex() + under[1], encoding="utf-8")
     summary.to_csv(paths[2], index=False, float_format=CSV_FLOAT, lineterminator="\n")
     return paths
 

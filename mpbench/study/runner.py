@@ -36,7 +36,8 @@ from mpbench._secrets import has_password
 from mpbench.study import storage as S
 from mpbench.study.plan import RunPlan, worker_options
 from mpbench.study.preflight import PreflightResult
-from mpbench.study.spec import StudySpec, expand_grid
+from mpbench.study.sequential import needed_cells
+from mpbench.study.spec import StudySpec
 from mpbench.study.status import StudySummary
 
 if TYPE_CHECKING:
@@ -86,7 +87,8 @@ def prepare(spec: StudySpec, p: RunPlan, *, retry_failed: bool = False) -> tuple
     storage = S.open_storage(p.storage)
     study = S.create_or_load(spec, storage)
     if spec.grid is not None:
-        added = S.enqueue_grid(study, expand_grid(spec), retry_failed=retry_failed)
+        cells = needed_cells(spec, study.get_trials(deepcopy=False))
+        added = S.enqueue_grid(study, cells, retry_failed=retry_failed)
     else:
         added = S.retry_failed_search(study) if retry_failed else 0
     return study, storage, added

@@ -14,7 +14,7 @@ from mpbench.outage import ERROR_LINE_CHARS
 from mpbench.study import storage as S
 from mpbench.study.spec import StudySpec, expand_grid
 
-FINAL = ("complete", "pruned", "fail")
+FINAL = ("complete", "pruned", "fail", "stopped")  # stopped: a decided sequential grid's cells
 
 
 LOST = "worker lost (no heartbeat within the grace period) and no retries left"
@@ -60,6 +60,8 @@ class StudySummary:
     eta_seconds: float | None
     finished_twice: list[str] = field(default_factory=list)  # cells with > 1 COMPLETE trial
     failed: list[FailedCell] = field(default_factory=list)  # cells whose latest trial failed
+    comparisons: list[Any] = field(default_factory=list)  # a sequential grid's ComparisonStates
+    max_seeds: int = 0  # a sequential grid's largest look
 
     @property
     def finished(self) -> int:
@@ -78,10 +80,14 @@ def summarize_study(study: Any, spec: StudySpec) -> StudySummary:
     groups = S.cells(trials)
     states = Counter(c.state for c in groups.values())
     keys = list(groups)
+    comparisons, stopped = _sequential(spec, trials)
     if spec.grid is not None:
         keys = [c.key() for c in expand_grid(spec)]
         total = len(keys)
-        states = Counter(groups[k].state if k in groups else "pending" for k in keys)
+        states = Counter(
+            groups[k].state if k in groups else "stopped" if k in stopped else "pending"
+            for k in keys
+        )
     else:
         total = spec.search.n_trials
         states["pending"] = max(0, total - sum(states.values()))
@@ -103,7 +109,19 @@ def summarize_study(study: Any, spec: StudySpec) -> StudySummary:
         failed=[
             failed_cell(groups[k], spec) for k in keys if k in groups and groups[k].state == "fail"
         ],
+        comparisons=comparisons,
+        max_seeds=spec.schedule.max if spec.schedule is not None else 0,
     )
+
+
+def _sequential(spec: StudySpec, trials: list[Any]) -> tuple[list[Any], set[str]]:
+    """A sequential grid's comparisons and the cells it will never run (none otherwise)."""
+    if spec.schedule is None:
+        return [], set()
+    from mpbench.study.sequential import stopped_cells, study_comparisons
+
+    comparisons = study_comparisons(spec, trials)
+    return comparisons, stopped_cells(spec, comparisons)
 
 
 def failed_cell(cell: S.CellState, spec: StudySpec) -> FailedCell:

@@ -48,6 +48,7 @@ ATTR_STATUS: Final = tk.TAG_STATUS  # finished/failed/diverged/pruned/spurious/d
 ATTR_ERROR: Final = tk.TAG_ERROR
 ATTR_RUNS: Final = "mpbench.mlflow_runs"  # {cell key of each seed config: MLflow run id}
 ATTR_SEED_VALUES: Final = "mpbench.seed_values"  # {cell key: objective value} of finished seeds
+ATTR_RESOLVE: Final = "mpbench.resolve_values"  # {metric: value} a sequential grid decides on
 ATTR_LOG: Final = "mpbench.log"  # log of the worker that ran the trial (or where it went)
 SYS_HEARTBEAT: Final = "mpbench.heartbeat"  # unix time of the last beat
 SYS_HOST: Final = "mpbench.host"

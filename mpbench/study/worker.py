@@ -125,6 +125,9 @@ def _claim_and_run(
         if action is Action.WAIT:
             time.sleep(opts.poll)
             continue
+        if action is Action.ENQUEUE:
+            enqueue_next_look(study, spec)
+            continue
         trial = study.ask()
         outcome = run_claimed(study, storage, spec, trial, opts)
         summary.add(outcome, trial.number)
@@ -150,12 +153,16 @@ class Action(enum.Enum):
 
     CLAIM = "claim"  # a trial is waiting, or the search budget has room
     WAIT = "wait"  # nothing to claim, but trials are running (they may fail and be retried)
+    ENQUEUE = "enqueue"  # a sequential grid's look is done and undecided cells need seeds
     DONE = "done"  # nothing waiting, nothing running, no budget left
 
 
 def next_action(study: optuna.Study, spec: StudySpec) -> Action:
-    """Whether a worker should claim a trial, wait for running ones, or stop."""
+    """Whether a worker should claim a trial, wait for running ones, enqueue a sequential
+    grid's next look, or stop."""
     from optuna.trial import TrialState
+
+    from mpbench.study.sequential import missing_cells
 
     trials = study.get_trials(deepcopy=False)
     states = {t.state for t in trials}
@@ -163,7 +170,22 @@ def next_action(study: optuna.Study, spec: StudySpec) -> Action:
         return Action.CLAIM
     if spec.search is not None and budget_used(trials, before=None) < spec.search.n_trials:
         return Action.CLAIM
-    return Action.WAIT if TrialState.RUNNING in states else Action.DONE
+    if TrialState.RUNNING in states:
+        return Action.WAIT
+    if spec.schedule is not None and missing_cells(spec, trials):
+        return Action.ENQUEUE
+    return Action.DONE
+
+
+def enqueue_next_look(study: optuna.Study, spec: StudySpec) -> int:
+    """Enqueue the cells a sequential grid needs after its finished trials (every worker may;
+    a cell enqueued twice runs once, the second trial is told ``duplicate``)."""
+    from mpbench.study.sequential import missing_cells
+
+    cells = missing_cells(spec, study.get_trials(deepcopy=False))
+    added = S.enqueue_grid(study, cells)
+    log.info("sequential grid %s: %d cell(s) of the next look enqueued", spec.name, added)
+    return added
 
 
 def budget_used(trials: list[Any], *, before: int | None) -> int:
@@ -321,6 +343,8 @@ def _run_seeds(
             tk.TAG_KIND: spec.kind,
             tk.TAG_OPTUNA_TRIAL: str(trial.number),
         }
+        if spec.schedule is not None:
+            tags[tk.TAG_DESIGN] = design_tag(spec)
         if opts.experiment is not None and key not in runs:
             runs[key] = _new_run(cfg, opts.experiment, tags)
             trial.set_user_attr(S.ATTR_RUNS, runs)
@@ -346,7 +370,24 @@ def _run_seeds(
             raise
         done[key] = float(result.metrics.get(spec.objective.metric, math.nan))
         trial.set_user_attr(S.ATTR_SEED_VALUES, done)
+        if spec.schedule is not None:
+            value = float(result.metrics.get(spec.resolve_metric, math.nan))
+            trial.set_user_attr(S.ATTR_RESOLVE, {spec.resolve_metric: _finite(value)})
     return sum(done[c.key()] for c in configs) / len(configs)
+
+
+def design_tag(spec: StudySpec) -> str:
+    """The MLflow tag of a sequential grid's runs: its design, which the report decides by."""
+    import json
+
+    assert spec.schedule is not None and spec.resolve is not None
+    design = spec.schedule.model_dump() | spec.resolve.model_dump()
+    return json.dumps(design | {"metric": spec.resolve_metric}, sort_keys=True)
+
+
+def _finite(value: float) -> float | None:
+    """``value``, or None when it is NaN or infinite (JSON has no NaN)."""
+    return value if math.isfinite(value) else None
 
 
 def _host() -> str:
