@@ -546,14 +546,13 @@ def print_summary(s: Any, *, retry: str = "--retry-failed") -> None:
 
 def print_comparisons(states: list[Any], *, max_seeds: int) -> None:
     """A sequential grid's comparisons: verdict, seeds run, alpha spent, seeds left at most."""
-    rows = [["comparison", "verdict", "seeds run", "alpha spent", "seeds still to run at most"]]
+    head = ["comparison", "verdict", "seeds run", "alpha spent", "seeds still to run at most"]
+    rows = []
     for st in states:
         spent = f"{st.look.alpha_spent:.4g}" if st.look is not None else "0"
         left = max_seeds - st.pairs if st.verdict == "continue" else 0
         rows.append([st.name, st.verdict, str(st.pairs), spent, str(left)])
-    lines = ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows]
-    lines.insert(1, "|" + "---|" * len(rows[0]))
-    text = "\n".join([f"comparisons: {len(states)}", *lines])
+    text = "\n".join([f"comparisons: {len(states)}", *markdown_table(head, rows)])
     console.print(text, highlight=False, markup=False, soft_wrap=True)
 
 

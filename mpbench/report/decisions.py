@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import pandas as pd
 
+from mpbench._markdown import markdown_table
 from mpbench.report.stats import higher_is_better, metric_label
 
 # columns table.csv gains on the rows of the design's metric
@@ -43,8 +44,7 @@ class Decisions:
 
     def markdown(self) -> str:
         """The comparisons as a Markdown table under the design sentence."""
-        lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-        lines += ["| " + " | ".join(row) + " |" for row in self.cells().itertuples(index=False)]
+        lines = markdown_table(HEADERS, self.cells().itertuples(index=False))
         return "\n".join([self.design, "", *lines]) + "\n"
 
     def latex(self) -> str:

@@ -22,6 +22,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from mpbench._markdown import markdown_table
 from mpbench.report.load import latest_runs
 from mpbench.report.stats import add_labels, add_settings
 
@@ -110,15 +111,15 @@ def variance_markdown(table: pd.DataFrame) -> str:
     metric = str(table["metric"].iloc[0])
     keys = list(table.columns[: list(table.columns).index("metric")])
     head = [*keys, "seeds x data seeds", "variance", "init %", "data %", "residual %"]
+    rows = []
+    for _, r in table.iterrows():
+        shares = [f"{100 * r[f'share_{s}']:.1f}" for s in SOURCES]
+        cells = [*(str(r[k]) for k in keys), f"{r['n_seeds']} x {r['n_data_seeds']}"]
+        rows.append([*cells, f"{r['var_total']:.4g}", *shares])
     lines = [
         f"Seed variance of {metric} by source (two-way random-effects ANOVA over seeds x data "
         "seeds; init: weight initialisation, data: clips, order and augmentation):",
         "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
+        *markdown_table(head, rows),
     ]
-    for _, r in table.iterrows():
-        shares = [f"{100 * r[f'share_{s}']:.1f}" for s in SOURCES]
-        cells = [*(str(r[k]) for k in keys), f"{r['n_seeds']} x {r['n_data_seeds']}"]
-        lines.append("| " + " | ".join([*cells, f"{r['var_total']:.4g}", *shares]) + " |")
     return "\n".join(lines) + "\n"
