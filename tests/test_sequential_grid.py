@@ -25,7 +25,8 @@ from typer.testing import CliRunner
 from mpbench.cli import app
 from mpbench.report.build import make_report
 from mpbench.study import storage as S
-from mpbench.study.runner import plan, prepare, run_study
+from mpbench.study.plan import plan
+from mpbench.study.runner import prepare, run_study
 from mpbench.study.spec import read_study
 from tests.test_study_run import TINY_BASE, assert_exactly_once, study_file, wait_for
 
