@@ -118,6 +118,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mpbench.tracking",
             "mpbench.outage",
             "mpbench.plots",
+            "mpbench.report.sequential",  # the decision rule: a numpy/scipy leaf
         ),
     ),
     ("blocks", ("mpbench.prompt", "mpbench.variants", "mpbench.models", "mpbench.data")),

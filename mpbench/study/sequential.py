@@ -84,7 +84,7 @@ def resolve_runs(
     """The comparisons of ``runs`` (a wide frame of MLflow-like runs; a ``point`` column names
     the grid point of each) decided under ``design(comparisons)`` (a function of the number of
     comparisons, which share the family-wise alpha)."""
-    from mpbench.report.stats import add_labels, add_settings, baseline_pairs, higher_is_better
+    from mpbench.study.pairing import add_labels, add_settings, baseline_pairs, higher_is_better
 
     labelled, keys = add_settings(add_labels(runs))
     pairs = list(baseline_pairs(labelled, keys))
