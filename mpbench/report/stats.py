@@ -61,6 +61,7 @@ from mpbench.study.pairing import (  # the pairing a sequential grid's runner sh
     add_settings,
     baseline_pairs,
     higher_is_better,
+    varied_fields,  # noqa: F401 (part of this module's API: tests and docs name it here)
 )
 
 BASELINE: Final = sequential.BASELINE
