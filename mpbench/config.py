@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mpbench._files import load_toml_model, validate
 
@@ -20,7 +20,10 @@ from mpbench._files import load_toml_model, validate
 Device = Literal["auto", "cpu", "cuda"]
 Amp = Literal["none", "bf16", "fp16"]
 Optimizer = Literal["sgd", "adamw"]
-Schedule = Literal["cosine", "step", "constant"]
+Schedule = Literal["cosine", "step", "epoch_steps", "constant"]
+# "split": backbone weights decayed, norms, biases and the prompt not, the prompt at its own lr;
+# "single": one group, every parameter (m and n too) at lr and weight_decay (the reference code)
+ParamGroups = Literal["split", "single"]
 Size = Literal["tiny", "full"]
 Layout = Literal["BCTHW", "BTCHW"]  # a backbone's input layout
 ChannelOrder = Literal["RGB", "BGR"]
@@ -45,6 +48,11 @@ EXECUTION_FIELDS = frozenset(
 )
 # Dataset options that change where the pixels come from but not the pixels: left out of the key.
 EXECUTION_DATASET_OPTIONS = frozenset({"cache"})
+# Fields added after studies had run: left out of the key while at their default, so that the
+# cell keys of those studies stay what they were.
+KEY_OMITTED_AT_DEFAULT = frozenset(
+    {"step_epochs", "step_lrs", "nesterov", "param_groups", "dropout", "drop_path"}
+)
 
 
 def semantic_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -100,6 +108,20 @@ class TrialConfig(BaseModel):
     warmup_epochs: float = Field(default=0.0, ge=0.0)
     step_milestones: tuple[float, ...] = (0.6, 0.85)
     step_gamma: float = Field(default=0.1, gt=0.0)
+    step_epochs: tuple[float, ...] = Field(
+        default=(), description="epoch_steps: the epochs from which each factor of step_lrs holds"
+    )
+    step_lrs: tuple[float, ...] = Field(
+        default=(), description="epoch_steps: the lr factor from each of step_epochs on"
+    )
+    nesterov: bool = False
+    param_groups: ParamGroups = "split"
+    dropout: float | None = Field(
+        default=None, ge=0.0, lt=1.0, description="head dropout (None: the backbone's own)"
+    )
+    drop_path: float | None = Field(
+        default=None, ge=0.0, lt=1.0, description="stochastic depth (None: the backbone's own)"
+    )
     grad_clip: float | None = Field(default=None, gt=0.0)
     label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
     test_clips: int = Field(default=1, ge=1)
@@ -122,9 +144,26 @@ class TrialConfig(BaseModel):
             raise ValueError(f"step_milestones must be increasing fractions in (0, 1), got {v}")
         return v
 
+    @model_validator(mode="after")
+    def _check_optimiser(self) -> TrialConfig:
+        check_epoch_steps(self.schedule, self.step_epochs, self.step_lrs, epochs=self.epochs)
+        if self.param_groups == "single" and self.prompt_lr_mult != 1.0:
+            raise ValueError(
+                f"param_groups 'single' trains every parameter at lr, so prompt_lr_mult must be "
+                f"1.0; got {self.prompt_lr_mult} (use param_groups 'split' for a prompt lr)"
+            )
+        if self.nesterov and self.optimizer != "sgd":
+            raise ValueError(f"nesterov is an SGD option; optimizer is {self.optimizer!r}")
+        return self
+
     def semantic_dict(self) -> dict[str, Any]:
         """The fields that define what the trial measures (everything but execution settings)."""
-        out = {k: v for k, v in self.model_dump(mode="json").items() if k not in EXECUTION_FIELDS}
+        defaults = {k: TrialConfig.model_fields[k].default for k in KEY_OMITTED_AT_DEFAULT}
+        out = {
+            k: v
+            for k, v in self.model_dump(mode="json").items()
+            if k not in EXECUTION_FIELDS and not (k in defaults and getattr(self, k) == defaults[k])
+        }
         out["dataset_options"] = semantic_options(out["dataset_options"])
         if out["data_seed"] is None:  # the seed's: the key of every config before data_seed
             del out["data_seed"]
@@ -155,6 +194,33 @@ class TrialConfig(BaseModel):
     def trial_dir(self, root: str | Path = "runs") -> Path:
         """Where this trial keeps its checkpoints: ``run_dir`` or ``root/<key>``."""
         return Path(self.run_dir) if self.run_dir else Path(root) / self.key()
+
+
+def check_epoch_steps(
+    schedule: str, epochs_at: tuple[float, ...], factors: tuple[float, ...], *, epochs: int
+) -> None:
+    """The ``epoch_steps`` schedule's two lists: one factor per epoch, from epoch 0, increasing,
+    inside the run; the lists are refused with any other schedule (they would be ignored)."""
+    if schedule != "epoch_steps":
+        if epochs_at or factors:
+            raise ValueError(
+                f"step_epochs and step_lrs belong to schedule 'epoch_steps'; schedule is "
+                f"{schedule!r} (set schedule = 'epoch_steps' or remove them)"
+            )
+        return
+    if not epochs_at or len(epochs_at) != len(factors):
+        raise ValueError(
+            f"schedule 'epoch_steps' needs step_epochs and step_lrs of one length (one lr factor "
+            f"from each epoch on), e.g. [0, 11, 14] and [1, 0.1, 0.01]; got {list(epochs_at)} "
+            f"and {list(factors)}"
+        )
+    if epochs_at[0] != 0 or list(epochs_at) != sorted(set(epochs_at)) or epochs_at[-1] >= epochs:
+        raise ValueError(
+            f"step_epochs must start at 0 and increase, each below epochs={epochs}; "
+            f"got {list(epochs_at)}"
+        )
+    if any(f <= 0 for f in factors):
+        raise ValueError(f"step_lrs must be positive; got {list(factors)}")
 
 
 def parse_assignments(items: list[str]) -> dict[str, Any]:

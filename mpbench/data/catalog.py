@@ -36,6 +36,9 @@ SPLITS = ("train", "val", "test")
 COMMON_OPTIONS: dict[str, str] = {
     "flip": "random horizontal flip in training (bool)",
     "scale": "area range [min, max] of the training random resized crop",
+    "jitter_scales": "[min, max] short side of the training scale jitter (PySlowFast's "
+    "TRAIN_JITTER_SCALES): a random short side in the range, then a random crop; replaces the "
+    "random resized crop (scale); the decode short side defaults to at least max",
     "max_failed_fraction": "error once more than this fraction of videos failed (0.05)",
     "short_side": "decode-time downscale of the short side in pixels (default: crop x 8/7, as "
     "256 for a 224 crop; never upscales)",
@@ -108,11 +111,29 @@ def _split_options(info: DatasetInfo, options: Mapping[str, Any]) -> tuple[dict,
     common = {
         "flip": bool(options.get("flip", info.flip)),
         "scale": scale,
+        "jitter": _jitter_option(options),
         "max_failed_fraction": float(options.get("max_failed_fraction", 0.05)),
         "short_side": options.get("short_side"),
         "cache": _cache_option(options.get("cache", False)),
     }
     return common, {k: v for k, v in options.items() if k not in COMMON_OPTIONS}
+
+
+def _jitter_option(options: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The ``jitter_scales`` option: None, or (min, max) short sides; not with ``scale``."""
+    value = options.get("jitter_scales")
+    if value is None:
+        return None
+    if "scale" in options:
+        raise ValueError("jitter_scales replaces the random resized crop: drop the scale option")
+    if not (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        and 0 < value[0] <= value[1]
+    ):
+        raise ValueError(f"jitter_scales must be [min, max] integers, min <= max; got {value!r}")
+    return int(value[0]), int(value[1])
 
 
 def _cache_option(value: Any) -> bool | Path:
@@ -172,7 +193,7 @@ def build_data(
         )
     else:
         splits, meta = _read_splits(info, root, opts)
-        short = decode_short_side(common["short_side"], crop)
+        short = decode_short_side(common["short_side"], crop, jitter=common["jitter"])
         if common["cache"] is False:
             sources = {s: FileSource(getattr(splits, s), short_side=short) for s in SPLITS}
         else:
@@ -180,7 +201,12 @@ def build_data(
             meta = {**meta, **cache_meta}
         names, meta = splits.class_names, {"splits": splits.rule, **meta}
     train = ClipDataset(
-        sources["train"], mode="train", flip=common["flip"], scale=common["scale"], **clip_kw
+        sources["train"],
+        mode="train",
+        flip=common["flip"],
+        scale=common["scale"],
+        jitter=common["jitter"],
+        **clip_kw,
     )
     val = ClipDataset(sources["val"], mode="val", **clip_kw)
 
@@ -199,10 +225,11 @@ def build_data(
     return DataBundle(train, val, make_test, names, name=name, info=info_dict)
 
 
-def decode_short_side(value: Any, crop: int) -> int:
-    """The decode-time short side: ``value`` (an integer >= crop) or crop x 8/7."""
+def decode_short_side(value: Any, crop: int, *, jitter: tuple[int, int] | None = None) -> int:
+    """The decode-time short side: ``value`` (an integer >= crop) or crop x 8/7, at least the
+    largest short side of the scale ``jitter`` (frames are not decoded small to be scaled up)."""
     if value is None:
-        return round(crop * 8 / 7)
+        return max(round(crop * 8 / 7), jitter[1] if jitter else 0)
     if not isinstance(value, int) or isinstance(value, bool) or value < crop:
         raise ValueError(f"short_side must be an integer >= crop ({crop}), got {value!r}")
     return value

@@ -128,6 +128,7 @@ class ClipDataset(Dataset):
         num_clips, num_crops: test views (crops: 1 = centre, 3 = along the long side).
         flip: random horizontal flip in train mode.
         scale: area range of the train random resized crop.
+        jitter: (min, max) short side of the train scale jitter, instead of ``scale``.
         max_failed_fraction: error once more than this fraction of videos failed.
         name: dataset name for messages.
 
@@ -151,6 +152,7 @@ class ClipDataset(Dataset):
         num_crops: int = 1,
         flip: bool = True,
         scale: tuple[float, float] = (0.4, 1.0),
+        jitter: tuple[int, int] | None = None,
         mean: Sequence[float] = MEAN,
         std: Sequence[float] = STD,
         max_failed_fraction: float = 0.05,
@@ -171,7 +173,7 @@ class ClipDataset(Dataset):
         self.mean, self.std = tuple(mean), tuple(std)
         self.max_failed_fraction = max_failed_fraction
         self._transform = _mode_transform(
-            mode, crop=crop, flip=flip, scale=scale, mean=mean, std=std
+            mode, crop=crop, flip=flip, scale=scale, jitter=jitter, mean=mean, std=std
         )
         # one flag per video in shared memory: every DataLoader worker marks the same tensor
         self._failed = torch.zeros(len(source), dtype=torch.bool).share_memory_()

@@ -39,19 +39,57 @@ def train_transform(
     crop: int,
     scale: tuple[float, float] = (0.4, 1.0),
     flip: bool = True,
+    jitter: tuple[int, int] | None = None,
     mean: Sequence[float] = MEAN,
     std: Sequence[float] = STD,
 ) -> ClipTransform:
-    """Random resized crop (same box for every frame) and optional horizontal flip.
+    """Random resized crop (same box for every frame) and optional horizontal flip; with
+    ``jitter`` = (min, max), scale jitter instead: the short side resized to a random integer
+    in [min, max], then a random ``crop`` x ``crop`` box (PySlowFast's TRAIN_JITTER_SCALES).
 
     Turn ``flip`` off where left and right are different classes (the synthetic benchmark,
     Something-Something v2).
     """
-    ops: list[v2.Transform] = [v2.RandomResizedCrop(crop, scale=scale, antialias=True)]
+    ops = _jitter_ops(crop, jitter) if jitter else [v2.RandomResizedCrop(crop, scale=scale, antialias=True)]
     if flip:
         ops.append(v2.RandomHorizontalFlip())
     spatial = v2.Compose(ops)
     return lambda frames: normalise(spatial(_to_video(frames)), mean=mean, std=std)
+
+
+class RandomShortSide(v2.Transform):
+    """Resize the short side to an integer drawn uniformly from [low, high] (one per clip).
+
+    Args:
+        low: the smallest short side.
+        high: the largest short side.
+
+    Example:
+        >>> import torch
+        >>> video = tv_tensors.Video(torch.zeros(2, 3, 40, 60, dtype=torch.uint8))
+        >>> RandomShortSide(32, 32)(video).shape
+        torch.Size([2, 3, 32, 48])
+    """
+
+    def __init__(self, low: int, high: int) -> None:
+        super().__init__()
+        self.low, self.high = low, high
+
+    def make_params(self, flat_inputs: list) -> dict:
+        """The short side of this clip."""
+        return {"size": int(torch.randint(self.low, self.high + 1, ()))}
+
+    def transform(self, inpt: object, params: dict) -> object:
+        """Resize ``inpt`` so that its short side is ``params['size']``."""
+        return v2.functional.resize(inpt, [params["size"]], antialias=True)
+
+
+def _jitter_ops(crop: int, jitter: tuple[int, int]) -> list[v2.Transform]:
+    """Scale jitter, then a random crop."""
+    low, high = jitter
+    if not crop <= low <= high:
+        raise ValueError(f"jitter_scales must be [min, max] with crop ({crop}) <= min <= max")
+    return [RandomShortSide(low, high), v2.RandomCrop(crop)]
 
 
 def eval_transform(

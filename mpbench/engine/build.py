@@ -82,12 +82,24 @@ def build_model_for(
             weights=config.weights,
             mean=mean,
             std=std,
+            **regularisation_kwargs(config),
         )
     return model
 
 
+def regularisation_kwargs(config: TrialConfig) -> dict[str, float]:
+    """The backbone options ``dropout`` and ``drop_path`` that ``config`` sets (None: unset)."""
+    values = {"dropout": config.dropout, "drop_path": config.drop_path}
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def param_groups(model: nn.Module, config: TrialConfig) -> list[dict[str, Any]]:
-    """Backbone weights (decayed), norms and biases (not decayed), prompt (own lr, no decay)."""
+    """``split``: backbone weights (decayed), norms and biases (not decayed), prompt (own lr, no
+    decay); ``single``: every parameter in one group at lr and weight_decay, as the reference
+    code's optimizer does (its only other group, names with "bn", is empty for TimeSformer)."""
+    if config.param_groups == "single":
+        params = [p for p in model.parameters() if p.requires_grad]
+        return [{"params": params, "weight_decay": config.weight_decay, "lr_mult": 1.0}]
     prompt_ids = {id(p) for p in model.prompt.parameters()}
     decay, no_decay = [], []
     for p in model.parameters():
@@ -104,10 +116,12 @@ def param_groups(model: nn.Module, config: TrialConfig) -> list[dict[str, Any]]:
 
 
 def build_optimizer(model: nn.Module, config: TrialConfig) -> torch.optim.Optimizer:
-    """SGD (momentum, nesterov off) or AdamW over :func:`param_groups`."""
+    """SGD (momentum, ``nesterov`` as configured) or AdamW over :func:`param_groups`."""
     groups = param_groups(model, config)
     if config.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+        return torch.optim.SGD(
+            groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov
+        )
     return torch.optim.AdamW(groups, lr=config.lr)
 
 

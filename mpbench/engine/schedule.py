@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
+from typing import Any
 
 
 def lr_factor(
@@ -14,11 +16,16 @@ def lr_factor(
     schedule: str,
     milestones: Sequence[float] = (),
     gamma: float = 0.1,
+    epoch_starts: Sequence[float] = (),
+    factors: Sequence[float] = (),
+    steps_per_epoch: int = 1,
 ) -> float:
     """Multiplier of the base learning rate at optimiser step ``step`` (0-based).
 
     Linear warm-up over ``warmup`` steps, then ``cosine`` decay to zero at ``total``, ``step``
-    decay by ``gamma`` at each milestone fraction of ``total``, or ``constant``.
+    decay by ``gamma`` at each milestone fraction of ``total``, ``epoch_steps`` (``factors[i]``
+    from epoch ``epoch_starts[i]`` on, at fractional epochs ``step / steps_per_epoch``: PySlowFast's
+    steps_with_relative_lrs), or ``constant``.
     """
     if warmup > 0 and step < warmup:
         return (step + 1) / warmup
@@ -30,4 +37,24 @@ def lr_factor(
         return 0.5 * (1.0 + math.cos(math.pi * progress))
     if schedule == "step":
         return gamma ** sum(step >= m * total for m in milestones)
-    raise ValueError(f"unknown schedule {schedule!r}; expected 'cosine', 'step' or 'constant'")
+    if schedule == "epoch_steps":
+        index = bisect.bisect_right(list(epoch_starts), step / steps_per_epoch) - 1
+        return factors[max(0, index)]
+    raise ValueError(
+        f"unknown schedule {schedule!r}; expected 'cosine', 'step', 'epoch_steps' or 'constant'"
+    )
+
+
+def trial_lr_factor(config: Any, step: int, *, steps_per_epoch: int) -> float:
+    """:func:`lr_factor` of a TrialConfig's schedule at ``step``."""
+    return lr_factor(
+        step,
+        total=steps_per_epoch * config.epochs,
+        warmup=round(config.warmup_epochs * steps_per_epoch),
+        schedule=config.schedule,
+        milestones=config.step_milestones,
+        gamma=config.step_gamma,
+        epoch_starts=config.step_epochs,
+        factors=config.step_lrs,
+        steps_per_epoch=steps_per_epoch,
+    )

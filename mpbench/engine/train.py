@@ -41,7 +41,7 @@ from mpbench.engine.logging import (
     model_cost,
 )
 from mpbench.engine.metrics import ClassificationMeter
-from mpbench.engine.schedule import lr_factor
+from mpbench.engine.schedule import trial_lr_factor
 from mpbench.engine.state import (
     CHECKPOINT,
     load_checkpoint,
@@ -268,14 +268,7 @@ def _train_epoch(trainer: Trainer, epoch: int, *, on_step: Any) -> dict[str, flo
 def _set_lr(trainer: Trainer) -> None:
     """Set every parameter group's learning rate for the trainer's current step."""
     cfg, per_epoch = trainer.config, trainer.loaders.steps_per_epoch
-    factor = lr_factor(
-        trainer.step,
-        total=per_epoch * cfg.epochs,
-        warmup=round(cfg.warmup_epochs * per_epoch),
-        schedule=cfg.schedule,
-        milestones=cfg.step_milestones,
-        gamma=cfg.step_gamma,
-    )
+    factor = trial_lr_factor(cfg, trainer.step, steps_per_epoch=per_epoch)
     for group in trainer.optimizer.param_groups:
         group["lr"] = cfg.lr * factor * group["lr_mult"]
 

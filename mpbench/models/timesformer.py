@@ -23,6 +23,14 @@ _TINY = {
 }
 _EMBED = "timesformer.embeddings"
 _HF_REPO = "facebook/timesformer-base-finetuned-k400"
+_HF_REPO_K600 = "facebook/timesformer-base-finetuned-k600"  # the reference code's start
+_BASE = {
+    "patch_size": 16,
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+}
 
 
 class VideoTransformerBackbone(nn.Module):
@@ -97,6 +105,40 @@ class PatchProjection(nn.Conv2d):
         return out.reshape(n, h // p, w // p, -1).permute(0, 3, 1, 2)
 
 
+class DropoutLinear(nn.Linear):
+    """A linear classifier that drops its input first; its parameters keep the names of the
+    ``nn.Linear`` it replaces, so published weights load unchanged.
+
+    Args:
+        in_features: input width.
+        out_features: classes.
+        p: dropout probability of the input.
+
+    Example:
+        >>> import torch
+        >>> DropoutLinear(8, 3, p=0.5).eval()(torch.ones(2, 8)).shape
+        torch.Size([2, 3])
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, p: float) -> None:
+        super().__init__(in_features, out_features)
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        """B x in -> B x out, the input dropped with probability ``p`` in training."""
+        return super().forward(F.dropout(x, self.p, self.training))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, p={self.p}"
+
+
+def _with_dropout(linear: nn.Linear, p: float) -> DropoutLinear:
+    """A DropoutLinear holding ``linear``'s own parameters."""
+    head = DropoutLinear(linear.in_features, linear.out_features, p=p)
+    head.weight, head.bias = linear.weight, linear.bias
+    return head
+
+
 def _as_matmul(conv: nn.Conv2d) -> PatchProjection:
     """A PatchProjection holding ``conv``'s own parameters."""
     proj = PatchProjection(conv.in_channels, conv.out_channels, kernel_size=conv.kernel_size[0])
@@ -112,9 +154,13 @@ def _timesformer(
     frames: int,
     crop: int,
     patch_size: int,
+    dropout: float = 0.0,
+    drop_path: float = 0.0,
     **numbers: Any,
 ) -> nn.Module:
-    """Build a TimeSformer whose patch grid and time embeddings fit ``frames`` x ``crop``^2."""
+    """Build a TimeSformer whose patch grid and time embeddings fit ``frames`` x ``crop``^2;
+    ``dropout`` before the classifier, ``drop_path`` the stochastic depth of the last block
+    (0 at the first, linear in between, as the reference's ViT)."""
     from transformers import TimesformerConfig, TimesformerForVideoClassification
 
     check_multiple(name, "crop", crop, patch_size, f"the patch size is {patch_size}")
@@ -125,36 +171,43 @@ def _timesformer(
         num_frames=frames,
         num_labels=num_classes,
         attention_type="divided_space_time",
+        drop_path_rate=drop_path,
         **(numbers | (_TINY if size == "tiny" else {})),
     )
     net = TimesformerForVideoClassification(config)
     patches = net.timesformer.embeddings.patch_embeddings
     patches.projection = _as_matmul(patches.projection)
+    if dropout > 0:
+        net.classifier = _with_dropout(net.classifier, dropout)
     return VideoTransformerBackbone(net)
+
+
+def _checkpoint(repo: str) -> Checkpoint:
+    """The Hugging Face repository ``repo`` of a TimeSformer-Base 8x224."""
+    url = f"https://huggingface.co/{repo}/resolve/main/pytorch_model.bin"
+    return Checkpoint(url=url, frames=8, crop=224, source="huggingface", repo=repo)
 
 
 @register_backbone(
     family="timesformer",
     layout="BTCHW",
     full=(8, 224),
-    checkpoint=Checkpoint(
-        url=f"https://huggingface.co/{_HF_REPO}/resolve/main/pytorch_model.bin",
-        frames=8,
-        crop=224,
-        source="huggingface",
-        repo=_HF_REPO,
-    ),
+    checkpoint=_checkpoint(_HF_REPO),
     classifier="classifier",
     params_m=121.4,
 )
-def timesformer(**kw: Any) -> nn.Module:
-    """TimeSformer-Base 8x224, divided space-time attention: 121M parameters."""
-    return _timesformer(
-        "timesformer",
-        patch_size=16,
-        hidden_size=768,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        intermediate_size=3072,
-        **kw,
-    )
+def timesformer(*, dropout: float = 0.0, drop_path: float = 0.0, **kw: Any) -> nn.Module:
+    """TimeSformer-Base 8x224, divided space-time attention, Kinetics-400: 121M parameters."""
+    return _timesformer("timesformer", dropout=dropout, drop_path=drop_path, **_BASE, **kw)
+
+
+@register_backbone(
+    family="timesformer",
+    layout="BTCHW",
+    full=(8, 224),
+    checkpoint=_checkpoint(_HF_REPO_K600),
+    classifier="classifier",
+)
+def timesformer_k600(*, dropout: float = 0.0, drop_path: float = 0.0, **kw: Any) -> nn.Module:
+    """TimeSformer-Base 8x224 from the Kinetics-600 weights (the reference code's start)."""
+    return _timesformer("timesformer_k600", dropout=dropout, drop_path=drop_path, **_BASE, **kw)

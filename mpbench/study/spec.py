@@ -407,8 +407,9 @@ class StudySpec(_Strict):
                     {k: v for k, v in axis_updates(axis, x).items() if k not in changes}
                     for x in values
                 ]
-                if any(kept):
-                    axes[axis] = [k if axis not in k or len(k) > 1 else k[axis] for k in kept]
+                if any(kept):  # tables back to plain values only where every one can go
+                    plain = all(list(k) == [axis] for k in kept)
+                    axes[axis] = [k[axis] for k in kept] if plain else kept
             grid = GridSpec(axes=axes, seeds=None if "seed" in changes else grid.seeds)
         if search is not None:
             space = {k: v for k, v in search.space.items() if k not in changes}
