@@ -50,7 +50,10 @@ def train_transform(
     Turn ``flip`` off where left and right are different classes (the synthetic benchmark,
     Something-Something v2).
     """
-    ops = _jitter_ops(crop, jitter) if jitter else [v2.RandomResizedCrop(crop, scale=scale, antialias=True)]
+    if jitter:
+        ops = _jitter_ops(crop, jitter)
+    else:
+        ops = [v2.RandomResizedCrop(crop, scale=scale, antialias=True)]
     if flip:
         ops.append(v2.RandomHorizontalFlip())
     spatial = v2.Compose(ops)
