@@ -13,6 +13,7 @@ from mpbench.cli import (  # noqa: F401  (each module registers its commands on 
     study_cmds,
     train_cmds,
     ui_cmds,
+    weights_cmds,
 )
 from mpbench.cli._apps import app
 

@@ -311,7 +311,7 @@ def _run(kind: str, o: RunOptions) -> None:
     from mpbench.study.preflight import preflight
 
     spec, p = _run_plan(kind, o)
-    checked = preflight(spec, p, retry_failed=o.retry_failed)
+    checked = preflight(spec, p, retry_failed=o.retry_failed, fetch=not o.dry_run)
     console.print(checked.describe(), highlight=False)
     if o.dry_run:
         return print_dry_run(spec, p.storage, workers=p.workers, probe_steps=o.probe_steps)

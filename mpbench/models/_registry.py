@@ -32,6 +32,8 @@ class Checkpoint:
         repo: the Hugging Face repository id ("" for pytorchvideo files).
         frames: the T the weights were trained with.
         crop: the crop the weights were trained with.
+        sha256: the file's sha256 where it is known (None: the download is not compared with a
+            published checksum; see :mod:`mpbench.models.fetch`).
 
     Example:
         >>> Checkpoint(url=f"{PTV_ZOO}/kinetics/X3D_XS.pyth", frames=4, crop=160).filename
@@ -43,6 +45,7 @@ class Checkpoint:
     crop: int
     source: Literal["pytorchvideo", "huggingface"] = "pytorchvideo"
     repo: str = ""
+    sha256: str | None = None
 
     @property
     def filename(self) -> str:

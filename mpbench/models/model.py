@@ -12,7 +12,8 @@ from torch import Tensor, nn
 from mpbench._pixels import MEAN, STD
 from mpbench.config import SIZES, Size
 from mpbench.models._registry import BackboneInfo, get_backbone
-from mpbench.models.pretrained import find_checkpoint, load_weights, read_state_dict
+from mpbench.models.fetch import ensure_checkpoint
+from mpbench.models.pretrained import load_weights, read_state_dict
 
 if TYPE_CHECKING:
     from mpbench.variants import VariantSpec
@@ -108,7 +109,8 @@ def build_model(
     """The prompted model: ``variant``'s layer, then ``backbone`` for T=``frames`` x ``crop``^2.
 
     The backbone is built before the prompt, so one seed gives every variant the same backbone
-    weights. ``pretrained`` loads the published weights from the local cache, ``weights`` a file;
+    weights. ``pretrained`` loads the published weights from the local cache (downloaded first when
+    missing and online, :func:`mpbench.models.fetch.ensure_checkpoint`), ``weights`` a file;
     a head of another class count is replaced by a new one. ``mean``/``std`` are the input's
     normalisation, which the prompt layer undoes to compute frame differences.
     """
@@ -122,7 +124,7 @@ def build_model(
         )
     state = None  # read first: a missing file fails before a large network is allocated
     if pretrained or weights is not None:
-        state = read_state_dict(weights if weights is not None else find_checkpoint(entry.info))
+        state = read_state_dict(weights if weights is not None else ensure_checkpoint(entry.info))
     net = entry.build(
         size=size, num_classes=num_classes, frames=frames, crop=crop, **backbone_kwargs
     )

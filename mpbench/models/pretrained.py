@@ -1,8 +1,9 @@
 """Published weights: find them in the local caches, read them safely, load them into a backbone.
 
-Nothing is downloaded here. pytorchvideo's files are looked up where ``torch.hub`` caches them
-(``torch.hub.get_dir()/checkpoints/<file>``), TimeSformer in the Hugging Face hub cache; a missing
-file is a FileNotFoundError that names the address to download and the place to put it.
+Nothing is downloaded here (:mod:`mpbench.models.fetch` does that). pytorchvideo's files are
+looked up where ``torch.hub`` caches them (``torch.hub.get_dir()/checkpoints/<file>``),
+TimeSformer in the Hugging Face hub cache; a missing file is a FileNotFoundError that names the
+address to download and the place to put it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from torch import Tensor, nn
 
 from mpbench.models._registry import BackboneInfo
 
-_HF_FILES = ("model.safetensors", "pytorch_model.bin")
+HF_FILES = ("model.safetensors", "pytorch_model.bin")
 _NESTED_KEYS = ("model_state", "state_dict", "model")  # pytorchvideo, lightning, plain dumps
 
 
@@ -36,7 +37,7 @@ def find_checkpoint(info: BackboneInfo) -> Path:
     else:
         from huggingface_hub import constants, try_to_load_from_cache
 
-        for filename in _HF_FILES:
+        for filename in HF_FILES:
             found = try_to_load_from_cache(ckpt.repo, filename)
             if isinstance(found, str):
                 return Path(found)
@@ -46,7 +47,8 @@ def find_checkpoint(info: BackboneInfo) -> Path:
         )
     raise FileNotFoundError(
         f"pretrained weights of {info.name!r} are not in the local cache and nothing can be "
-        f"downloaded offline: download {ckpt.url} and {where}, or pass weights=PATH"
+        f"downloaded offline: run `mpbench weights fetch {info.name}` where there is internet, "
+        f"or download {ckpt.url} and {where}, or pass weights=PATH"
     )
 
 

@@ -45,6 +45,8 @@ MODEL_FIELDS = (
     "crop",
     "pretrained",
     "weights",
+    "dropout",
+    "drop_path",
 )
 DEFAULT_CLASSES = 10  # for a model whose dataset could not be read
 
@@ -97,10 +99,13 @@ def preflight(
     *,
     retry_failed: bool = False,
     configs: list[TrialConfig] | None = None,
+    fetch: bool = True,
 ) -> PreflightResult:
     """Check the study, its devices and folders and the configs still to run (default: the
     grid cells that have not ended, every cell on a fresh study; for a search, its space's
-    bounds and choices). Raises :class:`PreflightError` listing every problem."""
+    bounds and choices). Raises :class:`PreflightError` listing every problem. ``fetch``
+    downloads missing published weights (online); without it (a dry run) weights that are
+    missing but could be downloaded are no problem."""
     t0 = time.perf_counter()
     if configs is None:
         try:
@@ -109,7 +114,7 @@ def preflight(
             raise PreflightError(spec.source, [_storage_problem(p, exc)]) from None
     problems = [*check_name(spec), *check_devices(spec, p, configs), *check_folders(spec, p)]
     data_problems, classes = check_data(spec, configs)
-    model_problems, models = check_models(spec, configs, classes)
+    model_problems, models = check_models(spec, configs, classes, fetch=fetch)
     problems += data_problems + model_problems
     if problems:
         raise PreflightError(spec.source, merge(problems))
@@ -377,7 +382,7 @@ def _one_batch(data: Any, cfg: TrialConfig) -> None:
 
 
 def check_models(
-    spec: StudySpec, configs: list[TrialConfig], bundles: dict[str, Any]
+    spec: StudySpec, configs: list[TrialConfig], bundles: dict[str, Any], *, fetch: bool = True
 ) -> tuple[list[Problem], int]:
     """Build each distinct model and run a forward pass at batch 1; (problems, models)."""
     import warnings
@@ -386,12 +391,12 @@ def check_models(
     groups = _groups(configs, MODEL_FIELDS)
     with warnings.catch_warnings():  # pytorchvideo's import-time deprecation notes are noise here
         warnings.simplefilter("ignore", FutureWarning)
-        problems = _check_model_groups(spec, groups, bundles)
+        problems = _check_model_groups(spec, groups, bundles, fetch=fetch)
     return problems, len(groups)
 
 
 def _check_model_groups(
-    spec: StudySpec, groups: dict[str, list[TrialConfig]], bundles: dict[str, Any]
+    spec: StudySpec, groups: dict[str, list[TrialConfig]], bundles: dict[str, Any], *, fetch: bool
 ) -> list[Problem]:
     """:func:`check_model` on the first config of each group."""
     problems = []
@@ -399,18 +404,23 @@ def _check_model_groups(
         data = bundles.get(_group(group[0], DATA_FIELDS))
         cfg = local_config(group[0], spec.folder)
         _, problem = _checked(
-            spec, group, MODEL_FIELDS, "backbone", lambda c=cfg, d=data: check_model(c, d)
+            spec,
+            group,
+            MODEL_FIELDS,
+            "backbone",
+            lambda c=cfg, d=data: check_model(c, d, fetch=fetch),
         )
         if problem is not None:
             problems.append(problem)
     return problems
 
 
-def check_model(cfg: TrialConfig, data: Any = None) -> None:
-    """Find the weights a trial would load and run ``cfg``'s model on one clip: the prompt on
-    the CPU, the backbone on the meta device (shapes only), or all on the CPU where the meta
-    device lacks an operator. Raises what building or running the model raises."""
-    _check_weights(cfg)
+def check_model(cfg: TrialConfig, data: Any = None, *, fetch: bool = True) -> None:
+    """Find (``fetch``: or download) the weights a trial would load and run ``cfg``'s model on
+    one clip: the prompt on the CPU, the backbone on the meta device (shapes only), or all on
+    the CPU where the meta device lacks an operator. Raises what building or running the model
+    raises."""
+    _check_weights(cfg, fetch=fetch)
     cfg = cfg.with_updates(pretrained=False, weights=None)  # shapes do not need the weights
     try:
         _forward_meta(cfg, data)
@@ -453,8 +463,9 @@ def _forward_cpu(cfg: TrialConfig, data: Any) -> None:
         model(torch.rand(1, 3, cfg.frames + 1, cfg.crop, cfg.crop))
 
 
-def _check_weights(cfg: TrialConfig) -> None:
-    """The weights file (``weights``) or the cached published weights (``pretrained``) exist."""
+def _check_weights(cfg: TrialConfig, *, fetch: bool) -> None:
+    """The weights file (``weights``) or the cached published weights (``pretrained``) exist;
+    missing published weights are downloaded (``fetch``) or could be (online)."""
     if cfg.weights is not None:
         if not Path(cfg.weights).is_file():
             raise FileNotFoundError(f"weights={cfg.weights!r}: no such file")
@@ -466,6 +477,15 @@ def _check_weights(cfg: TrialConfig) -> None:
             f"{cfg.backbone}: published weights exist for size='full' only; got size={cfg.size!r}"
         )
     from mpbench.models import get_backbone
+    from mpbench.models.fetch import ensure_checkpoint, offline
     from mpbench.models.pretrained import find_checkpoint
 
-    find_checkpoint(get_backbone(cfg.backbone).info)
+    info = get_backbone(cfg.backbone).info
+    if fetch:
+        ensure_checkpoint(info)
+        return
+    try:
+        find_checkpoint(info)
+    except FileNotFoundError:
+        if offline():
+            raise
