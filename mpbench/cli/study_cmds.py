@@ -567,13 +567,20 @@ def print_failed(failed: list[Any], *, retry: str) -> None:
 
 def print_dry_run(spec: Any, url: str, *, workers: int, probe_steps: int) -> None:
     """Print the expanded trials and the compute estimate."""
+    import json
+
     from rich.table import Table
 
-    from mpbench.study.dryrun import dry_run
+    from mpbench.study.dryrun import dry_run, shared_settings
     from mpbench.study.status import format_seconds
 
     d = dry_run(spec, url, probe=probe_steps > 0, probe_steps=max(1, probe_steps))
     console.print(f"{spec.kind} study {spec.name}: {len(d.rows)} trial configs", highlight=False)
+    shared = shared_settings(spec)
+    if shared:
+        console.print("every trial (fields not at their defaults):", highlight=False)
+        for key, value in shared.items():
+            console.print(f"  {key} = {json.dumps(value)}", highlight=False, soft_wrap=True)
     table = Table()
     for col in d.rows[0]:
         table.add_column(col)

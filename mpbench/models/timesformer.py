@@ -139,6 +139,19 @@ def _with_dropout(linear: nn.Linear, p: float) -> DropoutLinear:
     return head
 
 
+def _set_drop_path(net: nn.Module, rate: float) -> None:
+    """Stochastic depth rising linearly from 0 at the first block to ``rate`` at the last.
+
+    Set on the built layers: transformers 5.24 types ``TimesformerConfig.drop_path_rate`` as an
+    int and refuses 0.1, although its layers take the same linear rule from it.
+    """
+    from transformers.models.timesformer.modeling_timesformer import TimesformerDropPath
+
+    layers = net.timesformer.encoder.layer
+    for layer, p in zip(layers, torch.linspace(0, rate, len(layers)).tolist(), strict=True):
+        layer.drop_path = TimesformerDropPath(p) if p > 0 else nn.Identity()
+
+
 def _as_matmul(conv: nn.Conv2d) -> PatchProjection:
     """A PatchProjection holding ``conv``'s own parameters."""
     proj = PatchProjection(conv.in_channels, conv.out_channels, kernel_size=conv.kernel_size[0])
@@ -171,7 +184,6 @@ def _timesformer(
         num_frames=frames,
         num_labels=num_classes,
         attention_type="divided_space_time",
-        drop_path_rate=drop_path,
         **(numbers | (_TINY if size == "tiny" else {})),
     )
     net = TimesformerForVideoClassification(config)
@@ -179,6 +191,8 @@ def _timesformer(
     patches.projection = _as_matmul(patches.projection)
     if dropout > 0:
         net.classifier = _with_dropout(net.classifier, dropout)
+    if drop_path > 0:
+        _set_drop_path(net, drop_path)
     return VideoTransformerBackbone(net)
 
 

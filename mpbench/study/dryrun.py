@@ -63,6 +63,18 @@ def dry_run(spec: StudySpec, url: str, *, probe: bool = True, probe_steps: int =
     )
 
 
+def shared_settings(spec: StudySpec) -> dict[str, Any]:
+    """The base fields every trial shares that differ from TrialConfig's defaults (a dry run
+    prints them: the recipe, where the table shows what varies)."""
+    varied = set(varied_fields(spec)) if spec.grid else {"seed"}
+    defaults = TrialConfig().model_dump(mode="json")
+    return {
+        k: v
+        for k, v in spec.base.model_dump(mode="json").items()
+        if k not in varied and v != defaults[k]
+    }
+
+
 def _probe_group(cfg: TrialConfig) -> str:
     """Configs with the same cost per step share one probe."""
     amp = "" if cfg.amp == "none" else f" amp={cfg.amp}"

@@ -449,7 +449,7 @@ def _forward_meta(cfg: TrialConfig, data: Any) -> None:
         x = torch.empty(tuple(out.prompts.shape), device="meta")  # 1 x 3 x T x H x W
         if model.info.layout == "BTCHW":
             x = x.transpose(1, 2)
-        logits = model.backbone(x)
+        logits = model.backbone.eval()(x)  # dropout and drop path need no data in eval mode
     if tuple(logits.shape)[:1] != (1,) or logits.ndim != 2:
         raise ValueError(f"{cfg.backbone}: logits of shape {tuple(logits.shape)}, not 1 x classes")
 
