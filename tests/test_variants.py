@@ -376,6 +376,8 @@ def test_list_variants_command() -> None:
     for name in VARIANT_NAMES:
         assert name in result.output
     assert "learnable_tav: the paper's layer" in result.output
+    assert "lambda: reference 0.0 (VMPS.PENALTY_WEIGHT)" in result.output
+    assert "schedule: reference steps at epochs [0, 11, 14]" in result.output
     rows = {line.split()[0]: line.split() for line in result.output.splitlines() if line.strip()}
     assert "A(D=0)" in rows["name"]
     # name pn slope shift lambda granularity init A(D=0)

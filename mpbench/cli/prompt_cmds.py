@@ -11,6 +11,16 @@ from mpbench.cli._apps import bench_app, console, list_app, user_errors
 from mpbench.config import Device
 
 
+REFERENCE_DEPARTURES = [
+    "departures from the authors' MPII recipe (studies/reference_mpii.toml, docs/layer.md):",
+    "  lambda: reference 0.0 (VMPS.PENALTY_WEIGHT) = learnable; learnable_tav has 1",
+    "  prompt lr: reference BASE_LR for m and n too = prompt_lr_mult 1.0 (our default)",
+    "  prompt weight decay: reference 1e-4 on m and n (param_groups 'single'); ours 0 ('split')",
+    "  schedule: reference steps at epochs [0, 11, 14] x [1, 0.1, 0.01] (epoch_steps); ours cosine",
+    "  test views: reference 1 clip x 3 crops; ours test_clips 1 x test_crops 1",
+]
+
+
 def variants_table() -> Table:
     """A rich table of every registered variant: its settings and A(D=0), then its description."""
     from rich import box
@@ -37,6 +47,7 @@ def variants_table() -> Table:
         "static pixel, sigmoid(-a b), for fixed sigmoids; 'learnt' where it trains."
     ]
     notes += [f"{s.name}: {s.description}" for s in list_variants()]
+    notes += REFERENCE_DEPARTURES
     table.caption = "\n".join(notes)
     return table
 
