@@ -153,3 +153,47 @@ def test_jitter_scales_option() -> None:
         build_data("synth", options={"jitter_scales": [32, 40], "scale": [0.5, 1]}, **kw)
     with pytest.raises(ValueError, match="jitter_scales must be"):
         build_data("synth", options={"jitter_scales": [40]}, **kw)
+
+
+def _fake_mpii(root: Path) -> Path:
+    """A tiny MPII Cooking 2 layout: train/val/test lists of real tiny videos."""
+    from test_data_presets import write_video
+
+    for split, count in (("train", 10), ("val", 2), ("test", 2)):
+        lines = []
+        for i in range(count):
+            rel = f"s{8 + i % 4:02d}-d0{i % 3}-cam-002/{split}_{i:03d}.avi"
+            write_video(root / "videos" / rel, seed=i)
+            lines.append(f"{rel} {i % 2}")
+        (root / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("offline", [False, True])
+def test_grid_dry_run_lists_the_recipe(tmp_path: Path, offline: bool) -> None:
+    """Online, weights that are not cached are no problem for a dry run (the run fetches them);
+    offline they are the pre-flight's problem, with the command that fetches them."""
+    import os
+    import subprocess
+    import sys
+
+    data = _fake_mpii(tmp_path / "mpii")
+    env = {k: v for k, v in os.environ.items() if k not in ("MPBENCH_OFFLINE", "HF_HUB_OFFLINE")}
+    env.update(PYTHONPATH=str(STUDY.parents[1]), HF_HOME=str(tmp_path / "hf"))
+    env.update(TORCH_HOME=str(tmp_path / "torch"), **({"HF_HUB_OFFLINE": "1"} if offline else {}))
+    cmd = [sys.executable, "-m", "mpbench", "grid", str(STUDY), "--dry-run", "--probe-steps", "0"]
+    cmd += ["--set", f"data_root={data}", "--storage", str(tmp_path / "journal.log")]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    if offline:
+        assert out.returncode == 2
+        assert "mpbench weights fetch timesformer_k600" in out.stderr
+        return
+    assert out.returncode == 0, out.stderr
+    assert "pre-flight ok: 21 cell(s), 1 dataset(s), 7 model(s)" in out.stdout
+    for line in ('backbone = "timesformer_k600"', "step_epochs = [0.0, 11.0, 14.0]",
+                 "step_lrs = [1.0, 0.1, 0.01]", 'param_groups = "single"', "nesterov = true",
+                 "drop_path = 0.1", "test_crops = 3", "sampling_rate = 32",
+                 'dataset_options = {"jitter_scales": [256, 320]}'):  # fmt: skip
+        assert line in out.stdout
+    assert "grid study reference_mpii: 21 trial configs" in out.stdout

@@ -148,7 +148,9 @@ def _set_drop_path(net: nn.Module, rate: float) -> None:
     from transformers.models.timesformer.modeling_timesformer import TimesformerDropPath
 
     layers = net.timesformer.encoder.layer
-    for layer, p in zip(layers, torch.linspace(0, rate, len(layers)).tolist(), strict=True):
+    for layer, p in zip(
+        layers, torch.linspace(0, rate, len(layers), device="cpu").tolist(), strict=True
+    ):
         layer.drop_path = TimesformerDropPath(p) if p > 0 else nn.Identity()
 
 
