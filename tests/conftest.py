@@ -153,3 +153,10 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     with contextlib.suppress(AssertionError):
         server.stop()
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests are offline: no published weights are downloaded (the tests of downloads unset
+    MPBENCH_OFFLINE and serve their files from the loopback address)."""
+    monkeypatch.setenv("MPBENCH_OFFLINE", "1")

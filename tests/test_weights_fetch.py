@@ -146,6 +146,7 @@ def test_a_checksum_mismatch_is_exit_2_naming_the_file(
     monkeypatch.setitem(BACKBONES._entries, "x3d_s", patched)
     for key, value in _env(tmp_path, url).items():
         monkeypatch.setenv(key, value)
+    monkeypatch.delenv("MPBENCH_OFFLINE")
     result = CliRunner().invoke(app, ["weights", "fetch", "--no-progress", "x3d_s"])
     assert result.exit_code == 2, result.output
     digest = hashlib.sha256(b"not the published file").hexdigest()

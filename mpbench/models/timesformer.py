@@ -223,6 +223,7 @@ def timesformer(*, dropout: float = 0.0, drop_path: float = 0.0, **kw: Any) -> n
     full=(8, 224),
     checkpoint=_checkpoint(_HF_REPO_K600),
     classifier="classifier",
+    params_m=121.4,
 )
 def timesformer_k600(*, dropout: float = 0.0, drop_path: float = 0.0, **kw: Any) -> nn.Module:
     """TimeSformer-Base 8x224 from the Kinetics-600 weights (the reference code's start)."""
