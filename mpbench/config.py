@@ -146,7 +146,7 @@ class TrialConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_optimiser(self) -> TrialConfig:
-        check_epoch_steps(self.schedule, self.step_epochs, self.step_lrs, epochs=self.epochs)
+        check_epoch_steps(self.schedule, self.step_epochs, self.step_lrs)
         if self.param_groups == "single" and self.prompt_lr_mult != 1.0:
             raise ValueError(
                 f"param_groups 'single' trains every parameter at lr, so prompt_lr_mult must be "
@@ -197,10 +197,11 @@ class TrialConfig(BaseModel):
 
 
 def check_epoch_steps(
-    schedule: str, epochs_at: tuple[float, ...], factors: tuple[float, ...], *, epochs: int
+    schedule: str, epochs_at: tuple[float, ...], factors: tuple[float, ...]
 ) -> None:
-    """The ``epoch_steps`` schedule's two lists: one factor per epoch, from epoch 0, increasing,
-    inside the run; the lists are refused with any other schedule (they would be ignored)."""
+    """The ``epoch_steps`` schedule's two lists: one factor per epoch, from epoch 0, increasing
+    (an epoch past the run's end is never reached, as in a shortened run); the lists are refused
+    with any other schedule (they would be ignored)."""
     if schedule != "epoch_steps":
         if epochs_at or factors:
             raise ValueError(
@@ -214,11 +215,8 @@ def check_epoch_steps(
             f"from each epoch on), e.g. [0, 11, 14] and [1, 0.1, 0.01]; got {list(epochs_at)} "
             f"and {list(factors)}"
         )
-    if epochs_at[0] != 0 or list(epochs_at) != sorted(set(epochs_at)) or epochs_at[-1] >= epochs:
-        raise ValueError(
-            f"step_epochs must start at 0 and increase, each below epochs={epochs}; "
-            f"got {list(epochs_at)}"
-        )
+    if epochs_at[0] != 0 or list(epochs_at) != sorted(set(epochs_at)):
+        raise ValueError(f"step_epochs must start at 0 and increase; got {list(epochs_at)}")
     if any(f <= 0 for f in factors):
         raise ValueError(f"step_lrs must be positive; got {list(factors)}")
 

@@ -92,7 +92,7 @@ def test_epoch_steps_schedule_is_steps_with_relative_lrs() -> None:
         ({"step_epochs": (0, 11)}, "belong to schedule 'epoch_steps'"),
         ({"schedule": "epoch_steps", "step_epochs": (0, 11), "step_lrs": (1,)}, "of one length"),
         ({"schedule": "epoch_steps", "step_epochs": (1,), "step_lrs": (1,)}, "start at 0"),
-        ({"schedule": "epoch_steps", "step_epochs": (0, 30), "step_lrs": (1, 0.1)}, "below"),
+        ({"schedule": "epoch_steps", "step_epochs": (0, 9, 5), "step_lrs": (1, 1, 1)}, "increase"),
         ({"param_groups": "single", "prompt_lr_mult": 10.0}, "prompt_lr_mult must be 1.0"),
         ({"nesterov": True}, "nesterov is an SGD option"),
     ],

@@ -221,8 +221,10 @@ def test_shipped_study_sizes() -> None:
         "lambda_sweep",
         "pn_functions",
         "search_tav",
+        "reference_mpii",
     }
     assert len(expand_grid(sizes["paper_ablation"])) == 6 * 3 * 4 * 3
+    assert len(expand_grid(sizes["reference_mpii"])) == 7 * 3
     lambdas = sorted({c.tav_weight for c in expand_grid(sizes["lambda_sweep"])})
     assert lambdas == [0.0, 0.1, 0.5, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0]
     quick = expand_grid(sizes["quickstart"])
