@@ -11,8 +11,8 @@ from mpbench.config import TrialConfig
 from mpbench.data.transforms import train_transform
 from mpbench.engine.build import build_model_for, build_optimizer
 from mpbench.engine.schedule import trial_lr_factor
-from mpbench.study.spec import expand_grid, read_study
 from mpbench.study.dryrun import dry_run, shared_settings
+from mpbench.study.spec import expand_grid, read_study
 
 STUDY = Path(__file__).resolve().parents[1] / "studies" / "reference_mpii.toml"
 # configs/MPII/VMPs.yaml of q1xiangchen/VMPs (with timesformer/config/defaults.py)
@@ -157,7 +157,7 @@ def test_jitter_scales_option() -> None:
 
 def _fake_mpii(root: Path) -> Path:
     """A tiny MPII Cooking 2 layout: train/val/test lists of real tiny videos."""
-    from test_data_presets import write_video
+    from mpbench.data.sets._fake import write_video
 
     for split, count in (("train", 10), ("val", 2), ("test", 2)):
         lines = []
