@@ -10,7 +10,6 @@ from rich.table import Table
 from mpbench.cli._apps import bench_app, console, list_app, user_errors
 from mpbench.config import Device
 
-
 REFERENCE_DEPARTURES = [
     "departures from the authors' MPII recipe (studies/reference_mpii.toml, docs/layer.md):",
     "  lambda: reference 0.0 (VMPS.PENALTY_WEIGHT) = learnable; learnable_tav has 1",
