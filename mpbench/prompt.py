@@ -531,7 +531,48 @@ class NoPrompt(nn.Module):
         return f"layout={self.layout}"
 
 
+CONTROLS: tuple[str, ...] = ("static", "shuffled")
+
+
+class ControlPrompt(NoPrompt):
+    """A control with a known effect: the backbone sees frames 2..T+1 with the motion destroyed.
+
+    ``static``: the middle one of those T frames repeated T times (no motion at all: on a
+    motion-only benchmark the model must fall to chance). ``shuffled``: the T frames in a random
+    order drawn per clip and per forward (the set of frames kept, their order lost: measures how
+    much of the task needs order).
+
+    Example:
+        >>> x = torch.arange(5.0).view(1, 1, 5, 1, 1).expand(2, 3, 5, 2, 2)
+        >>> ControlPrompt("static")(x).prompts[0, 0, :, 0, 0].tolist()
+        [3.0, 3.0, 3.0, 3.0]
+    """
+
+    def __init__(self, control: str, *, layout: Layout = "BCTHW") -> None:
+        super().__init__(layout=layout)
+        self.control = _check_choice("control", control, CONTROLS)
+
+    def forward(self, x: Tensor) -> PromptOutput:
+        """The T later frames of ``x`` with their motion destroyed, no attention, zero loss."""
+        later = super().forward(x).prompts
+        t_axis = 2 if self.layout == "BCTHW" else 1
+        frames = later.shape[t_axis]
+        if self.control == "static":
+            order = torch.full((later.shape[0], frames), frames // 2, device=x.device)
+        else:
+            order = torch.rand(later.shape[0], frames, device=x.device).argsort(1)
+        shape = [later.shape[0]] + [1] * (later.ndim - 1)
+        shape[t_axis] = frames
+        index = order.view(shape).expand_as(later)
+        return PromptOutput(later.gather(t_axis, index), None, torch.zeros((), device=x.device))
+
+    def extra_repr(self) -> str:
+        return f"control={self.control}, layout={self.layout}"
+
+
 __all__ = [
+    "CONTROLS",
+    "ControlPrompt",
     "POWER_NORMS",
     "MotionPrompt",
     "NoPrompt",

@@ -48,15 +48,15 @@ def _is_current(root: Path, spec: Any, seed: int) -> bool:
     """Whether ``root`` holds exactly the dataset that ``spec`` and ``seed`` write."""
     import json
 
-    from mpbench.data.synth import SYNTH_VERSION
+    from mpbench.data.synth import ENCODING, SPLIT_CODES, SYNTH_VERSION
 
     meta_path = root / "metadata.json"
-    if not all((root / f).is_file() for f in ("train.txt", "val.txt", "test.txt")):
+    if not all((root / f"{s}.txt").is_file() for s in SPLIT_CODES):
         return False
     if not meta_path.is_file():
         return False
     meta = json.loads(meta_path.read_text())
-    expected = {"version": SYNTH_VERSION, "seed": seed, **spec.to_dict()}
+    expected = {"version": SYNTH_VERSION, "seed": seed, "encoding": ENCODING, **spec.to_dict()}
     return all(meta.get(k) == v for k, v in expected.items())
 
 
@@ -86,19 +86,19 @@ def ensure_synth_data(
     """
     import shutil
 
-    from mpbench.data.synth import write_synth_dataset
+    from mpbench.data.synth import SPLIT_CODES, write_synth_dataset
 
     spec = quickstart_spec()
     if _is_current(root, spec, seed):
         return False
     if root.exists():
-        for name in ("videos", "train.txt", "val.txt", "test.txt", "metadata.json"):
+        for name in ("videos", "metadata.json", *(f"{s}.txt" for s in SPLIT_CODES)):
             path = root / name
             if path.is_dir():
                 shutil.rmtree(path)
             elif path.exists():
                 path.unlink()
-    total = spec.train_clips + spec.val_clips + spec.test_clips
+    total = sum(spec.num_clips(split) for split in SPLIT_CODES)
     done = 0
 
     def step(n: int) -> None:
@@ -155,6 +155,22 @@ def ensure_cache(spec: Any, *, progress: Callable[[int, int], None] | None = Non
     return reason is not None
 
 
+Bar = Callable[[str], Callable[[int, int], None]]  # a stage's text -> its (done, total) callback
+
+
+def prepare_data(spec: Any, *, bar: Bar | None = None) -> Path:
+    """Write the study's synthetic data, then its decoded-clip cache, where missing or stale;
+    ``bar`` opens a progress callback per stage. Returns the data folder."""
+    root = data_root(spec)
+    ensure_synth_data(
+        root, progress=None if bar is None else bar(f"writing synthetic clips to {root}")
+    )
+    ensure_cache(
+        spec, progress=None if bar is None else bar("decoding them once into the clip cache")
+    )
+    return root
+
+
 def run_quickstart(
     *,
     study_file: Path,
@@ -162,9 +178,10 @@ def run_quickstart(
     results_dir: Path = Path("results"),
     overrides: dict[str, Any] | None = None,
     on_stage: Callable[[str], None] = print,
-    data_progress: Callable[[int, int], None] | None = None,
+    prepare: Callable[[Any], Path] = prepare_data,
 ) -> QuickstartResult:
-    """Generate the data if missing, run the study's grid, then write its report and figures."""
+    """Prepare the data once (``prepare(spec)``: :func:`prepare_data` by default), run the
+    study's grid, then write its report and figures."""
     from mpbench.report.build import make_figures, make_report
     from mpbench.study.plan import plan
     from mpbench.study.runner import run_study
@@ -175,10 +192,8 @@ def run_quickstart(
         raise ValueError(f"{study_file}: the quickstart runs a [grid] study, this one has none")
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    root = data_root(spec)
-    on_stage(f"synthetic data in {root}")
-    ensure_synth_data(root, progress=data_progress)
-    ensure_cache(spec, progress=data_progress)
+    on_stage(f"synthetic data in {data_root(spec)}")
+    root = prepare(spec)
     seconds["data"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     p = plan(spec, workers=workers)

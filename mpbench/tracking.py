@@ -121,6 +121,11 @@ OVER_TRIAL_METRICS: Final = (M_DATA_WAIT_SHARE, M_CLIPS_PER_S)
 M_TEST_TOP1: Final = "test_top1"  # multi-view evaluation (test_clips x test_crops)
 M_TEST_TOP5: Final = "test_top5"
 M_TEST_MCA: Final = "test_mean_class_acc"
+# the same on the appearance-shifted test split, when the dataset has one (never chooses models)
+M_TEST_SHIFT_TOP1: Final = "test_shift_top1"
+M_TEST_SHIFT_TOP5: Final = "test_shift_top5"
+M_TEST_SHIFT_MCA: Final = "test_shift_mean_class_acc"
+SHIFT_METRICS: Final = (M_TEST_SHIFT_TOP1, M_TEST_SHIFT_TOP5, M_TEST_SHIFT_MCA)
 M_TRAIN_SECONDS: Final = "train_seconds"  # wall time of the whole trial
 M_PROMPT_PARAMS: Final = "prompt_params"
 M_BACKBONE_PARAMS: Final = "backbone_params"
@@ -165,6 +170,9 @@ METRICS: Final = {
         Metric(M_TEST_TOP1, "test", False, "higher", "fraction", "top-1"),
         Metric(M_TEST_TOP5, "test", False, "higher", "fraction", "top-5"),
         Metric(M_TEST_MCA, "test", False, "higher", "fraction", "mean class accuracy"),
+        Metric(M_TEST_SHIFT_TOP1, "test_shift", False, "higher", "fraction", "top-1"),
+        Metric(M_TEST_SHIFT_TOP5, "test_shift", False, "higher", "fraction", "top-5"),
+        Metric(M_TEST_SHIFT_MCA, "test_shift", False, "higher", "fraction", "mean class accuracy"),
         Metric(M_TRAIN_SECONDS, "none", False, "lower", "s", M_TRAIN_SECONDS),
         Metric(M_PROMPT_PARAMS, "none", False, "lower", "count", M_PROMPT_PARAMS),
         Metric(M_BACKBONE_PARAMS, "none", False, "lower", "count", M_BACKBONE_PARAMS),

@@ -88,6 +88,8 @@ class VariantSpec(BaseModel):
             learnable slope or shift, else the term is a constant).
         granularity: "scalar", "frame" (needs ``frames`` at build) or "pixel" (needs ``size``).
         init: "paper" (m, n ~ N(1e-5, 1)) or an explicit (m, n).
+        control: "static" or "shuffled" for a control with a known effect (no prompt; the
+            backbone sees one frame repeated, or the frames in a random order per clip).
         description: one line for tables.
 
     Example:
@@ -107,10 +109,13 @@ class VariantSpec(BaseModel):
     tav_weight: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
     granularity: Granularity = "scalar"
     init: Literal["paper"] | tuple[float, float] = "paper"
+    control: Literal["static", "shuffled"] | None = None
     description: str = ""
 
     @model_validator(mode="after")
     def _check_settings(self) -> VariantSpec:
+        if self.control is not None and self.prompt:
+            raise ValueError(f"variant {self.name!r}: a control ({self.control}) has no prompt")
         if not self.prompt and self.tav_weight > 0:
             raise ValueError(
                 f"variant {self.name!r} has no prompt, so tav_weight must be 0; "
@@ -156,8 +161,10 @@ class VariantSpec(BaseModel):
         channel_order: ChannelOrder = "RGB",
     ) -> nn.Module:
         """The prompt module (``MotionPrompt`` or ``NoPrompt``); ``frames`` = T attention maps."""
-        from mpbench.prompt import MotionPrompt, NoPrompt
+        from mpbench.prompt import ControlPrompt, MotionPrompt, NoPrompt
 
+        if self.control is not None:
+            return ControlPrompt(self.control, layout=layout)
         if not self.prompt:
             return NoPrompt(layout=layout)
         return MotionPrompt(
@@ -246,6 +253,22 @@ def _add(spec: VariantSpec) -> None:
 _add(
     VariantSpec(
         name="baseline", prompt=False, description="no prompt: the backbone sees frames 2..T+1"
+    )
+)
+_add(
+    VariantSpec(
+        name="static",
+        prompt=False,
+        control="static",
+        description="control: the middle frame repeated, motion destroyed (chance on synth)",
+    )
+)
+_add(
+    VariantSpec(
+        name="shuffled",
+        prompt=False,
+        control="shuffled",
+        description="control: the frames in a random order per clip (how much needs order)",
     )
 )
 _add(

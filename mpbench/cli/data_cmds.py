@@ -12,6 +12,7 @@ from mpbench.cli._apps import console, data_app, list_app, user_errors
 from mpbench.config import Preset
 
 PRESET_NAMES: tuple[str, ...] = get_args(Preset)
+LADDER_NAMES = ("noise", "flicker", "shake", "pan", "distractors", "clutter")
 
 
 def _check_preset(preset: str) -> None:
@@ -163,9 +164,24 @@ def probe(
     video_frames: Annotated[
         int | None, typer.Option(help="Frames per video (default: preset).")
     ] = None,
+    root: Annotated[
+        Path | None,
+        typer.Option(
+            help="Probe the decoded files of a dataset written by `mpbench data synth` (fit on "
+            "train, score on val + test) instead of rendering the preset."
+        ),
+    ] = None,
+    ladder: Annotated[
+        str,
+        typer.Option(
+            help="Probe every level of these nuisance ladders (comma-separated, or 'all') on the "
+            "preset: " + ", ".join(LADDER_NAMES) + "."
+        ),
+    ] = "",
     probes: Annotated[
-        str, typer.Option(help="Single-frame probes at every frame index: linear, cnn.")
-    ] = "linear,cnn",
+        str,
+        typer.Option(help="Single-frame probes at every frame index: linear, hog, orient, cnn."),
+    ] = "linear,hog,orient,cnn",
     cnn_frames: CnnFramesOpt = 0,
     motion: Annotated[
         str, typer.Option(help="Motion views, one must beat the bound: diff, clip ('' for none).")
@@ -182,36 +198,106 @@ def probe(
 ) -> None:
     """Prove the synthetic benchmark motion-only: single-frame probes at EVERY frame index.
 
-    A linear model on appearance statistics and a small CNN on the RGB frame are fitted at each
-    frame index; the best of them must stay inside the binomial upper bound of chance,
-    Bonferroni-corrected for the number of probes fitted, while frame differences or a tiny 3D
-    CNN on the clip (the positive control) must beat it. Exit code 0: motion-only; 1: a single
-    frame LEAKS the class; 3: INCONCLUSIVE (single frames are at chance, but no motion view beats
-    the bound either).
+    Logistic regressions on appearance statistics (linear), on a HOG of the grey frame (hog) and
+    on gradient-orientation histograms of each colour plane (orient), and a small CNN on the RGB
+    frame are fitted at each frame index; the best of them must stay inside the binomial upper
+    bound of chance, Bonferroni-corrected for the number of probes fitted (and for the levels of
+    --ladder), while frame differences or a tiny 3D CNN on the clip (the positive control) must
+    beat it. --root probes decoded files, as training reads them. Exit code 0: motion-only;
+    1: a single frame LEAKS the class; 3: INCONCLUSIVE (single frames are at chance, but no
+    motion view beats the bound either).
     """
     _check_preset(preset)
-    from mpbench.data.probe import FRAME_PROBES, MOTION_VIEWS, probe_synth
-    from mpbench.data.synth import preset_spec
+    from mpbench.data.probe import FRAME_PROBES, MOTION_VIEWS
 
-    chosen = _names(probes, option="--probes", known=FRAME_PROBES)
-    views = _names(motion, option="--motion", known=MOTION_VIEWS)
+    kw = {
+        "frame_probes": _names(probes, option="--probes", known=FRAME_PROBES),
+        "motion_views": _names(motion, option="--motion", known=MOTION_VIEWS),
+        "cnn_frames": cnn_frames or None,
+        "cnn_size": cnn_size,
+        "frames": frames,
+        "epochs": epochs,
+        "alpha": alpha,
+        "seed": seed,
+        "on_step": lambda msg: console.print(f"  {msg}", style="dim", highlight=False),
+    }
+    if root is not None:
+        reports = [("files", 0, _probe_root(root, train_clips, val_clips, kw))]
+    else:
+        reports = _probe_preset(
+            preset, ladder, classes, video_frames, train_clips, val_clips, size, kw
+        )
+    if len(reports) > 1:
+        _print_ladder_summary(reports)
+    worst = [r for _, _, r in reports if r.leaks] or [r for _, _, r in reports if not r.motion_ok]
+    if worst:
+        raise typer.Exit(code=1 if worst[0].leaks else 3)
+
+
+def _probe_root(root: Path, train_clips: int, val_clips: int, kw: dict[str, Any]) -> Any:
+    """Probe the decoded files under ``root`` and print the report."""
+    from mpbench.data.catalog import read_splits
+    from mpbench.data.probe import probe_files
+
+    classes = len(read_splits("synth", root=root).class_names)
+    console.print(
+        f"decoded files under {root}: {classes} classes (fit on train, score on val + test)"
+    )
+    report = probe_files(root, classes=classes, train_clips=train_clips, val_clips=val_clips, **kw)
+    _print_probe_report(report, title=f"{root}: accuracy per frame index of the decoded files")
+    return report
+
+
+def _probe_preset(
+    preset: str,
+    ladder: str,
+    classes: int | None,
+    video_frames: int | None,
+    train_clips: int,
+    val_clips: int,
+    size: int,
+    kw: dict[str, Any],
+) -> list[tuple[str, int, Any]]:
+    """Probe the rendered preset, or every level of the ladders; print each report."""
+    from mpbench.data.probe import probe_ladders, probe_synth
+    from mpbench.data.synth import preset_spec
 
     spec = preset_spec(preset, classes=classes, video_frames=video_frames)
     n_train, n_val = min(train_clips, spec.train_clips), min(val_clips, spec.val_clips)
     console.print(
         f"synth {preset}: {spec.classes} classes, {spec.video_frames} frames, "
-        f"{n_train} train / {n_val} val clips (seed {seed})",
+        f"{n_train} train / {n_val} val clips (seed {kw['seed']})",
         highlight=False,
     )
-    report = probe_synth(
-        spec, seed=seed, train_clips=n_train, val_clips=n_val, size=size, frame_probes=chosen,
-        motion_views=views, cnn_frames=cnn_frames or None, cnn_size=cnn_size, frames=frames,
-        epochs=epochs, alpha=alpha,
-        on_step=lambda msg: console.print(f"  {msg}", style="dim", highlight=False),
-    )  # fmt: skip
-    _print_probe_report(report, title=f"synth {preset}: accuracy per frame index")
-    if report.leaks or not report.motion_ok:
-        raise typer.Exit(code=1 if report.leaks else 3)
+    clips = {"train_clips": n_train, "val_clips": n_val, "size": size}
+    if not ladder:
+        report = probe_synth(spec, **clips, **kw)
+        _print_probe_report(report, title=f"synth {preset}: accuracy per frame index")
+        return [(preset, 0, report)]
+    names = [p.strip() for p in ladder.split(",") if p.strip()]
+    alpha = kw.pop("alpha")
+
+    def show(name: str, level: int, report: Any) -> None:
+        _print_probe_report(report, title=f"synth {preset}, {name} level {level}")
+
+    return probe_ladders(spec, names, alpha=alpha, on_level=show, **clips, **kw)
+
+
+def _print_ladder_summary(reports: list[tuple[str, int, Any]]) -> None:
+    """One row per ladder level: the best single-frame probe, its bound, the motion views."""
+    from rich.table import Table
+
+    table = Table(title="nuisance ladders: best single-frame accuracy vs its corrected bound")
+    for name in ("ladder", "level", "best (frame, probe)", "bound", "motion views", "verdict"):
+        table.add_column(name)
+    for name, level, r in reports:
+        acc, index, probe_name = r.best
+        verdict = "LEAKS" if r.leaks else ("motion-only" if r.motion_ok else "INCONCLUSIVE")
+        views = ", ".join(f"{v} {a:.3f}" for v, a in r.motion_acc.items())
+        table.add_row(
+            name, str(level), f"{acc:.3f} ({index}, {probe_name})", f"{r.bound:.3f}", views, verdict
+        )
+    console.print(table)
 
 
 def _print_probe_report(report: Any, *, title: str) -> None:
@@ -264,3 +350,102 @@ def list_datasets_cmd(
             opts = ", ".join(f"{k} ({v})" for k, v in info.options.items())
             console.print(f"  options: {opts}", highlight=False, markup=False, soft_wrap=True)
         console.print()
+
+
+@data_app.command("certify")
+@user_errors
+def certify_cmd(
+    preset: Annotated[
+        str, typer.Argument(help="Synth preset (easy, medium, hard), in memory; not with --study.")
+    ],
+    study: Annotated[
+        Path | None,
+        typer.Option(help="Take dataset, model and budget from this study's base table instead."),
+    ] = None,
+    seeds: Annotated[int, typer.Option(help="Seeds per control.", min=2)] = 2,
+    study_seeds: Annotated[
+        int | None,
+        typer.Option(help="Seed count the MDE is for (default: the study's, else --seeds).", min=2),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Training epochs (small budget).", min=1)
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Any trial field, KEY=VALUE (repeatable), e.g. lr=0.003."),
+    ] = None,
+    run_root: Annotated[
+        Path, typer.Option(help="Checkpoint folders of the control trials.")
+    ] = Path("runs/certify"),
+) -> None:
+    """Run the controls (baseline, static, shuffled) at a small budget and print the minimal
+    detectable effect: certified when static falls to chance by more than that effect."""
+    _check_preset(preset)
+    from mpbench.certify import certify
+
+    base, n_study = _certify_base(preset, study, set_ or [])
+    console.print(
+        f"controls on {base.dataset} ({base.data_root or 'in memory, preset ' + preset}): "
+        f"{base.backbone} ({base.size}), {epochs or base.epochs} epochs, {seeds} seeds",
+        highlight=False,
+    )
+
+    def show(cfg: Any, score: float) -> None:
+        console.print(f"  {cfg.variant} seed {cfg.seed}: test top-1 {100 * score:.2f} %")
+
+    cert = certify(
+        base,
+        seeds=seeds,
+        study_seeds=study_seeds or n_study or seeds,
+        epochs=epochs,
+        run_root=run_root,
+        on_trial=show,
+    )
+    for line in cert.lines():
+        console.print(line, highlight=False)
+    if not cert.certified:
+        raise typer.Exit(code=1)
+
+
+# The in-memory benchmark `data certify PRESET` trains on without --study: the quickstart's
+# model and input at a CPU budget of seconds per trial.
+CERTIFY_BASE: dict[str, Any] = {
+    "backbone": "x3d_xs",
+    "size": "tiny",
+    "frames": 8,
+    "crop": 32,
+    "epochs": 6,
+    "batch_size": 16,
+    "lr": 3e-3,
+    "weight_decay": 0.0,
+    "device": "cpu",
+    "channels_last": True,
+    "dataset_options": {
+        "classes": 4,
+        "size": 32,
+        "train_clips": 160,
+        "val_clips": 32,
+        "test_clips": 96,
+    },
+}
+
+
+def _certify_base(
+    preset: str, study: Path | None, assignments: list[str]
+) -> tuple[Any, int | None]:
+    """The base TrialConfig of the controls and the study's seed count (None without one)."""
+    from mpbench.config import TrialConfig, parse_assignments
+
+    changes = parse_assignments(assignments)
+    if study is None:
+        fields = {**CERTIFY_BASE, **changes}
+        opts = {
+            "preset": preset,
+            **CERTIFY_BASE["dataset_options"],
+            **changes.get("dataset_options", {}),
+        }
+        return TrialConfig.model_validate({**fields, "dataset_options": opts}), None
+    from mpbench.study.spec import local_config, read_study, seeds
+
+    spec = read_study(study, overrides=changes)
+    return local_config(spec.base, spec.folder), len(seeds(spec))

@@ -33,30 +33,26 @@ def quickstart(
     from mpbench.cli.study_cmds import _logging, ui_command
     from mpbench.quickstart import (
         QuickstartFailed,
-        data_root,
-        ensure_cache,
-        ensure_synth_data,
+        prepare_data,
         run_quickstart,
         write_results_readme,
     )
-    from mpbench.study.spec import parse_overrides, read_study
+    from mpbench.study.spec import parse_overrides
 
     _check_study(study)
     _logging()
     t0 = time.perf_counter()
     overrides = parse_overrides(set_ or [])
-    spec = read_study(study, overrides=overrides)
-    root = data_root(spec)
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task(f"writing synthetic clips to {root}", total=None)
-        ensure_synth_data(
-            root, progress=lambda done, total: bar.update(task, completed=done, total=total)
-        )
-        task = bar.add_task("decoding them once into the clip cache", total=None)
-        ensure_cache(
-            spec, progress=lambda done, total: bar.update(task, completed=done, total=total)
-        )
-    data_seconds = time.perf_counter() - t0
+
+    def prepare(spec: Any) -> Path:
+        with Progress(console=console, transient=True) as bar:
+
+            def stage(text: str) -> Any:
+                task = bar.add_task(text, total=None)
+                return lambda done, total: bar.update(task, completed=done, total=total)
+
+            return prepare_data(spec, bar=stage)
+
     try:
         result = run_quickstart(
             study_file=study,
@@ -64,13 +60,13 @@ def quickstart(
             results_dir=results,
             overrides=overrides,
             on_stage=lambda s: console.print(f"[bold]>[/] {s}"),
+            prepare=prepare,
         )
     except QuickstartFailed as exc:
         console.print(f"[bold red]quickstart failed:[/] {exc}", highlight=False)
         raise typer.Exit(1) from exc
     console.print(result.table.read_text())
     wall = time.perf_counter() - t0
-    result.seconds["data"] += data_seconds
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
     readme, answer = write_results_readme(result, wall=wall)
     _print_done(result, readme=readme, verdict=answer.verdict(), wall=wall, stages=stages)

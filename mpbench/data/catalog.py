@@ -32,6 +32,7 @@ from mpbench.data.synth import PRESETS, SynthSource, SynthSpec, preset_spec
 from mpbench.data.video import clip_span
 
 SPLITS = ("train", "val", "test")
+ALL_SPLITS = (*SPLITS, "test_shift")  # test_shift: appearance-shifted, reported only
 
 COMMON_OPTIONS: dict[str, str] = {
     "flip": "random horizontal flip in training (bool)",
@@ -45,7 +46,11 @@ COMMON_OPTIONS: dict[str, str] = {
     "cache": "decode every video once at short_side into a memory-mapped store and read clips "
     "from it (false; true: ROOT/.mpbench-cache, or a folder path; changes no pixel, so not part "
     "of the cell key; needs a root)",
+    "test_shift": "a '<path> <label>' list file (relative to the root) of an appearance-shifted "
+    "test split, e.g. a held-out scene or subject: reported beside test, never used to choose "
+    "models (synth files: test_shift.txt, read when present)",
 }
+SHIFT_LIST = "test_shift.txt"
 
 
 SYNTH_LAYOUT = f"""\
@@ -55,6 +60,7 @@ root omitted: clips rendered in memory (options: preset, {
 root given: the output of `mpbench data synth ROOT`:
   ROOT/videos/<class>/<split>_<index>.mp4
   ROOT/{{train,val,test}}.txt      "<path> <label>" per line (three disjoint splits)
+  ROOT/test_shift.txt            the appearance-shifted test split (reported only)
   ROOT/classes.txt               class names in label order
   ROOT/metadata.json             generator version, preset, knobs and seed"""
 
@@ -64,7 +70,7 @@ def _render_synth(
 ) -> tuple[dict[str, Any], list[str], dict[str, Any]]:
     """The synthetic clips rendered in memory: a source per split, class names, metadata."""
     preset, spec = _synth_spec(opts, frames=frames, sampling_rate=sampling_rate)
-    sources = {s: SynthSource(spec, seed=seed, split=s) for s in SPLITS}
+    sources = {s: SynthSource(spec, seed=seed, split=s) for s in ALL_SPLITS}
     return sources, spec.class_names, {"preset": preset, "in_memory": True, **spec.to_dict()}
 
 
@@ -89,7 +95,7 @@ register_dataset(
     flip=False,
     scale=(0.7, 1.0),
     render=_render_synth,
-    render_options=("preset", *SynthSpec.__dataclass_fields__),
+    render_options=("preset", "ladder", "level", *SynthSpec.__dataclass_fields__),
     metadata=_synth_metadata,
 )
 for _module in BUILT_IN:  # each registers itself: layout, reader, fake layout
@@ -115,6 +121,7 @@ def _split_options(info: DatasetInfo, options: Mapping[str, Any]) -> tuple[dict,
         "max_failed_fraction": float(options.get("max_failed_fraction", 0.05)),
         "short_side": options.get("short_side"),
         "cache": _cache_option(options.get("cache", False)),
+        "test_shift": options.get("test_shift"),
     }
     return common, {k: v for k, v in options.items() if k not in COMMON_OPTIONS}
 
@@ -193,9 +200,10 @@ def build_data(
         )
     else:
         splits, meta = _read_splits(info, root, opts)
+        splits = with_shift_split(splits, root, common["test_shift"])
         short = decode_short_side(common["short_side"], crop, jitter=common["jitter"])
         if common["cache"] is False:
-            sources = {s: FileSource(getattr(splits, s), short_side=short) for s in SPLITS}
+            sources = {s: FileSource(getattr(splits, s), short_side=short) for s in ALL_SPLITS}
         else:
             sources, cache_meta = _cached_sources(splits, root, short, common["cache"])
             meta = {**meta, **cache_meta}
@@ -210,9 +218,11 @@ def build_data(
     )
     val = ClipDataset(sources["val"], mode="val", **clip_kw)
 
-    def make_test(num_clips: int, num_crops: int) -> ClipDataset:
-        return ClipDataset(
-            sources["test"], mode="test", num_clips=num_clips, num_crops=num_crops, **clip_kw
+    def tester(split: str) -> Callable[[int, int], ClipDataset] | None:
+        if not len(sources.get(split) or ()):
+            return None
+        return lambda num_clips, num_crops: ClipDataset(
+            sources[split], mode="test", num_clips=num_clips, num_crops=num_crops, **clip_kw
         )
 
     info_dict = {
@@ -220,9 +230,33 @@ def build_data(
         "num_train": len(train),
         "num_val": len(val),
         "num_test": len(sources["test"]),
+        "num_test_shift": len(sources.get("test_shift") or ()),
         **meta,
     }
-    return DataBundle(train, val, make_test, names, name=name, info=info_dict)
+    return DataBundle(
+        train,
+        val,
+        tester("test"),  # type: ignore[arg-type]
+        names,
+        name=name,
+        info=info_dict,
+        make_test_shift=tester("test_shift"),
+    )
+
+
+def with_shift_split(splits: readers.Splits, root: str | Path, value: Any) -> readers.Splits:
+    """``splits`` with the test_shift videos of option ``value`` (a list file under ``root``;
+    None: ROOT/test_shift.txt when present, else none)."""
+    from dataclasses import replace
+
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ValueError(f"test_shift must be a list file relative to the root, got {value!r}")
+    path = Path(root).expanduser() / (value or SHIFT_LIST)
+    if value is None and not path.is_file():
+        return splits
+    readers.require(path, "'<path relative to the root> <label>' per line", kind="test_shift list")
+    entries = readers.read_path_label_list(path, video_dir=path.parent)
+    return replace(splits, test_shift=entries, rule=f"{splits.rule}; test_shift = {path.name}")
 
 
 def decode_short_side(value: Any, crop: int, *, jitter: tuple[int, int] | None = None) -> int:
@@ -243,24 +277,24 @@ def _cached_sources(
 
     folder = default_cache_dir(root) if cache is True else cache  # type: ignore[arg-type]
     store, _ = ensure_store(
-        [*splits.train, *splits.val, *splits.test],
+        [entry for split in ALL_SPLITS for entry in getattr(splits, split)],
         path=store_path(folder, short),  # type: ignore[arg-type]
         short_side=short,
     )
-    sources = {s: store.source(getattr(splits, s)) for s in SPLITS}
+    sources = {s: store.source(getattr(splits, s)) for s in ALL_SPLITS}
     return sources, {"cache": str(store.path), "cache_build": store.build_id}
 
 
 def read_splits(
     name: str, *, root: str | Path, options: Mapping[str, Any] | None = None
 ) -> readers.Splits:
-    """The labelled videos of the train, val and test splits of dataset ``name`` at ``root``
-    (``options``: the reader's; common clip options are accepted and ignored)."""
+    """The labelled videos of the train, val, test (and test_shift) splits of dataset ``name``
+    at ``root`` (``options``: the reader's and test_shift; other clip options are ignored)."""
     info = get_dataset(name)
     if info.render is not None and root is None:
         raise ValueError(f"the in-memory {name} has no video files; pass the root of written ones")
-    _, opts = _split_options(info, dict(options or {}))
-    return _read_splits(info, root, opts)[0]
+    common, opts = _split_options(info, dict(options or {}))
+    return with_shift_split(_read_splits(info, root, opts)[0], root, common["test_shift"])
 
 
 def _read_splits(
@@ -326,7 +360,7 @@ def cache_dataset(
     if not root.is_dir():
         raise FileNotFoundError(f"dataset root {root} does not exist or is not a folder")
     splits = read_splits(name, root=root, options=options)
-    entries = unique_entries([*splits.train, *splits.val, *splits.test])
+    entries = unique_entries([e for split in ALL_SPLITS for e in getattr(splits, split)])
     if on_total is not None:
         on_total(len(entries))
     folder = default_cache_dir(root) if cache_dir is None else Path(cache_dir).expanduser()

@@ -317,6 +317,8 @@ class DataBundle:
         mean, std: the per-channel normalisation of the videos.
         name: the dataset name.
         info: facts for logging (root, split, preset knobs, ...).
+        make_test_shift: builds the appearance-shifted test dataset like ``make_test``, or None
+            when the dataset has no test_shift split.
 
     Example:
         >>> from mpbench.data import build_data
@@ -333,6 +335,7 @@ class DataBundle:
     std: tuple[float, float, float] = STD
     name: str = ""
     info: dict[str, Any] = field(default_factory=dict)
+    make_test_shift: Callable[[int, int], ClipDataset] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -342,6 +345,12 @@ class DataBundle:
     def test(self, num_clips: int = 1, num_crops: int = 1) -> ClipDataset:
         """The test split with ``num_clips`` temporal clips x ``num_crops`` spatial crops."""
         return self.make_test(num_clips, num_crops)
+
+    def test_shift(self, num_clips: int = 1, num_crops: int = 1) -> ClipDataset | None:
+        """The appearance-shifted test split like :meth:`test`, or None when there is none."""
+        if self.make_test_shift is None:
+            return None
+        return self.make_test_shift(num_clips, num_crops)
 
     def skipped(self) -> dict[str, int]:
         """Distinct videos that failed to decode so far, per split (train, val)."""

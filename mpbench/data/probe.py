@@ -46,7 +46,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -57,10 +58,13 @@ from torch.nn import functional as F
 from mpbench._pixels import GREY_WEIGHTS, MEAN, STD
 from mpbench.data.synth import SynthSpec, render_clip
 
-FrameProbe = Literal["linear", "cnn"]
+FrameProbe = Literal["linear", "hog", "orient", "cnn"]
 MotionView = Literal["diff", "clip"]
 FRAME_PROBES: tuple[str, ...] = get_args(FrameProbe)
 MOTION_VIEWS: tuple[str, ...] = get_args(MotionView)
+# HOG: unsigned orientation bins and the cells per side of the grey frame's cell grid;
+# orientation statistics: signed bins of each colour plane and of grey.
+HOG_BINS, HOG_CELLS, ORIENT_BINS = 9, 4, 16
 Arrays = tuple[Any, Any]  # (clips N x F x H x W x 3, uint8 or float in [0, 1]; labels N)
 
 
@@ -196,6 +200,56 @@ def frame_features(frames: torch.Tensor) -> torch.Tensor:
     return torch.cat([*stats, torch.stack(moments, 1), pooled], 1)
 
 
+def _gradients(planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(magnitude, signed angle in [0, 2 pi)) of central differences of N x C x H x W planes."""
+    gx = planes.roll(-1, -1) - planes.roll(1, -1)
+    gy = planes.roll(-1, -2) - planes.roll(1, -2)
+    return torch.hypot(gx, gy), torch.atan2(gy, gx) % (2 * math.pi)
+
+
+def _binned(mag: torch.Tensor, angle: torch.Tensor, bins: int, period: float) -> torch.Tensor:
+    """Magnitude-weighted orientation votes N x C x bins x H x W (linear between two bins)."""
+    pos = (angle % period) / period * bins - 0.5
+    low = pos.floor()
+    frac = pos - low
+    votes = torch.zeros(*mag.shape[:2], bins, *mag.shape[2:])
+    for index, weight in ((low, 1.0 - frac), (low + 1, frac)):
+        votes.scatter_add_(2, (index.long() % bins).unsqueeze(2), (mag * weight).unsqueeze(2))
+    return votes
+
+
+def hog_features(frames: torch.Tensor) -> torch.Tensor:
+    """HOG of single frames (N x 3 x H x W in [0, 1]): grey from the RGB the model sees,
+    unsigned orientations in HOG_BINS bins per cell of a HOG_CELLS x HOG_CELLS grid, each cell
+    L2-normalised -> N x HOG_CELLS^2 x HOG_BINS."""
+    grey = (frames * torch.tensor(GREY_WEIGHTS).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    mag, angle = _gradients(grey)
+    votes = _binned(mag, angle, HOG_BINS, math.pi)[:, 0]  # N x bins x H x W
+    cells = F.adaptive_avg_pool2d(votes, HOG_CELLS)  # N x bins x c x c
+    cells = cells / cells.square().sum(1, keepdim=True).add(1e-6).sqrt()
+    return cells.flatten(1)
+
+
+def orient_features(frames: torch.Tensor) -> torch.Tensor:
+    """Gradient-orientation statistics of single frames (N x 3 x H x W in [0, 1]) per plane
+    (R, G, B and grey): a signed ORIENT_BINS-bin histogram weighted by magnitude (sums to 1)
+    and the mean magnitude -> N x 4 (ORIENT_BINS + 1). Encoder artefacts sit in the colour
+    planes, so each plane has its own histogram."""
+    grey = (frames * torch.tensor(GREY_WEIGHTS).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    mag, angle = _gradients(torch.cat([frames, grey], 1))
+    hist = _binned(mag, angle, ORIENT_BINS, 2 * math.pi).sum((3, 4))  # N x 4 x bins
+    total = hist.sum(2, keepdim=True)
+    stats = [hist / total.clamp_min(1e-6), mag.mean((2, 3)).unsqueeze(2)]
+    return torch.cat(stats, 2).flatten(1)
+
+
+FEATURES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "linear": frame_features,
+    "hog": hog_features,
+    "orient": orient_features,
+}
+
+
 def fit_linear(
     train: tuple[torch.Tensor, torch.Tensor],
     val: tuple[torch.Tensor, torch.Tensor],
@@ -297,13 +351,14 @@ def cnn_indices(video_frames: int, count: int | None) -> list[int]:
 
 
 def _linear_per_index(
-    train: torch.Tensor, val: torch.Tensor, yt: Any, yv: Any, classes: int
+    train: torch.Tensor, val: torch.Tensor, yt: Any, yv: Any, classes: int, probe: str = "linear"
 ) -> list:
-    """Linear-probe accuracy at every frame index."""
+    """Accuracy of logistic regression on the ``probe``'s features at every frame index."""
+    features = FEATURES[probe]
     return [
         fit_linear(
-            (frame_features(unit_float(train[:, i])), yt),
-            (frame_features(unit_float(val[:, i])), yv),
+            (features(unit_float(train[:, i])), yt),
+            (features(unit_float(val[:, i])), yv),
             classes=classes,
         )
         for i in range(train.shape[1])
@@ -388,14 +443,14 @@ def probe_clips(
     yt, yv = torch.as_tensor(train[1]).long(), torch.as_tensor(val[1]).long()
     video = xt.shape[1]
     indices = cnn_indices(video, cnn_frames) if "cnn" in frame_probes else []
-    if len(indices) < video and "linear" not in frame_probes:
+    if len(indices) < video and not set(frame_probes) & set(FEATURES):
         raise ValueError(f"cnn_frames={cnn_frames} skips frame indices; add the linear probe")
     say = on_step or (lambda _: None)
     fit = {"classes": classes, "epochs": epochs, "batch": batch}
     acc: dict[str, list[float | None]] = {}
-    if "linear" in frame_probes:
-        say(f"linear probe at {video} frame indices")
-        acc["linear"] = list(_linear_per_index(xt, xv, yt, yv, classes))
+    for name in (p for p in FEATURES if p in frame_probes):
+        say(f"{name} probe at {video} frame indices")
+        acc[name] = list(_linear_per_index(xt, xv, yt, yv, classes, name))
     if indices:
         acc["cnn"] = [None] * video
     for index in indices:
@@ -410,6 +465,42 @@ def probe_clips(
         net = motion_net(view, in_channels=mt.shape[1], classes=classes)
         motion[view] = train_net(net, (mt, yt), (mv, yv), epochs=epochs, batch=batch)
     return ProbeReport(classes, len(yv), alpha, acc, motion)
+
+
+def ladder_levels(ladders: Sequence[str]) -> list[tuple[str, int]]:
+    """(ladder, level) of every level of ``ladders`` ("all": every ladder of LADDERS)."""
+    from mpbench.data.synth import LADDERS
+
+    names = list(LADDERS) if list(ladders) == ["all"] else list(ladders)
+    for name in names:
+        if name not in LADDERS:
+            raise ValueError(
+                f"unknown ladder {name!r}; expected 'all' or among {', '.join(LADDERS)}"
+            )
+    return [(name, level) for name in names for level in range(len(LADDERS[name]))]
+
+
+def probe_ladders(
+    spec: SynthSpec,
+    ladders: Sequence[str],
+    *,
+    alpha: float = 0.05,
+    on_level: Callable[[str, int, ProbeReport], None] | None = None,
+    **kw: Any,
+) -> list[tuple[str, int, ProbeReport]]:
+    """:func:`probe_synth` at every level of ``ladders`` on ``spec``; each level's verdict at
+    ``alpha / levels`` (Bonferroni over the levels, on top of the one over each level's fits)."""
+    from mpbench.data.synth import ladder_knobs
+
+    levels = ladder_levels(ladders)
+    out = []
+    for name, level in levels:
+        knobs = ladder_knobs(name, level)
+        report = probe_synth(replace(spec, **knobs), alpha=alpha / len(levels), **kw)
+        out.append((name, level, report))
+        if on_level is not None:
+            on_level(name, level, report)
+    return out
 
 
 def render_split(
@@ -427,6 +518,39 @@ def render_split(
         clips.append(video)
         labels.append(label)
     return np.stack(clips), np.array(labels)
+
+
+def decoded_split(
+    root: str | Path, *, split: str, limit: int | None = None, dataset: str = "synth"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``limit`` videos of ``split`` of the dataset at ``root``, every frame decoded
+    by PyAV as training reads it (RGB): uint8 N x F x H x W x 3 (F: the shortest video's)."""
+    from mpbench.data.catalog import read_splits
+    from mpbench.data.video import decode_video
+
+    entries = getattr(read_splits(dataset, root=root), split)[:limit]
+    videos = [decode_video(e.path).numpy() for e in entries]
+    frames = min(v.shape[0] for v in videos)
+    return np.stack([v[:frames] for v in videos]), np.array([e.label for e in entries])
+
+
+def probe_files(
+    root: str | Path,
+    *,
+    classes: int,
+    train_clips: int | None = None,
+    val_clips: int | None = None,
+    eval_splits: Sequence[str] = ("val", "test"),
+    **kw: Any,
+) -> ProbeReport:
+    """:func:`probe_clips` on the decoded files of a dataset on disk: fitted on train, scored
+    on the first ``val_clips`` clips of ``eval_splits`` together (more clips, tighter bound)."""
+    train = decoded_split(root, split="train", limit=train_clips)
+    parts = [decoded_split(root, split=s) for s in eval_splits]
+    frames = min(p[0].shape[1] for p in (train, *parts))
+    clips = np.concatenate([p[0][:, :frames] for p in parts])[:val_clips]
+    labels = np.concatenate([p[1] for p in parts])[:val_clips]
+    return probe_clips((train[0][:, :frames], train[1]), (clips, labels), classes=classes, **kw)
 
 
 def probe_synth(

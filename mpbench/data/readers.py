@@ -23,7 +23,7 @@ import os
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mpbench.data.datasets import VideoEntry
@@ -49,6 +49,8 @@ class Splits:
         test: videos that are only reported.
         class_names: class names in label order.
         rule: one line saying where each split comes from (logged with the trial).
+        test_shift: videos of an appearance-shifted test split (reported only, never used to
+            choose models); empty when the dataset names none.
 
     Example:
         >>> a, b, c = (VideoEntry(p, 0) for p in ("a.mp4", "b.mp4", "c.mp4"))
@@ -61,9 +63,15 @@ class Splits:
     test: list[VideoEntry]
     class_names: list[str]
     rule: str = ""
+    test_shift: list[VideoEntry] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        named = (("train", self.train), ("val", self.val), ("test", self.test))
+        named = (
+            ("train", self.train),
+            ("val", self.val),
+            ("test", self.test),
+            ("test_shift", self.test_shift),
+        )
         for (a, left), (b, right) in itertools.combinations(named, 2):
             shared = sorted({e.path for e in left} & {e.path for e in right})
             if shared:

@@ -39,10 +39,50 @@ import numpy as np
 
 from mpbench.config import Preset
 
-SPLIT_CODES: dict[str, int] = {"train": 0, "val": 1, "test": 2}
-# Written into metadata.json. 2: motion-only at every frame index (torus world, stationary
-# states, real test split); 1 (unversioned files): only the middle frame was class-free.
-SYNTH_VERSION = 2
+SPLIT_CODES: dict[str, int] = {"train": 0, "val": 1, "test": 2, "test_shift": 3}
+# Written into metadata.json. 3: intra-only constant-QP files (ENCODING) and the test_shift
+# split; 2: motion-only at every frame index of the renders (torus world, stationary states,
+# real test split); 1 (unversioned files): only the middle frame was class-free.
+SYNTH_VERSION = 3
+
+
+@dataclass(frozen=True)
+class Look:
+    """The appearance distribution of a split (every class and frame index shares it).
+
+    ``test_shift`` draws from SHIFT_LOOK, an appearance never seen in training: saturated actor
+    colours with ring textures, a finer and stronger background texture (present even when the
+    spec's is flat) and extra static look-alike clutter. Only the appearance changes, never the
+    motions, so the split measures what training on one appearance costs on another.
+    """
+
+    tint: float = 0.15  # half-range of the actor's colour tint around its luminance
+    gap: tuple[float, float] = (0.0, 0.3)  # added to spec.contrast: actor-background gap
+    textures: tuple[int, ...] = (0, 1, 2)  # stripes, checker, half-split (3: rings)
+    bg_tint: float = 0.1
+    bg_waves: float = 0.15  # spatial frequency scale of the background waves
+    bg_amp: tuple[float, float] = (0.02, 0.06)  # per-wave amplitude, times bg_texture
+    bg_floor: float = 0.0  # background texture at least this (0: the spec's)
+    extra_clutter: int = 0
+
+
+TRAIN_LOOK = Look()
+SHIFT_LOOK = Look(
+    tint=0.35,
+    gap=(0.05, 0.25),
+    textures=(3,),
+    bg_tint=0.2,
+    bg_waves=0.45,
+    bg_amp=(0.04, 0.08),
+    bg_floor=1.0,
+    extra_clutter=2,
+)
+
+
+def split_look(split: str) -> Look:
+    """The appearance distribution of ``split``."""
+    return SHIFT_LOOK if split == "test_shift" else TRAIN_LOOK
+
 
 # Motion classes, in the order presets take them; _path turns each into per-frame changes of
 # (x, y, theta, logscale) from frame 0.
@@ -74,7 +114,8 @@ class SynthSpec:
         classes: number of motion classes (the first ``classes`` entries of ``MOTIONS``).
         train_clips: clips in the train split (balanced: label = index mod classes).
         val_clips: clips in the val split (early stopping, pruning, searches).
-        test_clips: clips in the test split (reported only; rendered from their own seeds).
+        test_clips: clips in the test split (reported only; rendered from their own seeds),
+            and in the ``test_shift`` split (the same motions in an unseen appearance).
         video_frames: frames per video.
         size: frame height = width in pixels (even, for yuv420p).
         fps: frame rate written into the mp4 files (motion is defined per frame).
@@ -129,7 +170,8 @@ class SynthSpec:
         """Number of clips in ``split``."""
         if split not in SPLIT_CODES:
             raise ValueError(f"split must be one of {list(SPLIT_CODES)}, got {split!r}")
-        return {"train": self.train_clips, "val": self.val_clips, "test": self.test_clips}[split]
+        counts = {"train": self.train_clips, "val": self.val_clips, "test": self.test_clips}
+        return counts.get(split, self.test_clips)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (for metadata.json)."""
@@ -202,8 +244,48 @@ PRESETS: dict[Preset, SynthSpec] = {
 }
 
 
+# Nuisance ladders: for each nuisance, the knob values of levels 0 (off), 1, 2 and 3. Scales:
+# noise = std of Gaussian sensor noise on pixel values in [0, 1]; flicker = std of the
+# per-frame global gain (0.1: about +-10 % brightness); shake = std of the per-frame camera
+# offset in pixels; pan = (min, max) camera speed in pixels per frame at 64 px; distractors =
+# moving look-alikes of the actor (random walks, 0.7 x its size); clutter = static look-alikes
+# together with the background texture amplitude (bg_texture 1: waves of 2-6 % luminance).
+# `mpbench data probe --ladder all` proves every level motion-only.
+LADDERS: dict[str, tuple[dict[str, Any], ...]] = {
+    "noise": tuple({"noise": v} for v in (0.0, 0.05, 0.1, 0.2)),
+    "flicker": tuple({"flicker": v} for v in (0.0, 0.05, 0.1, 0.2)),
+    "shake": tuple({"shake": v} for v in (0.0, 0.5, 1.0, 2.0)),
+    "pan": tuple({"pan": (0.0, v)} for v in (0.0, 0.5, 1.0, 2.0)),
+    "distractors": tuple({"distractors": v} for v in (0, 1, 2, 3)),
+    "clutter": tuple(
+        {"clutter": c, "bg_texture": t} for c, t in ((0, 0.0), (1, 1.0), (2, 2.0), (4, 3.0))
+    ),
+}
+
+
+def ladder_knobs(ladder: str, level: int) -> dict[str, Any]:
+    """The knob values of ``level`` of nuisance ``ladder`` (an error names the known ones)."""
+    if ladder not in LADDERS:
+        raise ValueError(
+            f"unknown nuisance ladder {ladder!r}; expected one of {', '.join(LADDERS)}"
+        )
+    levels = LADDERS[ladder]
+    if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level < len(levels):
+        raise ValueError(
+            f"level of ladder {ladder!r} must be an integer in [0, {len(levels) - 1}], "
+            f"got {level!r}"
+        )
+    return dict(levels[level])
+
+
 def preset_spec(preset: str = "easy", **overrides: Any) -> SynthSpec:
-    """The named preset with ``overrides`` applied (None values are ignored)."""
+    """The named preset with ``overrides`` applied (None values are ignored); ``ladder`` and
+    ``level`` set the knobs of that level of a nuisance ladder (:data:`LADDERS`)."""
+    ladder, level = overrides.pop("ladder", None), overrides.pop("level", None)
+    if ladder is not None:
+        overrides = {**overrides, **ladder_knobs(ladder, 0 if level is None else level)}
+    elif level is not None:
+        raise ValueError(f"level {level!r} needs a ladder (one of {', '.join(LADDERS)})")
     if preset not in PRESETS:
         raise ValueError(f"unknown synth preset {preset!r}; expected one of {', '.join(PRESETS)}")
     known = set(SynthSpec.__dataclass_fields__)
@@ -279,15 +361,18 @@ def _path(motion: str, rng: np.random.Generator, spec: SynthSpec, t: np.ndarray)
     return out
 
 
-def _appearance(rng: np.random.Generator, spec: SynthSpec, bg_lum: float) -> dict[str, Any]:
+def _appearance(
+    rng: np.random.Generator, spec: SynthSpec, bg_lum: float, look: Look = TRAIN_LOOK
+) -> dict[str, Any]:
     """Shape, colour, texture and size of one object: the same distribution for every class."""
     lum_sign = 1.0 if rng.random() < spec.brighter else -1.0
-    lum = np.clip(bg_lum + lum_sign * rng.uniform(spec.contrast, spec.contrast + 0.3), 0.05, 0.95)
-    tint = rng.uniform(-0.15, 0.15, size=3)
+    gap = spec.contrast + rng.uniform(*look.gap)
+    lum = np.clip(bg_lum + lum_sign * gap, 0.05, 0.95)
+    tint = rng.uniform(-look.tint, look.tint, size=3)
     return {
         "shape": int(rng.integers(0, 4)),  # square, triangle, cross, ellipse
         "colour": np.clip(lum + tint - tint.mean(), 0.0, 1.0),
-        "texture": int(rng.integers(0, 3)),  # stripes, checker, half-split
+        "texture": int(rng.choice(look.textures)),
         "freq": rng.uniform(2.0, 4.0),
         "radius": rng.uniform(*spec.actor_radius) * spec.size,
         "aspect": rng.uniform(0.7, 1.0),
@@ -313,6 +398,8 @@ def _texture(kind: int, u: np.ndarray, v: np.ndarray, freq: float) -> np.ndarray
         return np.sign(np.sin(np.pi * freq * u))
     if kind == 1:
         return np.sign(np.sin(np.pi * freq * u) * np.sin(np.pi * freq * v))
+    if kind == 3:  # rings (test_shift only)
+        return np.sign(np.sin(np.pi * freq * np.hypot(u, v)))
     return np.where(u + 0.3 * v > 0, 1.0, -1.0)
 
 
@@ -348,7 +435,7 @@ def _draw(canvas: np.ndarray, look: dict[str, Any], state: np.ndarray) -> None:
 
 
 def _background(
-    rng: np.random.Generator, xs: np.ndarray, ys: np.ndarray, texture: float
+    rng: np.random.Generator, xs: np.ndarray, ys: np.ndarray, texture: float, look: Look
 ) -> tuple[Any, float]:
     """A static low-frequency textured background as a function of the camera offset.
 
@@ -356,9 +443,10 @@ def _background(
     frame of a panning or shaking camera) has one distribution.
     """
     lum = rng.uniform(0.3, 0.7)
-    tint = rng.uniform(-0.1, 0.1, size=3).astype(np.float32)
-    waves = rng.normal(size=(3, 2)) * 0.15
-    phases, amps = rng.uniform(0, 2 * np.pi, 3), texture * rng.uniform(0.02, 0.06, 3)
+    tint = rng.uniform(-look.bg_tint, look.bg_tint, size=3).astype(np.float32)
+    waves = rng.normal(size=(3, 2)) * look.bg_waves
+    texture = max(texture, look.bg_floor)
+    phases, amps = rng.uniform(0, 2 * np.pi, 3), texture * rng.uniform(*look.bg_amp, 3)
     # sin(k.(x + c_t) + p) = sin(k.x) cos(k.c_t + p) + cos(k.x) sin(k.c_t + p): only T x H x W
     # multiply-adds per wave instead of a sine per pixel and frame
     base = [k[0] * xs + k[1] * ys for k in waves]
@@ -396,26 +484,26 @@ def render_clip(spec: SynthSpec, *, seed: int, split: str, index: int) -> tuple[
     """Render clip ``index`` of ``split``: (uint8 frames T x H x W x 3, label)."""
     if split not in SPLIT_CODES:
         raise ValueError(f"split must be one of {list(SPLIT_CODES)}, got {split!r}")
-    rng = clip_rng(seed, split, index)
+    rng, look_of_split = clip_rng(seed, split, index), split_look(split)
     label = index % spec.classes
     t = np.arange(spec.video_frames, dtype=np.float64)
     grid = np.arange(spec.size, dtype=np.float32) + 0.5
     xs, ys = np.meshgrid(grid, grid)
-    paint_bg, bg_lum = _background(rng, xs, ys, spec.bg_texture)
+    paint_bg, bg_lum = _background(rng, xs, ys, spec.bg_texture, look_of_split)
     cam = _camera(rng, spec, t)  # world = pixel + cam
     canvas = paint_bg(cam)  # T x H x W x 3 float32
     offset = np.concatenate([cam, np.zeros_like(cam)], axis=1)  # world -> pixel state
-    for _ in range(spec.clutter):
-        look = _appearance(rng, spec, bg_lum)
+    for _ in range(spec.clutter + look_of_split.extra_clutter):
+        look = _appearance(rng, spec, bg_lum, look_of_split)
         _draw(canvas, look, np.repeat(_random_state(rng, spec)[None], t.size, axis=0) - offset)
     for _ in range(spec.distractors):
-        look = _appearance(rng, spec, bg_lum)
+        look = _appearance(rng, spec, bg_lum, look_of_split)
         look["radius"] *= 0.7
         walk = np.cumsum(rng.normal(scale=spec.speed[1] * spec.size / 64, size=(t.size, 2)), 0)
         state = np.repeat(_random_state(rng, spec)[None], t.size, axis=0)
         state[:, :2] += walk - walk[0]
         _draw(canvas, look, state - offset)
-    look = _appearance(rng, spec, bg_lum)
+    look = _appearance(rng, spec, bg_lum, look_of_split)
     state = _random_state(rng, spec)[None] + _path(spec.motions[label], rng, spec, t)
     state[:, 3] = _wrap_scale(state[:, 3])
     _draw(canvas, look, state - offset)
@@ -457,23 +545,45 @@ def _yuv_frame(rgb: np.ndarray, *, pts: int, fps: int) -> Any:
     return out
 
 
-def write_mp4(path: Path, frames: np.ndarray, *, fps: int, crf: int = 12) -> None:
+# How write_synth_dataset encodes (written into metadata.json). Intra-only at a constant QP:
+# every frame is a keyframe coded from its own pixels alone, at a quantiser that does not depend
+# on other frames, so a decoded frame is a function of its rendered frame only and inherits the
+# motion-only property. With inter prediction (P/B frames, CRF rate control) the encoder's
+# motion-compensated residuals put the motion direction into single decoded frames (issue 24).
+ENCODING: dict[str, Any] = {"codec": "libx264", "pix_fmt": "yuv420p", "intra_only": True, "qp": 12}
+
+
+def _x264_options(*, intra_only: bool, qp: int) -> dict[str, str]:
+    """libx264 options: single-threaded, mbtree off; intra-only constant QP or CRF ``qp``."""
+    if not intra_only:
+        return {"crf": str(qp), "threads": "1", "x264-params": "mbtree=0"}
+    params = "keyint=1:min-keyint=1:scenecut=0:bframes=0:mbtree=0"
+    return {"qp": str(qp), "threads": "1", "x264-params": params}
+
+
+def write_mp4(
+    path: Path,
+    frames: np.ndarray,
+    *,
+    fps: int,
+    intra_only: bool = ENCODING["intra_only"],
+    qp: int = ENCODING["qp"],
+) -> None:
     """Encode uint8 frames (T x H x W x 3, even H and W) as H.264 yuv420p, single-threaded.
 
-    A low CRF keeps one-pixel motion and low-contrast edges visible. The bytes are a pure
-    function of the frames: libx264 runs single-threaded with macroblock-tree rate control off
-    (with mbtree on, about 1 clip in 20 came out different on a second run, even from identical
-    input), every frame gets an explicit pts, and each frame is copied into a buffer that PyAV
-    allocates, padding zeroed.
+    ``intra_only`` (the default, see ENCODING) codes every frame as a keyframe at constant QP
+    ``qp``; otherwise inter frames at CRF ``qp``. A low value keeps one-pixel motion and
+    low-contrast edges visible. The bytes are a pure function of the frames: libx264 runs
+    single-threaded with macroblock-tree rate control off (with mbtree on, about 1 clip in 20
+    came out different on a second run, even from identical input), every frame gets an
+    explicit pts, and each frame is copied into a buffer that PyAV allocates, padding zeroed.
     """
     import av
 
     height, width = frames.shape[1:3]
     with av.open(str(path), "w", format="mp4") as container:
         stream = container.add_stream(
-            "libx264",
-            rate=fps,
-            options={"crf": str(crf), "threads": "1", "x264-params": "mbtree=0"},
+            "libx264", rate=fps, options=_x264_options(intra_only=intra_only, qp=qp)
         )
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.thread_count = 1
@@ -492,13 +602,14 @@ def write_synth_dataset(
     preset: str = "easy",
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Write ``spec``'s train, val and test clips as mp4 files plus split and class files.
+    """Write ``spec``'s train, val, test and test_shift clips as mp4 files (encoded as ENCODING
+    says) plus split and class files.
 
-    Layout: ``out/videos/<class>/<split>_<index:05d>.mp4``, ``out/train.txt``, ``out/val.txt``
-    and ``out/test.txt`` ("<path relative to out> <label>" per line), ``out/classes.txt`` (one
-    class name per line, in label order) and ``out/metadata.json`` (generator version, preset,
-    knobs, seed). ``progress`` is called with the number of clips written since the last call.
-    Returns the metadata.
+    Layout: ``out/videos/<class>/<split>_<index:05d>.mp4``, ``out/train.txt``, ``out/val.txt``,
+    ``out/test.txt`` and ``out/test_shift.txt`` ("<path relative to out> <label>" per line),
+    ``out/classes.txt`` (one class name per line, in label order) and ``out/metadata.json``
+    (generator version, preset, knobs, seed, encoding). ``progress`` is called with the number
+    of clips written since the last call. Returns the metadata.
     """
     out = Path(out)
     names = spec.class_names
@@ -519,6 +630,7 @@ def write_synth_dataset(
         "version": SYNTH_VERSION,
         "preset": preset,
         "seed": seed,
+        "encoding": ENCODING,
         **spec.to_dict(),
     }
     (out / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -531,7 +643,7 @@ class SynthSource:
     Args:
         spec: the knobs.
         seed: dataset seed; clip ``i`` is a pure function of (seed, split, i).
-        split: "train", "val" or "test" (three disjoint sets of clips).
+        split: "train", "val", "test" or "test_shift" (disjoint sets of clips).
 
     Example:
         >>> src = SynthSource(preset_spec("easy"), seed=0, split="val")

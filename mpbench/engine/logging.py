@@ -53,6 +53,7 @@ SPLIT_CONTEXTS = {
     "train": tk.CONTEXT_TRAINING,
     "val": tk.CONTEXT_EVALUATION,
     "test": tk.CONTEXT_EVALUATION,
+    "test_shift": tk.CONTEXT_EVALUATION,
 }
 
 
@@ -75,6 +76,9 @@ def dataset_inputs(config: TrialConfig, data: Any) -> list[dict[str, Any]]:
         root = Path(root).expanduser().resolve()
         source_type, source = tk.SOURCE_LOCAL, {"uri": root.as_uri()}
     splits = {"train": data.train.source, "val": data.val.source, "test": data.test().source}
+    shifted = data.test_shift()
+    if shifted is not None:
+        splits["test_shift"] = shifted.source
     return [
         {
             "name": f"{config.dataset}/{split}",
@@ -244,7 +248,13 @@ class TrialRecorder:
         as data and as a figure."""
         if self.writer is None:
             return
-        keys = (tk.M_TEST_TOP1, tk.M_TEST_TOP5, tk.M_TEST_MCA, *tk.OVER_TRIAL_METRICS)
+        keys = (
+            tk.M_TEST_TOP1,
+            tk.M_TEST_TOP5,
+            tk.M_TEST_MCA,
+            *tk.SHIFT_METRICS,
+            *tk.OVER_TRIAL_METRICS,
+        )
         final = {k: metrics[k] for k in keys if k in metrics}
         final[tk.M_TRAIN_SECONDS] = time.perf_counter() - self._t0
         self.writer.log_metrics(final, step=self.config.epochs)

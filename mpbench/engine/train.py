@@ -348,11 +348,12 @@ def peak_memory_mb(device: torch.device) -> float:
 def _final_evaluation(
     trainer: Trainer, history: list[dict[str, float]]
 ) -> tuple[dict[str, float], torch.Tensor]:
-    """Multi-view test metrics (test_clips x test_crops) plus the last epoch's metrics, and the
-    test confusion matrix."""
+    """Multi-view test metrics (test_clips x test_crops, and on test_shift when the dataset has
+    one) plus the last epoch's metrics, and the test confusion matrix."""
     cfg = trainer.config
     loader = _test_loader(trainer)
     test, confusion = evaluate(trainer, loader, views=True)
+    shifted = _test_loader(trainer, split="test_shift")
     metrics = {**history[-1], **trial_rates(history)} if history else {}
     metrics.update(
         {
@@ -361,6 +362,11 @@ def _final_evaluation(
             tk.M_TEST_MCA: test["mean_class_acc"],
         }
     )
+    if shifted is not None:
+        shift, _ = evaluate(trainer, shifted, views=True)
+        metrics[tk.M_TEST_SHIFT_TOP1] = shift["top1"]
+        metrics[tk.M_TEST_SHIFT_TOP5] = shift["top5"]
+        metrics[tk.M_TEST_SHIFT_MCA] = shift["mean_class_acc"]
     log.info(
         "trial %s finished: test top-1 %.4f over %d views",
         cfg.key(),
@@ -370,10 +376,14 @@ def _final_evaluation(
     return metrics, confusion
 
 
-def _test_loader(trainer: Trainer) -> Any:
-    """A loader over the multi-view test set of the trial's dataset."""
+def _test_loader(trainer: Trainer, *, split: str = "test") -> Any:
+    """A loader over the multi-view test (or test_shift) set of the trial's dataset; None for a
+    test_shift the dataset does not have."""
     cfg = trainer.config
-    test_set = trainer.data.test(num_clips=cfg.test_clips, num_crops=cfg.test_crops)
+    build = trainer.data.test if split == "test" else trainer.data.test_shift
+    test_set = build(num_clips=cfg.test_clips, num_crops=cfg.test_crops)
+    if test_set is None:
+        return None
     return make_loader(test_set, cfg, train=False, dist_ctx=trainer.dist, device=trainer.device)
 
 

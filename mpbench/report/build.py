@@ -23,12 +23,20 @@ from mpbench.report.load import (
     open_search_study,
     read_client,
 )
-from mpbench.report.stats import BOOT_SEED, RESAMPLES, aggregate, summarize_cells, with_setting
+from mpbench.report.stats import (
+    BOOT_SEED,
+    RESAMPLES,
+    aggregate,
+    appearance_gap,
+    summarize_cells,
+    with_setting,
+)
 from mpbench.report.table import (
     CSV_FLOAT,
     PaperTable,
     paper_table,
     write_aggregate,
+    write_gap,
     write_tables,
 )
 from mpbench.report.variance import seed_variance, variance_markdown
@@ -61,6 +69,7 @@ class Report:
     warnings: tuple[str, ...] = ()
     decisions: Decisions | None = None
     variance: pd.DataFrame | None = None
+    gap: pd.DataFrame | None = None  # the appearance gap per setting (rows when test_shift ran)
 
 
 def make_report(
@@ -92,7 +101,9 @@ def make_report(
     variance = seed_variance(runs[runs["kind"] == "grid"], metric=metric)
     out = Path(results_dir) / study
     md, tex = _under(decisions, variance)
+    gap = appearance_gap(runs, metric=metric)
     paths = write_tables(summary, table, out, under=(md, tex)) + write_aggregate(agg, out)
+    paths += write_gap(gap, out)
     if len(variance):
         paths.append(out / "variance.csv")
         variance.to_csv(paths[-1], index=False, float_format=CSV_FLOAT, lineterminator="\n")
@@ -107,6 +118,7 @@ def make_report(
         warnings=warnings,
         decisions=decisions,
         variance=variance,
+        gap=gap,
     )
 
 

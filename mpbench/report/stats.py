@@ -71,12 +71,13 @@ MAX_SEEDS: Final = 10_000
 RESAMPLES: Final = 2000
 BOOT_SEED: Final = 0
 IQM_CUT: Final = 0.25
-SPLITS: Final = ("train", "val", "test", "none")
+SPLITS: Final = ("train", "val", "test", "test_shift", "none")
 SPLIT_OF: Final = {k: m.split for k, m in tk.METRICS.items() if m.split != "none"}
 SPLIT_NOTES: Final = {
     "train": "train split, mean over the last epoch",
     "val": "val split: early stopping, pruning and searches; last epoch",
     "test": "test split, reported only",
+    "test_shift": "appearance-shifted test split, reported only",
     "none": "no data split",
 }
 # test metric -> its val counterpart (the same label on the val split)
@@ -85,6 +86,12 @@ SPLIT_PAIRS: Final = {
     for t in tk.METRICS.values()
     for v in tk.METRICS.values()
     if t.split == "test" and v.split == "val" and t.label == v.label
+}
+# test metric -> its counterpart on the appearance-shifted test split
+SHIFT_PAIRS: Final = {
+    tk.M_TEST_TOP1: tk.M_TEST_SHIFT_TOP1,
+    tk.M_TEST_TOP5: tk.M_TEST_SHIFT_TOP5,
+    tk.M_TEST_MCA: tk.M_TEST_SHIFT_MCA,
 }
 FRACTION_METRICS: Final = frozenset(k for k, m in tk.METRICS.items() if m.unit == "fraction")
 COST_METRICS: Final = {
@@ -104,10 +111,11 @@ def split_of(metric: str) -> str:
 
 
 def split_metrics(metric: str) -> list[str]:
-    """``metric`` and its counterpart on the other split, val first (or ``metric`` alone)."""
+    """``metric`` and its counterparts on the other splits: val, test, test_shift (or
+    ``metric`` alone)."""
     for test, val in SPLIT_PAIRS.items():
-        if metric in (test, val):
-            return [val, test]
+        if metric in (test, val, SHIFT_PAIRS[test]):
+            return [val, test, SHIFT_PAIRS[test]]
     return [metric]
 
 
@@ -437,6 +445,27 @@ def _summarize_metric(
     table = table.join(counts).join(_comparisons(ok, column, keys)).join(_costs(ok, runs, keys))
     table["p_holm"] = holm(table["p_t"])
     return table.reset_index()
+
+
+GAP_COLUMNS: Final = ["n", "gap", "gap_std", "gap_low", "gap_high"]
+
+
+def appearance_gap(runs: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1) -> pd.DataFrame:
+    """Per setting: ``metric``'s test value minus its test_shift value (the appearance gap),
+    mean over the seeds that logged both, std and 95 % t interval; no rows when no run logged
+    test_shift."""
+    test = next((t for t in SPLIT_PAIRS if metric in split_metrics(t)), metric)
+    columns = [f"metric.{test}", f"metric.{SHIFT_PAIRS.get(test, test)}"]
+    runs, keys = add_settings(add_labels(runs))
+    rows = []
+    if test in SHIFT_PAIRS and columns[1] in runs and runs[columns[1]].notna().any():
+        ok = latest_runs(runs, column=columns[1], keys=keys).dropna(subset=columns)
+        for key, group in ok.groupby(keys, sort=False):
+            gaps = (group[columns[0]] - group[columns[1]]).to_numpy(float)
+            variant = group["variant"].iloc[0]
+            rows.append([*key, variant, "test", test, len(gaps), *mean_ci(gaps)])
+    table = pd.DataFrame(rows, columns=[*keys, "variant", "split", "metric", *GAP_COLUMNS])
+    return _order(table, keys).drop(columns=["split"])
 
 
 def _comparisons(ok: pd.DataFrame, column: str, keys: list[str] = KEYS) -> pd.DataFrame:

@@ -308,6 +308,45 @@ def write_aggregate(agg: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     return paths
 
 
+def gap_markdown(gap: pd.DataFrame) -> str:
+    """The appearance gap of :func:`mpbench.report.stats.appearance_gap` as Markdown."""
+    columns = list(gap.columns)
+    fields = columns[columns.index("label") + 1 : columns.index("variant")]
+    metric = str(gap["metric"].iloc[0])
+    scale = _scale(metric)
+    lines = [
+        f"Appearance gap: {metric_label(metric)} minus the same on the appearance-shifted "
+        f"test split (test_shift){_unit(metric)}, per seed, then mean ± std and 95% t interval "
+        "over seeds (positive: the unseen appearance costs accuracy).",
+        "",
+        "| "
+        + " | ".join(["backbone", "dataset", "label", *fields, "seeds", "gap [95% CI]"])
+        + " |",
+        "|" + "---|" * (5 + len(fields)),
+    ]
+    for _, r in gap.iterrows():
+        cell = f"{r['gap'] * scale:.2f} ± {r['gap_std'] * scale:.2f} " + (
+            f"[{r['gap_low'] * scale:.2f}, {r['gap_high'] * scale:.2f}]"
+            if not math.isnan(r["gap_low"])
+            else "[n/a]"
+        )
+        keys = [str(r[c]) for c in ("backbone", "dataset", "label", *fields)]
+        lines.append("| " + " | ".join([*keys, str(int(r["n"])), cell]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_gap(gap: pd.DataFrame, out_dir: str | Path) -> list[Path]:
+    """Write appearance_gap.md and .csv into ``out_dir`` (nothing when ``gap`` has no rows)."""
+    if gap.empty:
+        return []
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "appearance_gap.md", out / "appearance_gap.csv"]
+    paths[0].write_text(gap_markdown(gap), encoding="utf-8")
+    gap.to_csv(paths[1], index=False, float_format=CSV_FLOAT, lineterminator="\n")
+    return paths
+
+
 def rich_table(table: PaperTable) -> object:
     """A rich Table of the paper table (best cells bold) for the console."""
     from rich.markup import escape
