@@ -70,6 +70,8 @@ class QuickstartResult:
     seconds: dict[str, float] = field(default_factory=dict)
     summary: Any = None  # the report's stats table (table.csv as a DataFrame)
     history: Any = None  # per-epoch val_top1 of every run (long form)
+    gap: Any = None  # the report's appearance gap per variant (test - test_shift)
+    scores: dict[str, list[float]] = field(default_factory=dict)  # test top-1 per seed
     study: Any = None  # the StudySpec that ran
     study_file: Path | None = None
     workers: int = 0
@@ -219,6 +221,7 @@ def run_quickstart(
     report = make_report(spec.name, experiment=experiment, results_dir=results_dir)
     figures = make_figures(spec.name, experiment=experiment, results_dir=results_dir, note=on_stage)
     history = _val_history(spec.name, experiment=experiment, results_dir=results_dir)
+    scores = _test_scores(spec.name, experiment=experiment, results_dir=results_dir)
     seconds["report"] = time.perf_counter() - t0
     table = next(path for path in report.paths if path.suffix == ".md")
     return QuickstartResult(
@@ -228,6 +231,8 @@ def run_quickstart(
         seconds=seconds,
         summary=report.summary,
         history=history,
+        gap=report.gap,
+        scores=scores,
         study=spec,
         study_file=study_file,
         workers=p.workers,
@@ -242,6 +247,51 @@ def _val_history(study: str, *, experiment: str, results_dir: Path) -> Any:
     cache = default_cache_dir(study, results_dir=results_dir)
     runs = load_runs(study, experiment=experiment, cache_dir=cache)
     return load_history(runs, metrics=[tk.M_VAL_TOP1], cache_dir=cache)
+
+
+def _test_scores(study: str, *, experiment: str, results_dir: Path) -> dict[str, list[float]]:
+    """Test top-1 per seed of each variant (the runs the table averages)."""
+    from mpbench.report.load import default_cache_dir, latest_runs, load_runs
+
+    cache = default_cache_dir(study, results_dir=results_dir)
+    runs = load_runs(study, experiment=experiment, cache_dir=cache)
+    column = f"metric.{tk.M_TEST_TOP1}"
+    ok = latest_runs(runs, column=column, keys=["variant"]).sort_values(["variant", "seed"])
+    return {str(v): [float(x) for x in g[column]] for v, g in ok.groupby("variant", sort=False)}
+
+
+def certificate(result: QuickstartResult) -> Any:
+    """The controls' certificate of the quickstart's own cells (static vs baseline, its MDE)."""
+    import json
+
+    from mpbench.certify import Certificate
+
+    data = json.loads((result.data_root / "metadata.json").read_text(encoding="utf-8"))
+    seeds = len(result.scores.get("baseline", [])) or 2
+    return Certificate(dict(result.scores), data["classes"], data["test_clips"], seeds=seeds)
+
+
+def shift_lines(result: QuickstartResult, variant: str) -> list[str]:
+    """The test_shift comparison and the appearance gap per variant, as README lines."""
+    summary, gap = result.summary, result.gap
+    rows = summary[(summary["split"] == "test_shift") & (summary["label"] == variant)]
+    if rows.empty or gap is None or gap.empty:
+        return ["No run logged the test_shift split."]
+    r = rows.iloc[0]
+    lines = [
+        f"On test_shift (same motions, an appearance never seen in training) {variant} - "
+        f"baseline is {100 * r['delta']:+.2f} points (95 % paired t interval "
+        f"[{100 * r['delta_low']:+.2f}, {100 * r['delta_high']:+.2f}], Holm p {r['p_holm']:.3f}).",
+        "",
+        "| variant | seeds | appearance gap (test - test_shift) points | 95 % t interval |",
+        "|---|---|---|---|",
+    ]
+    for _, g in gap.iterrows():
+        lines.append(
+            f"| {g['label']} | {int(g['n'])} | {100 * g['gap']:.2f} ± {100 * g['gap_std']:.2f} | "
+            f"[{100 * g['gap_low']:.2f}, {100 * g['gap_high']:.2f}] |"
+        )
+    return lines
 
 
 # What the quickstart has to show to answer its question (issue 11): every cell's seed std at
@@ -345,7 +395,7 @@ def quickstart_answer(summary: Any, history: Any, *, variant: str = "learnable")
             100 * float(r["boot_high"]),
         )
         for _, r in summary.iterrows()
-        if r["split"] in ("val", "test")
+        if r["split"] in ("val", "test", "test_shift")
     ]
     rows = summary[(summary["split"] == "test") & (summary["label"] == variant)]
     if rows.empty:
@@ -410,7 +460,8 @@ def results_readme(result: QuickstartResult, *, wall: float, answer: Answer) -> 
         f"- Study `{result.study_file}`" + (f": {spec.description}." if spec.description else "."),
         f"- Data (`{_shown(result.data_root)}`): {data['classes']} synthetic motion classes, "
         f"{data['train_clips']} train / {data['val_clips']} val / {data['test_clips']} test "
-        f"clips of {data['video_frames']} frames at {data['size']} px (H.264 files); chance "
+        f"/ {data['test_clips']} test_shift clips of {data['video_frames']} frames at "
+        f"{data['size']} px (H.264 files); chance "
         f"{100 / data['classes']:.0f} %.",
         f"- Training: {base.backbone} ({base.size}), {base.frames}+1 frames at {base.crop} px, "
         f"{steps} steps of batch {base.batch_size} (lr {base.lr:g}, {base.epochs} epochs), "
@@ -427,6 +478,19 @@ def results_readme(result: QuickstartResult, *, wall: float, answer: Answer) -> 
             for sp, v, n, m, sd, lo, hi in answer.cells
         ),
         "",
+        "## The appearance shift",
+        "",
+        *shift_lines(result, answer.variant),
+        "",
+        "## Controls: what this benchmark can detect",
+        "",
+        "`static` sees one frame repeated (motion destroyed): on a motion-only benchmark it must "
+        "fall to chance. The minimal detectable effect is computed from the baseline's seed "
+        "spread at this seed count (mpbench/certify.py; `mpbench data certify --study "
+        f"{result.study_file}` runs the controls, `shuffled` included, on their own).",
+        "",
+        *(f"- {line}" for line in certificate(result).lines()),
+        "",
         "## Files",
         "",
         "- `table.md`, `table.tex`, `table.csv` (`mpbench report`): val and test top-1, mean ± std "
@@ -435,6 +499,7 @@ def results_readme(result: QuickstartResult, *, wall: float, answer: Answer) -> 
         "costs).",
         "- `aggregate.md`, `aggregate.csv`: interquartile mean and probability of improvement with "
         "stratified bootstrap intervals.",
+        "- `appearance_gap.md`, `appearance_gap.csv`: test minus test_shift per variant.",
         "- Figures (`mpbench figures`, PNG and PDF): "
         + ", ".join(sorted({f"`{p.stem}`" for p in result.figures})),
         "",

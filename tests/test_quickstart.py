@@ -27,7 +27,7 @@ batch_size = 4
 device = "cpu"
 dataset_options = {{cache = true}}
 [grid]
-variant = ["baseline", "learnable_tav"]
+variant = ["baseline", "learnable_tav", "static"]
 seeds = 2
 [execution]
 workers = 2
@@ -65,7 +65,7 @@ def test_reduced_quickstart_writes_table_and_figures(tmp_path, monkeypatch, mlfl
     out = tmp_path / "out" / "qs_test"
     table = (out / "table.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| x3d_xs")]
-    assert [r.split("|")[2].strip() for r in rows] == ["baseline", "learnable_tav"]
+    assert [r.split("|")[2].strip() for r in rows] == ["baseline", "learnable_tav", "static"]
     assert all("±" in r for r in rows)  # mean ± std over the 2 seeds
     assert (out / "table.tex").read_text().count("\\toprule") == 1
     for name in ("ablation", "learning_curves", "attention_function", "attention_strip"):
@@ -84,7 +84,8 @@ def test_reduced_quickstart_writes_table_and_figures(tmp_path, monkeypatch, mlfl
     client = MlflowClient(mlflow_uri)
     exp = client.get_experiment_by_name("mpbench")
     runs = client.search_runs([exp.experiment_id], f"tags.`{tk.TAG_STUDY}` = 'qs_test'")
-    assert len(runs) == 4  # 2 variants x 2 seeds, and the second call ran nothing again
+    assert len(runs) == 6  # 3 variants x 2 seeds, and the second call ran nothing again
+    assert res.output.count("writing synthetic clips") <= 1  # the data is prepared once
 
 
 def test_quickstart_study_file_is_missing(tmp_path, monkeypatch):
@@ -109,6 +110,29 @@ def _check_results_readme(out: Path) -> None:
     cell = f"| test | baseline | 2 | {100 * base['mean']:.2f} | {100 * base['std']:.2f} |"
     assert cell in text
     # the quickstart rewrote the folder with its own dataset (QUICKSTART_DATA)
-    assert "4 synthetic motion classes, 480 train / 96 val / 160 test clips" in text
+    assert (
+        "4 synthetic motion classes, 480 train / 96 val / 160 test / 160 test_shift clips" in text
+    )
+    _check_shift_and_controls(out, text)
     assert "2 seeds per variant" in text and "Study `" in text
     assert re.search(r"largest val top-1 range over the last 3 epochs of a run \d+\.\d\d", text)
+
+
+def _check_shift_and_controls(out: Path, text: str) -> None:
+    """The README's appearance gaps are appearance_gap.csv's; its certificate is the controls'."""
+    import pandas as pd
+
+    from mpbench.certify import minimal_detectable_effect
+
+    gap = pd.read_csv(out / "appearance_gap.csv")
+    assert list(gap["label"]) == ["baseline", "learnable_tav", "static"]
+    for _, g in gap.iterrows():
+        assert f"| {g['label']} | 2 | {100 * g['gap']:.2f} ± {100 * g['gap_std']:.2f} |" in text
+    csv = pd.read_csv(out / "table.csv")
+    shift = csv[(csv["split"] == "test_shift") & (csv["label"] == "learnable_tav")].iloc[0]
+    assert f"learnable_tav - baseline is {100 * shift['delta']:+.2f} points" in text
+    base = csv[(csv["split"] == "test") & (csv["label"] == "baseline")].iloc[0]
+    mde = minimal_detectable_effect(float(base["std"]), 2)
+    assert f"minimal detectable effect at 2 seeds: {100 * mde:.2f} points" in text
+    assert "static inside" in text or "static ABOVE" in text
+    assert "CERTIFIED: the controls" in text

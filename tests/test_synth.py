@@ -57,7 +57,8 @@ def test_test_split_is_its_own_set_of_clips() -> None:
     expected, _ = render_clip(spec, seed=0, split="test", index=6)
     np.testing.assert_array_equal(test.load(6).numpy(), expected)
     with pytest.raises(
-        ValueError, match=r"split must be one of \['train', 'val', 'test', 'test_shift'\], got 'dev'"
+        ValueError,
+        match=r"split must be one of \['train', 'val', 'test', 'test_shift'\], got 'dev'",
     ):
         spec.num_clips("dev")
 

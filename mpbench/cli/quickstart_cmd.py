@@ -69,7 +69,7 @@ def quickstart(
     wall = time.perf_counter() - t0
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
     readme, answer = write_results_readme(result, wall=wall)
-    _print_done(result, readme=readme, verdict=answer.verdict(), wall=wall, stages=stages)
+    _print_done(result, readme=readme, answer=answer, wall=wall, stages=stages)
     console.print(
         f"browse every run and trial: `{ui_command(study)}` (mlflow ui and optuna-dashboard)",
         highlight=False, markup=False, soft_wrap=True,
@@ -85,9 +85,14 @@ def _check_study(study: Path) -> None:
         )
 
 
-def _print_done(result: Any, *, readme: Path, verdict: str, wall: float, stages: str) -> None:
-    """The answer, the time and where the summary, the table and the figures went."""
+def _print_done(result: Any, *, readme: Path, answer: Any, wall: float, stages: str) -> None:
+    """The answer, the shift, the controls, the time and where the files went."""
+    from mpbench.quickstart import certificate, shift_lines
+
+    verdict, variant = answer.verdict(), answer.variant
     console.print(f"[bold]answer:[/] {verdict}")
+    for line in [*shift_lines(result, variant), *certificate(result).lines()]:
+        console.print(line, highlight=False, markup=False)
     console.print(f"[bold green]quickstart done[/] in {wall:.0f} s ({stages})")
     console.print(f"summary: {readme}")
     console.print(f"table:   {result.table} (+ .tex, .csv)")
