@@ -92,6 +92,8 @@ class Certificate:
 
     def lines(self) -> list[str]:
         """The verdict in words, one fact per line (percentage points)."""
+        if not self.scores.get("static"):
+            return ["no static control ran, so nothing is certified (`mpbench data certify`)"]
         rows = [
             f"{v}: test top-1 {100 * self.mean(v):.2f} % over {len(s)} seed(s) "
             f"({', '.join(f'{100 * x:.1f}' for x in s)})"

@@ -125,7 +125,7 @@ def test_write_synth_dataset_same_seed_gives_identical_files(tmp_path: Path) -> 
     write_synth_dataset(tmp_path / "c", spec=spec, seed=2)
     a, b, c = (_digests(tmp_path / n) for n in "abc")
     assert a == b
-    assert len(a) == 12 + 5  # clips + train/val/test.txt, classes.txt, metadata.json
+    assert len(a) == 15 + 6  # clips + train/val/test/test_shift.txt, classes.txt, metadata.json
     assert a["videos/right/val_00000.mp4"] != a["videos/right/test_00000.mp4"]
     assert a["videos/right/train_00000.mp4"] != c["videos/right/train_00000.mp4"]
 
@@ -145,7 +145,17 @@ def test_written_split_files_are_balanced_and_metadata_complete(tmp_path: Path) 
     assert (tmp_path / "classes.txt").read_text().split() == ["right", "left", "up", "down"]
     meta = json.loads((tmp_path / "metadata.json").read_text())
     assert meta["seed"] == 0 and meta["preset"] == "easy" and meta["classes"] == 4
-    assert meta["test_clips"] == 4 and meta["version"] == 2
+    assert meta["test_clips"] == 4 and meta["version"] == 3
+    assert meta["encoding"] == {
+        "codec": "libx264",
+        "pix_fmt": "yuv420p",
+        "intra_only": True,
+        "qp": 12,
+    }
+    shift = (tmp_path / "test_shift.txt").read_text().split()
+    assert shift[::2] == [
+        f"videos/{n}/test_shift_{i:05d}.mp4" for i, n in enumerate(spec.class_names)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -198,8 +208,8 @@ def test_cli_data_synth_writes_files_and_refuses_a_non_empty_folder(tmp_path: Pa
     ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "wrote 4 train + 2 val + 3 test clips of 2 classes" in result.output
-    assert len(list(out.rglob("*.mp4"))) == 9
+    assert "wrote 4 train + 2 val + 3 test + 3 test_shift clips of 2 classes" in result.output
+    assert len(list(out.rglob("*.mp4"))) == 12
     assert len((out / "test.txt").read_text().splitlines()) == 3
     assert json.loads((out / "metadata.json").read_text())["fps"] == 4
     again = runner.invoke(app, args)

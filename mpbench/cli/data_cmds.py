@@ -42,9 +42,14 @@ def synth(
     frames: Annotated[int | None, typer.Option(help="Frames per video.")] = None,
     size: Annotated[int | None, typer.Option(help="Frame size in pixels (even).")] = None,
     fps: Annotated[int | None, typer.Option(help="Frame rate of the mp4 files.")] = None,
+    ladder: Annotated[
+        str | None, typer.Option(help="Nuisance ladder: " + ", ".join(LADDER_NAMES) + ".")
+    ] = None,
+    level: Annotated[int | None, typer.Option(help="Level 0-3 of --ladder.")] = None,
     force: Annotated[bool, typer.Option(help="Write into a non-empty folder.")] = False,
 ) -> None:
-    """Write the synthetic motion benchmark as H.264 mp4 files plus split lists."""
+    """Write the synthetic motion benchmark (train, val, test and the appearance-shifted
+    test_shift) as intra-only H.264 mp4 files plus split lists."""
     _check_preset(preset)
     if out.exists() and any(out.iterdir()) and not force:
         raise ValueError(f"{out} is not empty; pass --force to write into it")
@@ -61,15 +66,18 @@ def synth(
         video_frames=frames,
         size=size,
         fps=fps,
+        ladder=ladder,
+        level=level,
     )
-    total = spec.train_clips + spec.val_clips + spec.test_clips
+    total = spec.train_clips + spec.val_clips + 2 * spec.test_clips
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("writing clips", total=total)
         write_synth_dataset(
             out, spec=spec, seed=seed, preset=preset, progress=lambda n: bar.advance(task, n)
         )
     console.print(
-        f"wrote {spec.train_clips} train + {spec.val_clips} val + {spec.test_clips} test clips of "
+        f"wrote {spec.train_clips} train + {spec.val_clips} val + {spec.test_clips} test + "
+        f"{spec.test_clips} test_shift clips of "
         f"{spec.classes} classes ({', '.join(spec.class_names)}) to {out}"
     )
 

@@ -246,6 +246,12 @@ def make_figures(
         ),
         ("lambda_sweep", lambda: fg.plot_lambda_sweep(df, metric=metric)),
         (
+            "nuisance",
+            lambda: fg.plot_nuisance(
+                runs[runs["kind"] != "search"], metric=metric, palette=palette
+            ),
+        ),
+        (
             "learning_curves",
             lambda: fg.plot_learning_curves(
                 load_history(

@@ -489,3 +489,65 @@ __all__: Any = [
     "theme",
     "variant_palette",
 ]
+
+
+def nuisance_levels(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` (wide) whose dataset_options name a nuisance ladder, with ``ladder`` and
+    ``level`` columns (NoData when none does)."""
+    import json
+
+    def parse(text: object) -> tuple[Any, Any]:
+        try:
+            opts = json.loads(text) if isinstance(text, str) else {}
+        except ValueError:
+            opts = {}
+        opts = opts if isinstance(opts, dict) else {}
+        return opts.get("ladder"), opts.get("level", 0)
+
+    column = "param.dataset_options"
+    if column not in runs:
+        raise NoData("no run logged dataset_options")
+    parsed = runs[column].map(parse)
+    out = runs.assign(ladder=parsed.str[0], level=parsed.str[1])
+    out = out[out["ladder"].notna()]
+    if out.empty:
+        raise NoData("no run trained on a nuisance ladder (dataset option ladder)")
+    return out
+
+
+@_themed
+def plot_nuisance(
+    runs: pd.DataFrame, *, metric: str = tk.M_TEST_TOP1, palette: Mapping[str, str] | None = None
+) -> Figure:
+    """Accuracy vs nuisance strength per variant (mean and 95 % t interval over seeds), one
+    column per ladder: ``metric`` on test, on test_shift, and the appearance gap between them."""
+    data = add_labels(nuisance_levels(runs.drop(columns="setting", errors="ignore")))
+    shift = f"metric.{tk.M_TEST_SHIFT_TOP1 if metric == tk.M_TEST_TOP1 else metric}"
+    test = f"metric.{metric}"
+    if shift in data:
+        data = data.assign(_gap=data[test] - data[shift])
+    rows = [(test, axis_label(metric))]
+    if shift in data and data[shift].notna().any():
+        rows += [(shift, axis_label(tk.M_TEST_SHIFT_TOP1)), ("_gap", "appearance gap (points)")]
+    ladders = sorted(set(data["ladder"]))
+    fig, axes = _grid(len(rows), len(ladders))
+    for col, ladder in enumerate(ladders):
+        part = latest_runs(data[data["ladder"] == ladder], column=test, keys=["label", "level"])
+        for row, (key, ylabel) in enumerate(rows):
+            ax = axes[row, col]
+            for label, line in part.groupby("label", sort=True):
+                stats = [
+                    (level, *mean_ci(100 * g[key].dropna().to_numpy(float)))
+                    for level, g in line.groupby("level", sort=True)
+                ]
+                xs, means, _, lows, highs = np.array(stats, dtype=float).T
+                err = [np.nan_to_num(means - lows), np.nan_to_num(highs - means)]
+                colour = None if palette is None else palette.get(str(label))
+                ax.errorbar(xs, means, yerr=err, marker="o", capsize=3, label=label, color=colour)
+            ax.set_xlabel(f"{ladder} level")
+            ax.set_xticks(sorted(set(part["level"])))
+            if col == 0:
+                ax.set_ylabel(ylabel)
+        axes[0, col].set_title(f"nuisance: {ladder}")
+    axes[0, 0].legend(fontsize="small")
+    return fig

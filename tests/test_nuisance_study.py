@@ -1,0 +1,52 @@
+"""studies/nuisance.toml at toy size: every cell runs, and the nuisance figure draws accuracy vs
+nuisance strength per variant (test, test_shift and the appearance gap)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mpbench.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+TOY_CLIPS = (
+    "train_clips = 480, val_clips = 96, test_clips = 160",
+    "train_clips = 8, val_clips = 4, test_clips = 4",
+)
+TOY_SETS = ["--set", "epochs=1", "--set", "max_steps=1", "--set", "batch_size=4"]
+
+
+def toy_study(folder: Path) -> Path:
+    """studies/nuisance.toml with 8 / 4 / 4 clips and one seed."""
+    text = (REPO / "studies" / "nuisance.toml").read_text()
+    assert text.count(TOY_CLIPS[0]) == 8 and text.count("seeds = 2") == 1
+    path = folder / "studies" / "nuisance.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text(text.replace(*TOY_CLIPS).replace("seeds = 2", "seeds = 1"))
+    return path
+
+
+@pytest.mark.slow
+def test_nuisance_study_runs_at_toy_size_and_draws_its_figure(tmp_path, mlflow_uri) -> None:
+    from mpbench.report.figures import plot_nuisance
+    from mpbench.report.load import load_runs
+
+    study = toy_study(tmp_path)
+    runner = CliRunner()
+    res = runner.invoke(app, ["grid", str(study), *TOY_SETS])
+    assert res.exit_code == 0, res.output
+    figs = runner.invoke(app, ["figures", "nuisance", "--results-dir", str(tmp_path / "out")])
+    assert figs.exit_code == 0, figs.output
+    for ext, head in (("png", b"\x89PNG"), ("pdf", b"%PDF")):
+        assert (tmp_path / "out" / "nuisance" / f"nuisance.{ext}").read_bytes()[:4] == head
+    runs = load_runs("nuisance")
+    assert len(runs) == 3 * 8 and runs["metric.test_shift_top1"].notna().all()
+    fig = plot_nuisance(runs)
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes[:2]] == ["nuisance: distractors", "nuisance: flicker"]
+    assert len(axes) == 3 * 2  # test, test_shift, appearance gap x the two ladders
+    for ax in axes:
+        lines = [line for line in ax.get_lines() if len(line.get_xdata()) == 4]
+        assert len(lines) == 3 and all(list(line.get_xdata()) == [0, 1, 2, 3] for line in lines)
