@@ -23,6 +23,15 @@ from mpbench.data.synth import (
 )
 
 runner = CliRunner()
+
+
+def _files(root: Path, **options: object) -> object:
+    """build_data on synth files at ``root`` (4 + 1 frames at 32 px)."""
+    return build_data(
+        "synth", root=root, frames=4, sampling_rate=1, crop=32, seed=0, options=options
+    )
+
+
 TOY = {"classes": 4, "train_clips": 8, "val_clips": 4, "test_clips": 4, "video_frames": 6}
 
 
@@ -65,7 +74,7 @@ def test_test_shift_split_is_another_appearance_of_the_same_motions(tmp_path: Pa
         > 2 * np.abs(np.diff(flat[0].astype(float), axis=1)).mean()
     )
     write_synth_dataset(tmp_path, spec=spec, seed=0)
-    data = build_data("synth", root=tmp_path, frames=4, sampling_rate=1, crop=32, seed=0)
+    data = _files(tmp_path)
     assert data.info["num_test_shift"] == 4 and "test_shift = test_shift.txt" in data.info["splits"]
     item = data.test_shift(1, 1)[0]
     assert item[0].shape == (1, 3, 5, 32, 32)
@@ -77,38 +86,13 @@ def test_a_real_dataset_names_its_shift_split_with_the_test_shift_option(tmp_pat
     spec = preset_spec("easy", size=32, **TOY)
     write_synth_dataset(tmp_path, spec=spec, seed=0)
     (tmp_path / "test_shift.txt").rename(tmp_path / "heldout_scene.txt")
-    plain = build_data("synth", root=tmp_path, frames=4, sampling_rate=1, crop=32, seed=0)
+    plain = _files(tmp_path)
     assert plain.test_shift() is None and plain.info["num_test_shift"] == 0
-    named = build_data(
-        "synth",
-        root=tmp_path,
-        frames=4,
-        sampling_rate=1,
-        crop=32,
-        seed=0,
-        options={"test_shift": "heldout_scene.txt"},
-    )
-    assert named.info["num_test_shift"] == 4
+    assert _files(tmp_path, test_shift="heldout_scene.txt").info["num_test_shift"] == 4
     with pytest.raises(FileNotFoundError, match=r"test_shift list not found: .*missing.txt"):
-        build_data(
-            "synth",
-            root=tmp_path,
-            frames=4,
-            sampling_rate=1,
-            crop=32,
-            seed=0,
-            options={"test_shift": "missing.txt"},
-        )
+        _files(tmp_path, test_shift="missing.txt")
     with pytest.raises(ValueError, match=r"test_shift must be a list file relative to the root"):
-        build_data(
-            "synth",
-            root=tmp_path,
-            frames=4,
-            sampling_rate=1,
-            crop=32,
-            seed=0,
-            options={"test_shift": 3},
-        )
+        _files(tmp_path, test_shift=3)
 
 
 def test_every_ladder_has_four_levels_from_off_and_rejects_bad_levels() -> None:

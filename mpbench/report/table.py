@@ -300,11 +300,15 @@ def write_tables(
 
 def write_aggregate(agg: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     """Write aggregate.md and aggregate.csv into ``out_dir``."""
-    out = Path(out_dir)
+    return _write_md_csv(Path(out_dir), "aggregate", aggregate_markdown(agg), agg)
+
+
+def _write_md_csv(out: Path, name: str, markdown: str, frame: pd.DataFrame) -> list[Path]:
+    """Write ``name``.md (``markdown``) and ``name``.csv (``frame``) into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "aggregate.md", out / "aggregate.csv"]
-    paths[0].write_text(aggregate_markdown(agg), encoding="utf-8")
-    agg.to_csv(paths[1], index=False, float_format=CSV_FLOAT, lineterminator="\n")
+    paths = [out / f"{name}.md", out / f"{name}.csv"]
+    paths[0].write_text(markdown, encoding="utf-8")
+    frame.to_csv(paths[1], index=False, float_format=CSV_FLOAT, lineterminator="\n")
     return paths
 
 
@@ -339,12 +343,7 @@ def write_gap(gap: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     """Write appearance_gap.md and .csv into ``out_dir`` (nothing when ``gap`` has no rows)."""
     if gap.empty:
         return []
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "appearance_gap.md", out / "appearance_gap.csv"]
-    paths[0].write_text(gap_markdown(gap), encoding="utf-8")
-    gap.to_csv(paths[1], index=False, float_format=CSV_FLOAT, lineterminator="\n")
-    return paths
+    return _write_md_csv(Path(out_dir), "appearance_gap", gap_markdown(gap), gap)
 
 
 def rich_table(table: PaperTable) -> object:
