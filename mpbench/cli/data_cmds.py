@@ -154,6 +154,26 @@ def _names(text: str, *, option: str, known: tuple[str, ...]) -> list[str]:
 ValClipsOpt = Annotated[
     int, typer.Option(help="Validation clips (at most the preset's); more = tighter bound.", min=1)
 ]
+ProbeRootOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Probe the decoded files of a dataset written by `mpbench data synth` (fit on "
+        "train, score on val + test) instead of rendering the preset."
+    ),
+]
+LadderOpt = Annotated[
+    str,
+    typer.Option(
+        help="Probe every level of these nuisance ladders (comma-separated, or 'all') on the "
+        "preset: " + ", ".join(LADDER_NAMES) + "."
+    ),
+]
+ProbesOpt = Annotated[
+    str, typer.Option(help="Single-frame probes at every frame index: linear, hog, orient, cnn.")
+]
+MotionOpt = Annotated[
+    str, typer.Option(help="Motion views, one must beat the bound: diff, clip ('' for none).")
+]
 CnnFramesOpt = Annotated[
     int, typer.Option(help="Frame indices for the CNN probe, spread evenly (0: every one).", min=0)
 ]
@@ -172,28 +192,11 @@ def probe(
     video_frames: Annotated[
         int | None, typer.Option(help="Frames per video (default: preset).")
     ] = None,
-    root: Annotated[
-        Path | None,
-        typer.Option(
-            help="Probe the decoded files of a dataset written by `mpbench data synth` (fit on "
-            "train, score on val + test) instead of rendering the preset."
-        ),
-    ] = None,
-    ladder: Annotated[
-        str,
-        typer.Option(
-            help="Probe every level of these nuisance ladders (comma-separated, or 'all') on the "
-            "preset: " + ", ".join(LADDER_NAMES) + "."
-        ),
-    ] = "",
-    probes: Annotated[
-        str,
-        typer.Option(help="Single-frame probes at every frame index: linear, hog, orient, cnn."),
-    ] = "linear,hog,orient,cnn",
+    root: ProbeRootOpt = None,
+    ladder: LadderOpt = "",
+    probes: ProbesOpt = "linear,hog,orient,cnn",
     cnn_frames: CnnFramesOpt = 0,
-    motion: Annotated[
-        str, typer.Option(help="Motion views, one must beat the bound: diff, clip ('' for none).")
-    ] = "diff,clip",
+    motion: MotionOpt = "diff,clip",
     frames: Annotated[
         int, typer.Option(help="T for the motion views (centre T+1 frames).", min=1)
     ] = 8,
@@ -206,15 +209,11 @@ def probe(
 ) -> None:
     """Prove the synthetic benchmark motion-only: single-frame probes at EVERY frame index.
 
-    Logistic regressions on appearance statistics (linear), on a HOG of the grey frame (hog) and
-    on gradient-orientation histograms of each colour plane (orient), and a small CNN on the RGB
-    frame are fitted at each frame index; the best of them must stay inside the binomial upper
-    bound of chance, Bonferroni-corrected for the number of probes fitted (and for the levels of
-    --ladder), while frame differences or a tiny 3D CNN on the clip (the positive control) must
-    beat it. --root probes decoded files, as training reads them. Exit code 0: motion-only;
-    1: a single frame LEAKS the class; 3: INCONCLUSIVE (single frames are at chance, but no
-    motion view beats the bound either).
-    """
+    Logistic regressions on appearance statistics (linear), a HOG (hog) and per-plane gradient
+    orientations (orient), and a small CNN, at each frame index: the best must stay inside the
+    chance bound, Bonferroni-corrected for the probes fitted (and the --ladder levels), while a
+    motion view beats it. --root probes decoded files. Exit 0: motion-only; 1: LEAKS; 3:
+    INCONCLUSIVE (no motion view beats the bound either)."""
     _check_preset(preset)
     from mpbench.data.probe import FRAME_PROBES, MOTION_VIEWS
 
