@@ -222,7 +222,12 @@ def test_shipped_study_sizes() -> None:
         "pn_functions",
         "search_tav",
         "reference_mpii",
+        "nuisance",
     }
+    nuisance = expand_grid(sizes["nuisance"])  # 3 variants x 2 ladders x 4 levels x 2 seeds
+    assert len(nuisance) == 3 * 2 * 4 * 2
+    levels = {(c.dataset_options["ladder"], c.dataset_options["level"]) for c in nuisance}
+    assert levels == {(n, lv) for n in ("flicker", "distractors") for lv in range(4)}
     assert len(expand_grid(sizes["paper_ablation"])) == 6 * 3 * 4 * 3
     assert len(expand_grid(sizes["reference_mpii"])) == 7 * 3
     lambdas = sorted({c.tav_weight for c in expand_grid(sizes["lambda_sweep"])})
