@@ -125,7 +125,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("engine", ("mpbench.engine",)),
     ("study", ("mpbench.study",)),
     ("results", ("mpbench.report", "mpbench.bench")),
-    ("applications", ("mpbench.ui", "mpbench.quickstart")),
+    ("applications", ("mpbench.ui", "mpbench.quickstart", "mpbench.certify")),
     ("cli", ("mpbench.cli", "mpbench.__main__")),
 )
 
