@@ -175,7 +175,8 @@ def test_foreign_checkpoint_is_moved_aside_and_the_trial_starts_fresh(tmp_path, 
     ckpt = torch.load(foreign, weights_only=True)
     assert ckpt["key"] == cfg.key() and ckpt["epoch"] == 1
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warned == [
+    # only the checkpoint warnings: the data-wait warning of a tiny trial depends on the load
+    assert [w for w in warned if "checkpoint" in w] == [
         f"checkpoint {foreign} belongs to trial {other.config.key()}, not {cfg.key()}: moved "
         f"aside to {aside}; trial {cfg.key()} starts fresh"
     ]
