@@ -100,7 +100,9 @@ def test_synth_root_reads_test_txt_and_carves_val_without_it(
     bundle = build_data("synth", root=root, frames=2, sampling_rate=1, crop=16, seed=0)
     assert [e.path for e in bundle.test(1, 1).source.entries] == _list_file(root / "test.txt")
     assert [e.path for e in bundle.val.source.entries] == _list_file(root / "val.txt")
-    assert bundle.info["splits"] == "train, val, test = train.txt, val.txt, test.txt as given"
+    assert bundle.info["splits"] == (
+        "train, val, test = train.txt, val.txt, test.txt as given; test_shift = test_shift.txt"
+    )
     (root / "test.txt").unlink()
     carved = build_data("synth", root=root, frames=2, sampling_rate=1, crop=16, seed=0)
     assert [e.path for e in carved.test(1, 1).source.entries] == _list_file(root / "val.txt")

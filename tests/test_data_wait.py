@@ -166,7 +166,8 @@ def test_cached_trial_waits_little_and_the_report_shows_the_share_per_cell(
     assert slow.metrics[tk.M_DATA_WAIT_SHARE] > 0.5
     report = make_report("waits", results_dir=tmp_path / "results", resamples=10)
     table = (tmp_path / "results" / "waits" / "table.md").read_text()
-    assert "| synth (val) | synth (test) | synth (data wait %) | excluded |" in table
+    header = "| synth (val) | synth (test) | synth (test_shift) | synth (data wait %) | excluded |"
+    assert header in table
     for variant, result in (("baseline", cached), ("learnable", slow)):
         share = f"{100 * result.metrics[tk.M_DATA_WAIT_SHARE]:.1f}"
         assert f"| x3d_xs | {variant} |" in table
