@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from matplotlib.container import ErrorbarContainer
 from typer.testing import CliRunner
 
 from mpbench.cli import app
@@ -47,6 +48,6 @@ def test_nuisance_study_runs_at_toy_size_and_draws_its_figure(tmp_path, mlflow_u
     axes = fig.axes
     assert [ax.get_title() for ax in axes[:2]] == ["nuisance: distractors", "nuisance: flicker"]
     assert len(axes) == 3 * 2  # test, test_shift, appearance gap x the two ladders
-    for ax in axes:
-        lines = [line for line in ax.get_lines() if len(line.get_xdata()) == 4]
-        assert len(lines) == 3 and all(list(line.get_xdata()) == [0, 1, 2, 3] for line in lines)
+    for ax in axes:  # one error-bar line per variant (its caps are lines of their own)
+        bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+        assert len(bars) == 3 and all(list(c.lines[0].get_xdata()) == [0, 1, 2, 3] for c in bars)
