@@ -115,7 +115,7 @@ def test_easy_is_motion_only_at_every_frame_index() -> None:
         epochs=6,
         alpha=ALPHA,
     )
-    assert report.fits == 12 + 3
+    assert report.fits == 12 * 3 + 3  # linear, hog and orient at every frame; the CNN at 3
     _assert_motion_only(report, margin=0.25)
 
 
@@ -195,7 +195,8 @@ def test_cli_data_probe_prints_every_frame_index_bounds_and_verdict() -> None:
     text = " ".join(result.output.split())  # rich wraps lines at the terminal width
     assert "synth easy: 2 classes, 6 frames, 120 train / 60 val clips" in text
     assert "for 60 val clips: 0.600 for one probe" in text
-    assert "Bonferroni-corrected for the max over 8 probes fitted (alpha 0.05 / 8)" in text
+    # linear, hog and orient at 6 frame indices, the CNN at 2
+    assert "Bonferroni-corrected for the max over 20 probes fitted (alpha 0.05 / 20)" in text
     assert text.endswith(": motion-only")
     bad = runner.invoke(app, ["data", "probe", "--probes", "linear,optical_flow"])
-    assert bad.exit_code == 2 and "--probes must be among linear, cnn" in bad.output
+    assert bad.exit_code == 2 and "--probes must be among linear, hog, orient, cnn" in bad.output
