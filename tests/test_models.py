@@ -135,12 +135,11 @@ def test_input_frame_count_is_checked() -> None:
 
 
 @pytest.fixture
-def hub_dir(tmp_path):
-    """A fresh, empty torch hub cache."""
-    old = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "hub"))
-    yield tmp_path / "hub"
-    torch.hub.set_dir(old)
+def hub_dir(tmp_path, monkeypatch):
+    """A fresh, empty torch hub cache; afterwards the hub folder follows TORCH_HOME again
+    (restoring it with set_dir(old) would pin it for every later test of the process)."""
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
+    return tmp_path / "hub"
 
 
 def _save_x3d_xs_checkpoint() -> dict[str, torch.Tensor]:

@@ -147,16 +147,18 @@ def test_trial_logs_its_splits_as_mlflow_dataset_inputs_once(
     assert again.run_id == first.run_id
     run = MlflowClient(mlflow_uri).get_run(first.run_id)
     inputs = {i.dataset.name: i for i in run.inputs.dataset_inputs}
-    assert sorted(inputs) == ["synth/test", "synth/train", "synth/val"]  # no duplicates
+    # no duplicates
+    assert sorted(inputs) == ["synth/test", "synth/test_shift", "synth/train", "synth/val"]
     contexts = {n: {t.key: t.value for t in i.tags}[tk.DATASET_CONTEXT] for n, i in inputs.items()}
     assert contexts == {
         "synth/train": "training",
         "synth/val": "evaluation",
         "synth/test": "evaluation",
+        "synth/test_shift": "evaluation",
     }
     train = inputs["synth/train"].dataset
     assert re.fullmatch(r"[0-9a-f]{12}", train.digest)
-    assert len({i.dataset.digest for i in inputs.values()}) == 3
+    assert len({i.dataset.digest for i in inputs.values()}) == 4
     assert train.source_type == "code"
     assert json.loads(train.source)["tags"] == {
         "mpbench.synth.preset": "easy",
@@ -285,7 +287,7 @@ def test_ui_serves_runs_and_trials_and_stops_on_sigint(ran_study: dict[str, Any]
         assert len(found) == 2
         assert {r["info"]["status"] for r in found} == {"FINISHED"}
         names = {d["dataset"]["name"] for d in found[0]["inputs"]["dataset_inputs"]}
-        assert names == {"synth/train", "synth/val", "synth/test"}
+        assert names == {"synth/train", "synth/val", "synth/test", "synth/test_shift"}
 
         dbase, sid = dash.split("/dashboard/studies/")
         studies = get(dbase + "/api/studies")["study_summaries"]
