@@ -156,17 +156,9 @@ def certify(
     on_trial: Callable[[Any, float], None] | None = None,
 ) -> Certificate:
     """Run the controls on ``base`` for ``seeds`` seeds and certify for ``study_seeds``."""
-    from mpbench.data import build_data
+    from mpbench.engine.build import build_data_for
 
     configs = control_configs(base, seeds=range(seeds), epochs=epochs)
-    data = build_data(
-        base.dataset,
-        root=base.data_root,
-        frames=base.frames,
-        sampling_rate=base.sampling_rate,
-        crop=base.crop,
-        seed=base.seed,
-        options=base.dataset_options,
-    )
+    data = build_data_for(base, seed=base.seed)
     scores = run_controls(configs, run_root=run_root, on_trial=on_trial)
     return Certificate(scores, data.num_classes, data.info["num_test"], seeds=study_seeds)

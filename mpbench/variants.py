@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mpbench import _pixels
+from mpbench._fields import same_named
 from mpbench._ranges import check_shift, check_slope, shift_of, slope_of
 from mpbench._registry import Registry
 from mpbench.config import ChannelOrder, Granularity, Layout
@@ -168,14 +169,9 @@ class VariantSpec(BaseModel):
         if not self.prompt:
             return NoPrompt(layout=layout)
         return MotionPrompt(
-            pn=self.pn,
-            slope=self.slope,
-            shift=self.shift,
-            init=self.init,
-            granularity=self.granularity,
+            **same_named(self, "pn", "slope", "shift", "init", "granularity", "tav_weight"),
             frames=frames,
             size=size,
-            tav_weight=self.tav_weight,
             layout=layout,
             mean=mean,
             std=std,

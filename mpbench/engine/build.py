@@ -13,6 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from mpbench._device import resolve_device as _resolve
+from mpbench._fields import same_named
 from mpbench._pixels import MEAN, STD
 from mpbench.config import TrialConfig
 from mpbench.engine.distributed import DistContext
@@ -39,17 +40,16 @@ def autocast_factory(amp: str, device: torch.device) -> Callable[[], Any]:
     return lambda: torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def build_data_for(config: TrialConfig) -> Any:
-    """The DataBundle of ``config`` (dataset, root, clip shape, seed and dataset options)."""
+def build_data_for(config: TrialConfig, *, seed: int | None = None) -> Any:
+    """The DataBundle of ``config`` (dataset, root, clip shape, seed and dataset options); the
+    seed is ``seed`` where given, else the config's data seed."""
     from mpbench.data import build_data
 
     return build_data(
         config.dataset,
         root=config.data_root,
-        frames=config.frames,
-        sampling_rate=config.sampling_rate,
-        crop=config.crop,
-        seed=config.data_seed_value,
+        **same_named(config, "frames", "sampling_rate", "crop"),
+        seed=config.data_seed_value if seed is None else seed,
         options=dict(config.dataset_options),
     )
 
@@ -75,11 +75,7 @@ def build_model_for(
             config.backbone,
             variant=variant,
             num_classes=num_classes,
-            frames=config.frames,
-            crop=config.crop,
-            size=config.size,
-            pretrained=config.pretrained,
-            weights=config.weights,
+            **same_named(config, "frames", "crop", "size", "pretrained", "weights"),
             mean=mean,
             std=std,
             **regularisation_kwargs(config),

@@ -7,6 +7,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from mpbench._fields import same_named
+
 
 def lr_factor(
     step: int,
@@ -45,16 +47,21 @@ def lr_factor(
     )
 
 
+# lr_factor's arguments -> the TrialConfig fields that set them
+_SCHEDULE_FIELDS = {
+    "milestones": "step_milestones",
+    "gamma": "step_gamma",
+    "epoch_starts": "step_epochs",
+    "factors": "step_lrs",
+}
+
+
 def trial_lr_factor(config: Any, step: int, *, steps_per_epoch: int) -> float:
     """:func:`lr_factor` of a TrialConfig's schedule at ``step``."""
     return lr_factor(
         step,
         total=steps_per_epoch * config.epochs,
         warmup=round(config.warmup_epochs * steps_per_epoch),
-        schedule=config.schedule,
-        milestones=config.step_milestones,
-        gamma=config.step_gamma,
-        epoch_starts=config.step_epochs,
-        factors=config.step_lrs,
         steps_per_epoch=steps_per_epoch,
+        **same_named(config, "schedule", **_SCHEDULE_FIELDS),
     )

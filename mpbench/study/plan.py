@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mpbench._fields import same_named
 from mpbench.study import storage as S
 from mpbench.study.spec import StudySpec
 
@@ -81,6 +82,17 @@ def plan(
     )
 
 
+# the RunPlan fields a worker takes as its options of the same names
+_FROM_PLAN = (
+    "storage",
+    "run_folder",
+    "experiment",
+    "retries",
+    "heartbeat_interval",
+    "grace_period",
+)
+
+
 def worker_options(
     spec: StudySpec,
     p: RunPlan,
@@ -95,13 +107,8 @@ def worker_options(
     from mpbench.study.worker import WorkerOptions
 
     return WorkerOptions(
-        storage=p.storage,
         study=spec.name,
-        run_folder=p.run_folder,
-        experiment=p.experiment,
-        retries=p.retries,
-        heartbeat_interval=p.heartbeat_interval,
-        grace_period=p.grace_period,
+        **same_named(p, *_FROM_PLAN),
         index=index,
         parent_pid=parent_pid,
         max_trials=max_trials,
