@@ -136,6 +136,27 @@ def register_backbone(
     return deco
 
 
+def register_ptv_backbone(
+    file: str,
+    *,
+    family: str,
+    full: tuple[int, int],
+    classifier: str,
+    params_m: float,
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """:func:`register_backbone` for a BCTHW pytorchvideo network whose Kinetics-400 weights are
+    the model zoo's ``file``, trained at the ``full`` (frames, crop)."""
+    frames, crop = full
+    return register_backbone(
+        family=family,
+        layout="BCTHW",
+        full=full,
+        checkpoint=Checkpoint(url=f"{PTV_ZOO}/kinetics/{file}", frames=frames, crop=crop),
+        classifier=classifier,
+        params_m=params_m,
+    )
+
+
 def get_backbone(name: str) -> BackboneEntry:
     """The registry entry ``name`` (an unknown name is a ValueError with close matches)."""
     return BACKBONES.get(name)

@@ -11,7 +11,7 @@ from torch import nn
 
 from mpbench.config import Size
 from mpbench.models._common import ClipBackbone, check_multiple
-from mpbench.models._registry import PTV_ZOO, Checkpoint, register_backbone
+from mpbench.models._registry import register_ptv_backbone
 
 _PATCH_STRIDE = (2, 4)  # the 3 x 7 x 7 patch convolution strides 2 in time, 4 in space
 _TINY = {
@@ -43,13 +43,8 @@ def _mvit(
     return ClipBackbone(net)
 
 
-@register_backbone(
-    family="mvit",
-    layout="BCTHW",
-    full=(16, 224),
-    checkpoint=Checkpoint(url=f"{PTV_ZOO}/kinetics/MVIT_B_16x4.pyth", frames=16, crop=224),
-    classifier="head.proj",
-    params_m=36.61,
+@register_ptv_backbone(
+    "MVIT_B_16x4.pyth", family="mvit", full=(16, 224), classifier="head.proj", params_m=36.61
 )
 def mvit_b(**kw: Any) -> nn.Module:
     """MViT-B 16x4: 36.6M parameters, 16 x 224^2 input (Kinetics-400 78.9% top-1)."""

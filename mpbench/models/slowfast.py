@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from mpbench.config import Size
 from mpbench.models._common import check_at_least, check_multiple, strided
-from mpbench.models._registry import PTV_ZOO, Checkpoint, register_backbone
+from mpbench.models._registry import register_ptv_backbone
 
 _SPATIAL_STRIDE = 32
 _TINY = {
@@ -69,11 +69,10 @@ def _slowfast(
     return SlowFastBackbone(net, alpha=alpha)
 
 
-@register_backbone(
+@register_ptv_backbone(
+    "SLOWFAST_8x8_R50.pyth",
     family="slowfast",
-    layout="BCTHW",
     full=(32, 224),
-    checkpoint=Checkpoint(url=f"{PTV_ZOO}/kinetics/SLOWFAST_8x8_R50.pyth", frames=32, crop=224),
     classifier="blocks.6.proj",
     params_m=34.57,
 )

@@ -5,6 +5,7 @@ Built from a ``TimesformerConfig`` (nothing is downloaded); its input layout is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -204,27 +205,25 @@ def _checkpoint(repo: str) -> Checkpoint:
     return Checkpoint(url=url, frames=8, crop=224, source="huggingface", repo=repo)
 
 
-@register_backbone(
-    family="timesformer",
-    layout="BTCHW",
-    full=(8, 224),
-    checkpoint=_checkpoint(_HF_REPO),
-    classifier="classifier",
-    params_m=121.4,
-)
+def _base_entry(repo: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register a TimeSformer-Base 8x224 entry whose weights are the Hugging Face ``repo``."""
+    return register_backbone(
+        family="timesformer",
+        layout="BTCHW",
+        full=(8, 224),
+        checkpoint=_checkpoint(repo),
+        classifier="classifier",
+        params_m=121.4,
+    )
+
+
+@_base_entry(_HF_REPO)
 def timesformer(*, dropout: float = 0.0, drop_path: float = 0.0, **kw: Any) -> nn.Module:
     """TimeSformer-Base 8x224, divided space-time attention, Kinetics-400: 121M parameters."""
     return _timesformer("timesformer", dropout=dropout, drop_path=drop_path, **_BASE, **kw)
 
 
-@register_backbone(
-    family="timesformer",
-    layout="BTCHW",
-    full=(8, 224),
-    checkpoint=_checkpoint(_HF_REPO_K600),
-    classifier="classifier",
-    params_m=121.4,
-)
+@_base_entry(_HF_REPO_K600)
 def timesformer_k600(*, dropout: float = 0.0, drop_path: float = 0.0, **kw: Any) -> nn.Module:
     """TimeSformer-Base 8x224 from the Kinetics-600 weights (the reference code's start)."""
     return _timesformer("timesformer_k600", dropout=dropout, drop_path=drop_path, **_BASE, **kw)

@@ -6,13 +6,14 @@ input they are trained at; the head's pooling kernel follows the frames and crop
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from torch import nn
 
 from mpbench.config import Size
 from mpbench.models._common import ClipBackbone, check_at_least
-from mpbench.models._registry import PTV_ZOO, Checkpoint, register_backbone
+from mpbench.models._registry import register_ptv_backbone
 
 _SPATIAL_STRIDE = 32  # stem 2 x four stages of 2
 # narrow and shallow: ~30k parameters, a training step at 8 x 3 x 8 x 64^2 in ~0.05 s on 2 cores
@@ -45,40 +46,25 @@ def _x3d(
     return ClipBackbone(net)
 
 
-@register_backbone(
-    family="x3d",
-    layout="BCTHW",
-    full=(4, 160),
-    checkpoint=Checkpoint(url=f"{PTV_ZOO}/kinetics/X3D_XS.pyth", frames=4, crop=160),
-    classifier="blocks.5.proj",
-    params_m=3.79,
+# every X3D size is the same network (3.8M parameters), trained on other clip shapes
+_entry = functools.partial(
+    register_ptv_backbone, family="x3d", classifier="blocks.5.proj", params_m=3.79
 )
+
+
+@_entry("X3D_XS.pyth", full=(4, 160))
 def x3d_xs(**kw: Any) -> nn.Module:
     """X3D-XS: 3.8M parameters, 4 x 160^2 input (Kinetics-400 69.1% top-1)."""
     return _x3d("x3d_xs", depth_factor=2.2, **kw)
 
 
-@register_backbone(
-    family="x3d",
-    layout="BCTHW",
-    full=(13, 160),
-    checkpoint=Checkpoint(url=f"{PTV_ZOO}/kinetics/X3D_S.pyth", frames=13, crop=160),
-    classifier="blocks.5.proj",
-    params_m=3.79,
-)
+@_entry("X3D_S.pyth", full=(13, 160))
 def x3d_s(**kw: Any) -> nn.Module:
     """X3D-S: 3.8M parameters, 13 x 160^2 input (Kinetics-400 73.3% top-1)."""
     return _x3d("x3d_s", depth_factor=2.2, **kw)
 
 
-@register_backbone(
-    family="x3d",
-    layout="BCTHW",
-    full=(16, 224),
-    checkpoint=Checkpoint(url=f"{PTV_ZOO}/kinetics/X3D_M.pyth", frames=16, crop=224),
-    classifier="blocks.5.proj",
-    params_m=3.79,
-)
+@_entry("X3D_M.pyth", full=(16, 224))
 def x3d_m(**kw: Any) -> nn.Module:
     """X3D-M: 3.8M parameters, 16 x 224^2 input (Kinetics-400 75.9% top-1)."""
     return _x3d("x3d_m", depth_factor=2.2, **kw)
