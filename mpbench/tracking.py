@@ -146,6 +146,19 @@ class Metric(NamedTuple):
     label: str
 
 
+def _accuracies(split: str, per_epoch: bool, top1: str, top5: str, mca: str) -> list[Metric]:
+    """The top-1, top-5 and mean class accuracy of ``split`` (fractions, higher is better)."""
+    labels = {top1: "top-1", top5: "top-5", mca: "mean class accuracy"}
+    return [Metric(k, split, per_epoch, "higher", "fraction", lab) for k, lab in labels.items()]
+
+
+def _unsplit(
+    key: str, per_epoch: bool, direction: Literal["higher", "lower", "none"], unit: str = ""
+) -> Metric:
+    """A metric of no split, shown under its key."""
+    return Metric(key, "none", per_epoch, direction, unit, key)
+
+
 # The one table of metrics: every list below, the report's directions, units and labels and the
 # study file's checks are read from it.
 METRICS: Final = {
@@ -153,31 +166,25 @@ METRICS: Final = {
     for m in (
         Metric(M_TRAIN_LOSS, "train", True, "lower", "", "loss"),
         Metric(M_TAV_LOSS, "train", True, "lower", "", "TAV loss"),
-        Metric(M_VAL_TOP1, "val", True, "higher", "fraction", "top-1"),
-        Metric(M_VAL_TOP5, "val", True, "higher", "fraction", "top-5"),
-        Metric(M_VAL_MCA, "val", True, "higher", "fraction", "mean class accuracy"),
+        *_accuracies("val", True, M_VAL_TOP1, M_VAL_TOP5, M_VAL_MCA),
         Metric(M_VAL_LOSS, "val", True, "lower", "", "loss"),
-        Metric(M_SLOPE, "none", True, "none", "", M_SLOPE),
-        Metric(M_SHIFT, "none", True, "none", "", M_SHIFT),
-        Metric(M_CLIPS_PER_S, "none", True, "higher", "clips/s", M_CLIPS_PER_S),
-        Metric(M_PEAK_MEM_MB, "none", True, "lower", "MB", M_PEAK_MEM_MB),
-        Metric(M_SKIPPED, "none", True, "lower", "count", M_SKIPPED),
-        Metric(M_LR, "none", True, "none", "", M_LR),
-        Metric(M_EPOCH_SECONDS, "none", True, "lower", "s", M_EPOCH_SECONDS),
-        Metric(M_DATA_WAIT_SHARE, "none", True, "lower", "share", M_DATA_WAIT_SHARE),
-        Metric(M_DATA_WAIT_SECONDS, "none", True, "lower", "s", M_DATA_WAIT_SECONDS),
-        Metric(M_STEP_SECONDS, "none", True, "lower", "s", M_STEP_SECONDS),
-        Metric(M_TEST_TOP1, "test", False, "higher", "fraction", "top-1"),
-        Metric(M_TEST_TOP5, "test", False, "higher", "fraction", "top-5"),
-        Metric(M_TEST_MCA, "test", False, "higher", "fraction", "mean class accuracy"),
-        Metric(M_TEST_SHIFT_TOP1, "test_shift", False, "higher", "fraction", "top-1"),
-        Metric(M_TEST_SHIFT_TOP5, "test_shift", False, "higher", "fraction", "top-5"),
-        Metric(M_TEST_SHIFT_MCA, "test_shift", False, "higher", "fraction", "mean class accuracy"),
-        Metric(M_TRAIN_SECONDS, "none", False, "lower", "s", M_TRAIN_SECONDS),
-        Metric(M_PROMPT_PARAMS, "none", False, "lower", "count", M_PROMPT_PARAMS),
-        Metric(M_BACKBONE_PARAMS, "none", False, "lower", "count", M_BACKBONE_PARAMS),
-        Metric(M_PROMPT_GFLOPS, "none", False, "lower", "GFLOPs", M_PROMPT_GFLOPS),
-        Metric(M_BACKBONE_GFLOPS, "none", False, "lower", "GFLOPs", M_BACKBONE_GFLOPS),
+        _unsplit(M_SLOPE, True, "none"),
+        _unsplit(M_SHIFT, True, "none"),
+        _unsplit(M_CLIPS_PER_S, True, "higher", "clips/s"),
+        _unsplit(M_PEAK_MEM_MB, True, "lower", "MB"),
+        _unsplit(M_SKIPPED, True, "lower", "count"),
+        _unsplit(M_LR, True, "none"),
+        _unsplit(M_EPOCH_SECONDS, True, "lower", "s"),
+        _unsplit(M_DATA_WAIT_SHARE, True, "lower", "share"),
+        _unsplit(M_DATA_WAIT_SECONDS, True, "lower", "s"),
+        _unsplit(M_STEP_SECONDS, True, "lower", "s"),
+        *_accuracies("test", False, M_TEST_TOP1, M_TEST_TOP5, M_TEST_MCA),
+        *_accuracies("test_shift", False, M_TEST_SHIFT_TOP1, M_TEST_SHIFT_TOP5, M_TEST_SHIFT_MCA),
+        _unsplit(M_TRAIN_SECONDS, False, "lower", "s"),
+        _unsplit(M_PROMPT_PARAMS, False, "lower", "count"),
+        _unsplit(M_BACKBONE_PARAMS, False, "lower", "count"),
+        _unsplit(M_PROMPT_GFLOPS, False, "lower", "GFLOPs"),
+        _unsplit(M_BACKBONE_GFLOPS, False, "lower", "GFLOPs"),
     )
 }
 EPOCH_METRICS: Final = tuple(k for k, m in METRICS.items() if m.per_epoch)
