@@ -107,6 +107,21 @@ def bad_line(path: Path, number: int, expected: str, line: str) -> ValueError:
     return ValueError(f"{path}:{number}: expected {expected}, got {line!r}")
 
 
+def read_entries(
+    path: Path, parse: Callable[[str], VideoEntry | None], *, expected: str, layout: str
+) -> list[VideoEntry]:
+    """The entries of the list file ``path``, ``parse(line)`` of each line (None: a malformed
+    line, a ValueError that shows ``expected``), less those whose video is missing on disk
+    (:func:`keep_existing`); a missing ``path`` is a LayoutError showing ``layout``."""
+    entries = []
+    for number, line in numbered_lines(require(path, layout)):
+        entry = parse(line)
+        if entry is None:
+            raise bad_line(path, number, expected, line)
+        entries.append(entry)
+    return keep_existing(entries, source=path, layout=layout)
+
+
 def read_path_label_list(path: Path, *, video_dir: Path) -> list[VideoEntry]:
     """Read a "<path> <label>" list (PySlowFast/TimeSformer format); paths relative to video_dir.
 
@@ -271,6 +286,27 @@ def relative_key(base: Path) -> GroupKey:
 def carve_rule(fraction: float, source: str, group_rule: str) -> str:
     """The ``Splits.rule`` text of a carved val split."""
     return f"val = {fraction:g} of each class's groups of {source} (group = {group_rule})"
+
+
+def carved_splits(
+    train: list[VideoEntry],
+    test: list[VideoEntry],
+    *,
+    group: GroupKey,
+    fraction: float,
+    class_names: list[str],
+    source: Path | str,
+    rule: tuple[str, str, str],
+) -> Splits:
+    """The splits of a dataset that ships train and test lists: val is carved from ``train`` by
+    :func:`carve_val`; ``rule`` = (the test list, the train list, the group) names them in the
+    rule text "test = <test list>; val = ... of <train list> (group = <group>)"."""
+    train, val = carve_val(
+        train, group=group, fraction=fraction, class_names=class_names, source=source
+    )
+    test_list, train_list, group_rule = rule
+    text = f"test = {test_list}; " + carve_rule(fraction, train_list, group_rule)
+    return Splits(train=train, val=val, test=test, class_names=class_names, rule=text)
 
 
 def pattern_group(

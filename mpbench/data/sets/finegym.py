@@ -11,11 +11,10 @@ from mpbench.data.readers import (
     GroupKey,
     Splits,
     bad_line,
-    carve_rule,
-    carve_val,
-    keep_existing,
+    carved_splits,
     numbered_lines,
     pattern_group,
+    read_entries,
     require,
 )
 from mpbench.data.registry import register_dataset
@@ -61,26 +60,27 @@ def read_finegym(
     adir = require(root / annotations, FINEGYM_LAYOUT)
     vdir = require(root / video_dir, FINEGYM_LAYOUT)
     files = [adir / f"{version}_train_element_v1.1.txt", adir / f"{version}_val_element.txt"]
-    splits = []
-    for path in files:
-        require(path, FINEGYM_LAYOUT)
-        entries = []
-        for number, line in numbered_lines(path):
-            parts = line.split()
-            if len(parts) != 2 or not parts[1].isdigit():
-                raise bad_line(path, number, "'<clip_id> <label>'", line)
-            entries.append(VideoEntry(str(vdir / f"{parts[0]}.mp4"), int(parts[1])))
-        splits.append(keep_existing(entries, source=path, layout=FINEGYM_LAYOUT))
+
+    def entry(line: str) -> VideoEntry | None:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            return None
+        return VideoEntry(str(vdir / f"{parts[0]}.mp4"), int(parts[1]))
+
+    splits = [
+        read_entries(path, entry, expected="'<clip_id> <label>'", layout=FINEGYM_LAYOUT)
+        for path in files
+    ]
     names = _finegym_names(adir / f"{version}_categories.txt", splits, version=version)
-    train, val = carve_val(
+    return carved_splits(
         splits[0],
+        splits[1],
         group=_finegym_group(files[0]),
         fraction=val_fraction,
         class_names=names,
         source=files[0],
+        rule=(files[1].name, files[0].name, "YouTube video"),
     )
-    rule = f"test = {files[1].name}; " + carve_rule(val_fraction, files[0].name, "YouTube video")
-    return Splits(train=train, val=val, test=splits[1], class_names=names, rule=rule)
 
 
 def _finegym_names(cat_file: Path, splits: list[list[VideoEntry]], *, version: str) -> list[str]:

@@ -12,6 +12,7 @@ from mpbench.data.readers import (
     Splits,
     carve_rule,
     carve_val,
+    carved_splits,
     check_fraction,
     relative_key,
     require,
@@ -87,15 +88,15 @@ def _read_split_folders(root: Path, *, val_fraction: float) -> Splits:
             rule="train/, val/ and test/ as given",
         )
     test_name = next(iter(lists))
-    train, val = carve_val(
+    return carved_splits(
         train,
+        lists[test_name],
         group=relative_key(root / "train"),
         fraction=val_fraction,
         class_names=names,
         source=root / "train",
+        rule=(f"{test_name}/", "train/", "one file"),
     )
-    rule = f"test = {test_name}/; " + carve_rule(val_fraction, "train/", "one file")
-    return Splits(train=train, val=val, test=lists[test_name], class_names=names, rule=rule)
 
 
 # --- a tiny copy of the layout with real videos (tests) --------------------------------------

@@ -11,8 +11,7 @@ from mpbench.data.readers import (
     DEFAULT_VAL_FRACTION,
     Splits,
     bad_line,
-    carve_rule,
-    carve_val,
+    carved_splits,
     check_fraction,
     index_videos,
     keep_existing,
@@ -115,15 +114,15 @@ def read_kinetics(
     if labelled_test:
         rule = f"train, val, test = {train_csv}, {val_csv}, {test_csv} as given"
         return Splits(class_names=names, rule=rule, **splits)
-    train, val = carve_val(
+    return carved_splits(
         splits["train"],
+        splits["val"],
         group=kinetics_youtube_id,
         fraction=val_fraction,
         class_names=names,
         source=root / train_csv,
+        rule=(val_csv, train_csv, "YouTube video"),
     )
-    rule = f"test = {val_csv}; " + carve_rule(val_fraction, train_csv, "YouTube video")
-    return Splits(train=train, val=val, test=splits["val"], class_names=names, rule=rule)
 
 
 # --- a tiny copy of the layout with real videos (tests) --------------------------------------

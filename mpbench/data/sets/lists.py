@@ -10,8 +10,7 @@ from mpbench.data.readers import (
     GroupKey,
     LayoutError,
     Splits,
-    carve_rule,
-    carve_val,
+    carved_splits,
     check_fraction,
     check_labels,
     keep_existing,
@@ -91,11 +90,15 @@ def read_lists(
         return Splits(class_names=names, rule=rule, **lists)
     test_split = "test" if "test" in lists else "val"
     key, group_rule = group or (relative_key(vdir), "one file")
-    train, val = carve_val(
-        lists["train"], group=key, fraction=val_fraction, class_names=names, source=paths["train"]
+    return carved_splits(
+        lists["train"],
+        lists[test_split],
+        group=key,
+        fraction=val_fraction,
+        class_names=names,
+        source=paths["train"],
+        rule=(files[test_split], files["train"], group_rule),
     )
-    rule = f"test = {files[test_split]}; " + carve_rule(val_fraction, files["train"], group_rule)
-    return Splits(train=train, val=val, test=lists[test_split], class_names=names, rule=rule)
 
 
 def _list_class_names(path: Path, lists: dict[str, list[VideoEntry]]) -> list[str]:

@@ -9,8 +9,7 @@ from mpbench.data.datasets import VideoEntry
 from mpbench.data.readers import (
     DEFAULT_VAL_FRACTION,
     Splits,
-    carve_rule,
-    carve_val,
+    carved_splits,
     check_fraction,
     keep_existing,
     require,
@@ -88,15 +87,15 @@ def read_ssv2(
         test = _read_ssv2_split(test_file, table, vdir)
         rule = f"train, val, test = {train_file.name}, {val_file.name}, {test_file.name} as given"
         return Splits(train=train, val=official_val, test=test, class_names=names, rule=rule)
-    train, val = carve_val(
+    return carved_splits(
         train,
+        official_val,
         group=lambda p: Path(p).stem,
         fraction=val_fraction,
         class_names=names,
         source=train_file,
+        rule=(val_file.name, train_file.name, "video id"),
     )
-    rule = f"test = {val_file.name}; " + carve_rule(val_fraction, train_file.name, "video id")
-    return Splits(train=train, val=val, test=official_val, class_names=names, rule=rule)
 
 
 # --- a tiny copy of the layout with real videos (tests) --------------------------------------

@@ -10,13 +10,10 @@ from mpbench.data.readers import (
     DEFAULT_VAL_FRACTION,
     GroupKey,
     Splits,
-    bad_line,
-    carve_rule,
-    carve_val,
-    keep_existing,
-    numbered_lines,
+    carved_splits,
     pattern_group,
     read_class_names,
+    read_entries,
     require,
 )
 from mpbench.data.registry import register_dataset
@@ -61,35 +58,27 @@ def read_ucf101(
     names = read_class_names(class_file)
     label_of = {n: i for i, n in enumerate(names)}
 
-    def read(name: str) -> list[VideoEntry]:
-        path = require(lists / name, UCF101_LAYOUT)
-        entries = []
-        for number, line in numbered_lines(path):
-            rel = line.split()[0]
-            cls = rel.split("/")[0]
-            if "/" not in rel or cls not in label_of:
-                raise bad_line(
-                    path,
-                    number,
-                    f"'<Class>/<video>.avi [label]' with a class of {class_file.name}",
-                    line,
-                )
-            entries.append(VideoEntry(str(vdir / rel), label_of[cls]))
-        return keep_existing(entries, source=path, layout=UCF101_LAYOUT)
+    def entry(line: str) -> VideoEntry | None:
+        rel = line.split()[0]
+        cls = rel.split("/")[0]
+        ok = "/" in rel and cls in label_of
+        return VideoEntry(str(vdir / rel), label_of[cls]) if ok else None
 
-    train_list = lists / f"trainlist0{split}.txt"
-    test = read(f"testlist0{split}.txt")
-    train, val = carve_val(
-        read(train_list.name),
-        group=_ucf_group(train_list),
+    def read(name: str) -> list[VideoEntry]:
+        expected = f"'<Class>/<video>.avi [label]' with a class of {class_file.name}"
+        return read_entries(lists / name, entry, expected=expected, layout=UCF101_LAYOUT)
+
+    train_list, test_list = f"trainlist0{split}.txt", f"testlist0{split}.txt"
+    test = read(test_list)
+    return carved_splits(
+        read(train_list),
+        test,
+        group=_ucf_group(lists / train_list),
         fraction=val_fraction,
         class_names=names,
-        source=train_list,
+        source=lists / train_list,
+        rule=(test_list, train_list, "<Class>_gXX"),
     )
-    rule = f"test = {train_list.name.replace('train', 'test')}; " + carve_rule(
-        val_fraction, train_list.name, "<Class>_gXX"
-    )
-    return Splits(train=train, val=val, test=test, class_names=names, rule=rule)
 
 
 # --- a tiny copy of the layout with real videos (tests) --------------------------------------
