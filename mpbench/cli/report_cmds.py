@@ -6,7 +6,7 @@ Heavy libraries (mlflow, pandas, matplotlib, torch) are imported inside the comm
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -39,6 +39,21 @@ def _boot(resamples: int | None) -> dict[str, int]:
     return {} if resamples is None else {"resamples": resamples}
 
 
+def _study_options(
+    metric: str, experiment: str, results_dir: Path, resamples: int | None
+) -> dict[str, Any]:
+    """The options ``report`` and ``figures`` share, as keyword arguments of ``make_report`` and
+    ``make_figures``."""
+    options = {"metric": metric, "experiment": experiment, "results_dir": results_dir}
+    return options | _boot(resamples)
+
+
+def _wrote(paths: list[Path]) -> None:
+    """Say which files were written."""
+    for path in paths:
+        console.print(f"wrote {path}", highlight=False)
+
+
 @app.command()
 @user_errors
 def report(
@@ -55,20 +70,13 @@ def report(
     from mpbench.report.build import make_report
     from mpbench.report.table import rich_table
 
+    options = _study_options(metric, experiment, results_dir, resamples)
     with console.status(f"loading the runs of {study!r} from MLflow"):
-        result = make_report(
-            study,
-            metric=metric,
-            experiment=experiment,
-            results_dir=results_dir,
-            refresh=refresh,
-            **_boot(resamples),
-        )
+        result = make_report(study, refresh=refresh, **options)
     console.print(rich_table(result.table))
     for warning in result.warnings:
         console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
-    for path in result.paths:
-        console.print(f"wrote {path}", highlight=False)
+    _wrote(result.paths)
 
 
 @app.command()
@@ -111,15 +119,11 @@ def figures(
     with console.status(f"drawing the figures of {study!r}"):
         paths = make_figures(
             study,
-            metric=metric,
-            experiment=experiment,
-            results_dir=results_dir,
             note=lambda text: console.print(f"note: {text}", highlight=False),
             storage=storage,
-            **_boot(resamples),
+            **_study_options(metric, experiment, results_dir, resamples),
         )
-    for path in paths:
-        console.print(f"wrote {path}", highlight=False)
+    _wrote(paths)
 
 
 @app.command()

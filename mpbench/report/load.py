@@ -310,23 +310,10 @@ def long_form(runs: pd.DataFrame) -> pd.DataFrame:
     return long.sort_values(["run_id", "metric"], kind="stable").reset_index(drop=True)
 
 
-def load_long_runs(
-    study: str,
-    *,
-    experiment: str = tk.DEFAULT_EXPERIMENT,
-    tracking_uri: str | None = None,
-    cache_dir: str | Path | None = None,
-    refresh: bool = False,
-) -> pd.DataFrame:
-    """The long frame (run x metric, latest values) of ``study``; see :func:`load_runs`."""
-    runs = load_runs(
-        study,
-        experiment=experiment,
-        tracking_uri=tracking_uri,
-        cache_dir=cache_dir,
-        refresh=refresh,
-    )
-    return long_form(runs)
+def load_long_runs(study: str, **options: Any) -> pd.DataFrame:
+    """The long frame (run x metric, latest values) of ``study``; ``options`` are those of
+    :func:`load_runs` (experiment, tracking_uri, cache_dir, refresh)."""
+    return long_form(load_runs(study, **options))
 
 
 def _fetch_history(client: Any, runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:

@@ -28,7 +28,7 @@ import itertools
 import math
 from dataclasses import KW_ONLY, dataclass
 from enum import StrEnum
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 from scipy import optimize, stats
@@ -413,17 +413,10 @@ def draw_diffs(
     return effect + sd * noise
 
 
-def simulate(
-    design: Design,
-    *,
-    effect: float,
-    sd: float,
-    n_sims: int,
-    rng: np.random.Generator,
-    dist: Dist = "normal",
-) -> SimResult:
-    """Monte Carlo of one comparison with true mean difference ``effect`` and spread ``sd``."""
-    code, used = simulate_codes(design, effect=effect, sd=sd, n_sims=n_sims, rng=rng, dist=dist)
+def simulate(design: Design, **sim: Any) -> SimResult:
+    """Monte Carlo of one comparison with true mean difference ``effect`` and spread ``sd``;
+    ``sim`` are the keyword arguments of :func:`simulate_codes` (effect, sd, n_sims, rng, dist)."""
+    code, used = simulate_codes(design, **sim)
     counts = np.bincount(code, minlength=len(CODES))
     probs = {v: float(c / len(code)) for v, c in zip(CODES, counts, strict=True)}
     del probs[Verdict.CONTINUE]
