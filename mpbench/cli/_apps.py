@@ -5,9 +5,10 @@ Only typer and rich are imported here: heavy libraries are imported inside comma
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -34,6 +35,18 @@ app.add_typer(list_app, name="list")
 app.add_typer(bench_app, name="bench")
 app.add_typer(data_app, name="data")
 
+
+@contextlib.contextmanager
+def repeat_progress(label: str, repeats: int) -> Iterator[Callable[[], None]]:
+    """A transient bar of ``repeats`` timed repeats (shown on a terminal only); yields the
+    callback that advances it by one repeat."""
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task(label, total=repeats)
+        yield lambda: progress.advance(task)
+
+
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, FileNotFoundError)
 
 
@@ -55,3 +68,18 @@ def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(code=2) from exc
 
     return wrapper
+
+
+def command(
+    typer_app: typer.Typer, name: str | None = None, **options: Any
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Register the function as a command of ``typer_app`` (``name`` and ``options`` as
+    ``Typer.command`` takes them) whose bad input is a message and exit code 2
+    (:func:`user_errors`): every command is declared with it."""
+
+    def deco(fn: Callable[P, R]) -> Callable[P, R]:
+        wrapped = user_errors(fn)
+        typer_app.command(name, **options)(wrapped)
+        return wrapped
+
+    return deco

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mpbench.cli._apps import bench_app, console, list_app, user_errors
+from mpbench.cli._apps import bench_app, command, console, list_app, repeat_progress
 from mpbench.config import Amp, Device, Size
 
 if TYPE_CHECKING:
@@ -55,8 +55,7 @@ def backbones_table(summaries: list[BackboneSummary]) -> Table:
     return table
 
 
-@list_app.command("backbones")
-@user_errors
+@command(list_app, "backbones")
 def list_backbones_cmd(
     size: Annotated[Size, typer.Option(help="which size to count")] = "full",
     frames: Annotated[
@@ -94,8 +93,7 @@ def step_lines(t: StepTiming) -> list[str]:
     ]
 
 
-@bench_app.command("step")
-@user_errors
+@command(bench_app, "step")
 def bench_step_cmd(
     backbone: Annotated[str, typer.Option(help="registered backbone name")] = "x3d_s",
     device: Annotated[Device, typer.Option(help="auto = cuda when present")] = "auto",
@@ -108,12 +106,9 @@ def bench_step_cmd(
     amp: Annotated[Amp, typer.Option(help="autocast dtype")] = "none",
 ) -> None:
     """Training-step time with the prompt layer vs without it (same T frames); overhead last."""
-    from rich.progress import Progress
-
     from mpbench.bench.step import time_training_step
 
-    with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
-        task = progress.add_task(f"timing {backbone}", total=repeats)
+    with repeat_progress(f"timing {backbone}", repeats) as on_repeat:
         timing = time_training_step(
             backbone=backbone,
             device=device,
@@ -122,7 +117,7 @@ def bench_step_cmd(
             repeats=repeats,
             warmup=warmup,
             amp=amp,
-            on_repeat=lambda: progress.advance(task),
+            on_repeat=on_repeat,
         )
     for line in step_lines(timing):
         console.print(line, highlight=False)

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from mpbench.cli._apps import bench_app, console, user_errors
+from mpbench.cli._apps import bench_app, command, console
 from mpbench.cli.data_cmds import _int_list, _names
 
 DECODER_NAMES = "full,seek,pytorchvideo,torchcodec,decord,cache"
@@ -41,8 +41,7 @@ DeviceOpt = Annotated[
 ]
 
 
-@bench_app.command("decoders")
-@user_errors
+@command(bench_app, "decoders")
 def bench_decoders_cmd(
     folder: FolderOpt = None,
     durations: DurationsOpt = None,
@@ -238,8 +237,7 @@ def _print_ratios(ratios: list[dict[str, Any]], *, workers: int) -> None:
         )
 
 
-@bench_app.command("loader")
-@user_errors
+@command(bench_app, "loader")
 def bench_loader_cmd(
     dataset: Annotated[str, typer.Argument(help="Dataset name (mpbench list datasets).")],
     root: Annotated[Path | None, typer.Option(help="Its root (none: synth in memory).")] = None,

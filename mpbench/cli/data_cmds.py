@@ -8,7 +8,7 @@ from typing import Annotated, Any, get_args
 
 import typer
 
-from mpbench.cli._apps import console, data_app, list_app, user_errors
+from mpbench.cli._apps import command, console, data_app, list_app
 from mpbench.config import Preset
 
 PRESET_NAMES: tuple[str, ...] = get_args(Preset)
@@ -29,8 +29,7 @@ def _int_list(text: str, *, option: str) -> list[int]:
         raise ValueError(f"{option} must be comma-separated integers, got {text!r}") from None
 
 
-@data_app.command("synth")
-@user_errors
+@command(data_app, "synth")
 def synth(
     out: Annotated[Path, typer.Argument(help="Output folder (created).")],
     seed: Annotated[int, typer.Option(help="Dataset seed: same seed, same files.")] = 0,
@@ -82,8 +81,7 @@ def synth(
     )
 
 
-@data_app.command("cache")
-@user_errors
+@command(data_app, "cache")
 def cache(
     dataset: Annotated[str, typer.Argument(help="Dataset name (mpbench list datasets).")],
     root: Annotated[Path, typer.Option(help="Dataset root (the videos on disk).")],
@@ -179,8 +177,7 @@ CnnFramesOpt = Annotated[
 ]
 
 
-@data_app.command("probe")
-@user_errors
+@command(data_app, "probe")
 def probe(
     preset: Annotated[str, typer.Option(help="easy, medium or hard.")] = "easy",
     seed: Annotated[int, typer.Option(help="Dataset and training seed.")] = 0,
@@ -341,8 +338,7 @@ def _print_probe_report(report: Any, *, title: str) -> None:
     console.print(report.verdict(), style=style, highlight=False)
 
 
-@list_app.command("datasets")
-@user_errors
+@command(list_app, "datasets")
 def list_datasets_cmd(
     layout: Annotated[bool, typer.Option(help="Show each dataset's directory layout.")] = True,
 ) -> None:
@@ -359,8 +355,7 @@ def list_datasets_cmd(
         console.print()
 
 
-@data_app.command("certify")
-@user_errors
+@command(data_app, "certify")
 def certify_cmd(
     preset: Annotated[
         str, typer.Argument(help="Synth preset (easy, medium, hard), in memory; not with --study.")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mpbench.cli._apps import app, console, user_errors
+from mpbench.cli._apps import app, command, console
 
 EffectOpt = Annotated[
     float | None,
@@ -60,8 +60,7 @@ def _table(title: str, rows: list[dict[str, str]], columns: list[str]) -> Any:
     return table
 
 
-@app.command()
-@user_errors
+@command(app)
 def plan(
     study: Annotated[Path, typer.Argument(help="Study file with seeds = { min, max, step }.")],
     effect: EffectOpt = None,

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mpbench.cli._apps import bench_app, console, list_app, user_errors
+from mpbench.cli._apps import bench_app, command, console, list_app, repeat_progress
 from mpbench.config import Device
 
 REFERENCE_DEPARTURES = [
@@ -51,15 +51,13 @@ def variants_table() -> Table:
     return table
 
 
-@list_app.command("variants")
-@user_errors
+@command(list_app, "variants")
 def list_variants_cmd() -> None:
     """Print the named prompt variants with their settings and static-pixel attention."""
     console.print(variants_table())
 
 
-@bench_app.command("layer")
-@user_errors
+@command(bench_app, "layer")
 def bench_layer_cmd(
     device: Annotated[Device, typer.Option(help="auto = cuda when present")] = "auto",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile ours")] = False,
@@ -71,12 +69,9 @@ def bench_layer_cmd(
     tav_weight: Annotated[float, typer.Option(help="lambda of the TAV term")] = 1.0,
 ) -> None:
     """Forward+backward time of MotionPrompt vs the reference formulation; ratio last."""
-    from rich.progress import Progress
-
     from mpbench.bench.layer import bench_layer
 
-    with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
-        task = progress.add_task("timing", total=repeats)
+    with repeat_progress("timing", repeats) as on_repeat:
         result = bench_layer(
             device=device,
             compile=compile,
@@ -86,7 +81,7 @@ def bench_layer_cmd(
             repeats=repeats,
             warmup=warmup,
             tav_weight=tav_weight,
-            on_repeat=lambda: progress.advance(task),
+            on_repeat=on_repeat,
         )
     for line in result.lines():
         console.print(line, highlight=False)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mpbench.cli._apps import app, console, user_errors
+from mpbench.cli._apps import app, command, console
 
 StudyOpt = Annotated[Path, typer.Option(help="The grid study to run.")]
 WorkersOpt = Annotated[int | None, typer.Option(help="Local worker processes.", min=1)]
@@ -17,8 +17,7 @@ SetOpt = Annotated[
 ]
 
 
-@app.command()
-@user_errors
+@command(app)
 def quickstart(
     study: StudyOpt = Path("studies/quickstart.toml"),
     workers: WorkersOpt = None,

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from mpbench.cli._apps import app, bench_app, console, user_errors
+from mpbench.cli._apps import app, bench_app, command, console
 from mpbench.tracking import DEFAULT_EXPERIMENT, M_TEST_TOP1
 
 StudyArg = Annotated[str, typer.Argument(help="Study name (the mpbench.study tag of its runs).")]
@@ -54,8 +54,7 @@ def _wrote(paths: list[Path]) -> None:
         console.print(f"wrote {path}", highlight=False)
 
 
-@app.command()
-@user_errors
+@command(app)
 def report(
     study: StudyArg,
     metric: MetricOpt = M_TEST_TOP1,
@@ -79,8 +78,7 @@ def report(
     _wrote(result.paths)
 
 
-@app.command()
-@user_errors
+@command(app)
 def export(
     study: StudyArg,
     format: Annotated[
@@ -97,8 +95,7 @@ def export(
     console.print(f"wrote {path}", highlight=False)
 
 
-@app.command()
-@user_errors
+@command(app)
 def figures(
     study: StudyArg,
     metric: MetricOpt = M_TEST_TOP1,
@@ -126,8 +123,7 @@ def figures(
     _wrote(paths)
 
 
-@app.command()
-@user_errors
+@command(app)
 def viz(
     video: Annotated[Path, typer.Argument(help="Any video file PyAV can decode.")],
     run: Annotated[str | None, typer.Option(help="MLflow run id to take slope/shift from.")] = None,
@@ -162,8 +158,7 @@ def viz(
     console.print(f"wrote {path}", highlight=False)
 
 
-@bench_app.command("report")
-@user_errors
+@command(bench_app, "report")
 def bench_report_cmd(
     runs: Annotated[int, typer.Option(help="Number of synthetic runs to log.")] = 10_000,
     keep: Annotated[Path | None, typer.Option(help="Keep the store in this folder.")] = None,

@@ -15,7 +15,7 @@ import typer
 
 from mpbench._markdown import markdown_table
 from mpbench._secrets import mask_url
-from mpbench.cli._apps import app, console, err_console, user_errors
+from mpbench.cli._apps import app, command, console, err_console
 
 StudyArg = Annotated[Path, typer.Argument(help="Study file (studies/*.toml).")]
 StorageOpt = Annotated[
@@ -87,7 +87,7 @@ PRE_FLIGHT_HELP = (
 def _study_command(kind: str, doc: str) -> None:
     """Register ``mpbench grid`` or ``mpbench search``: the same options, another study kind."""
 
-    def command(
+    def run_study(
         study: StudyArg,
         storage: StorageOpt = None,
         workers: WorkersOpt = None,
@@ -104,9 +104,9 @@ def _study_command(kind: str, doc: str) -> None:
     ) -> None:
         _run(kind, RunOptions(**{k: v for k, v in locals().items() if k != "kind"}))
 
-    command.__doc__ = "\n\n".join([doc, PRE_FLIGHT_HELP, PATHS_HELP, EXIT_HELP])
-    command.__name__ = kind
-    app.command(kind)(user_errors(command))
+    run_study.__doc__ = "\n\n".join([doc, PRE_FLIGHT_HELP, PATHS_HELP, EXIT_HELP])
+    run_study.__name__ = kind
+    command(app, kind)(run_study)
 
 
 _study_command("grid", "Run every cell of a grid study exactly once (local worker processes).")
@@ -156,7 +156,8 @@ GraceOpt = Annotated[
 ]
 
 
-@app.command(
+@command(
+    app,
     help="\n\n".join(
         [
             "Join a study from this machine: claim and run its trials until none are left.",
@@ -167,9 +168,8 @@ GraceOpt = Annotated[
             "points. mpbench grid and search start their local workers with this command.",
             EXIT_HELP,
         ]
-    )
+    ),
 )
-@user_errors
 def worker(
     study: Annotated[str, typer.Argument(help="Study file or study name.")],
     storage: WorkerStorageOpt,
@@ -244,8 +244,7 @@ def _worker_logging(index: int | None) -> None:
     logging.getLogger("mpbench").setLevel(logging.INFO)
 
 
-@app.command()
-@user_errors
+@command(app)
 def status(
     study: StudyArg,
     storage: StorageOpt = None,

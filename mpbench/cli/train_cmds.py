@@ -11,11 +11,10 @@ from typing import Annotated
 
 import typer
 
-from mpbench.cli._apps import app, console, user_errors
+from mpbench.cli._apps import app, command, console
 
 
-@app.command("train")
-@user_errors
+@command(app, "train")
 def train(
     config: Annotated[Path | None, typer.Option(help="TOML file of TrialConfig fields.")] = None,
     backbone: Annotated[str | None, typer.Option(help="Backbone (mpbench list backbones).")] = None,

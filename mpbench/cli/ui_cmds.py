@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mpbench.cli._apps import app, console, err_console, user_errors
+from mpbench.cli._apps import app, command, console, err_console
 from mpbench.cli.study_cmds import ExperimentOpt, RunFolderOpt, _load
 
 PortOpt = Annotated[int, typer.Option(help="Local port (0: a free one).", min=0, max=65535)]
@@ -26,8 +26,7 @@ UI_HELP = "\n\n".join(
 )
 
 
-@app.command(help=UI_HELP)
-@user_errors
+@command(app, help=UI_HELP)
 def ui(
     study: Annotated[str, typer.Argument(help="Study file (studies/*.toml) or study name.")],
     storage: Annotated[

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mpbench.cli._apps import app, console, err_console, user_errors
+from mpbench.cli._apps import app, command, console, err_console
 
 weights_app = typer.Typer(
     help="Published backbone weights in the local caches.", no_args_is_help=True
@@ -14,8 +14,7 @@ weights_app = typer.Typer(
 app.add_typer(weights_app, name="weights")
 
 
-@weights_app.command("fetch")
-@user_errors
+@command(weights_app, "fetch")
 def fetch_cmd(
     backbones: Annotated[list[str], typer.Argument(help="backbone names (mpbench list backbones)")],
     progress: Annotated[bool, typer.Option(help="show a download bar")] = True,
