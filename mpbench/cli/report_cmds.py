@@ -92,7 +92,7 @@ def export(
     from mpbench.report.load import export_study
 
     path = export_study(study, fmt=format, out=out, experiment=experiment, results_dir=results_dir)
-    console.print(f"wrote {path}", highlight=False)
+    _wrote([path])
 
 
 @command(app)
@@ -155,7 +155,7 @@ def viz(
     path = visualize_video(
         video, slope=slope, shift=shift, frames=frames, rate=rate, start=start, size=size, out=out
     )
-    console.print(f"wrote {path}", highlight=False)
+    _wrote([path])
 
 
 @command(bench_app, "report")
