@@ -30,7 +30,9 @@ middle frame) rendered 100-107, 27-28 and 10.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -581,6 +583,13 @@ def write_mp4(
             container.mux(packet)
 
 
+def _finish(job: Future[None], progress: Callable[[int], None] | None) -> None:
+    """Wait for one clip's encode (its error raised here) and count it."""
+    job.result()
+    if progress is not None:
+        progress(1)
+
+
 def write_synth_dataset(
     out: str | Path,
     *,
@@ -588,9 +597,12 @@ def write_synth_dataset(
     seed: int,
     preset: str = "easy",
     progress: Callable[[int], None] | None = None,
+    workers: int = 2,
 ) -> dict[str, Any]:
     """Write ``spec``'s train, val, test and test_shift clips as mp4 files (encoded as ENCODING
-    says) plus split and class files.
+    says) plus split and class files. Clips are rendered in order and encoded by ``workers``
+    threads (each encode is single-threaded and PyAV releases the GIL while libx264 runs), so
+    the files are the same whatever the thread count.
 
     Layout: ``out/videos/<class>/<split>_<index:05d>.mp4``, ``out/train.txt``, ``out/val.txt``,
     ``out/test.txt`` and ``out/test_shift.txt`` ("<path relative to out> <label>" per line),
@@ -602,15 +614,19 @@ def write_synth_dataset(
     names = spec.class_names
     for name in names:
         (out / "videos" / name).mkdir(parents=True, exist_ok=True)
-    for split in SPLIT_CODES:
-        lines = []
-        for index, frames, label in iter_clips(spec, seed=seed, split=split):
-            rel = f"videos/{names[label]}/{split}_{index:05d}.mp4"
-            write_mp4(out / rel, frames, fps=spec.fps)
-            lines.append(f"{rel} {label}\n")
-            if progress is not None:
-                progress(1)
-        (out / f"{split}.txt").write_text("".join(lines))
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for split in SPLIT_CODES:
+            lines = []
+            pending: deque[Future[None]] = deque()
+            for index, frames, label in iter_clips(spec, seed=seed, split=split):
+                rel = f"videos/{names[label]}/{split}_{index:05d}.mp4"
+                pending.append(pool.submit(write_mp4, out / rel, frames, fps=spec.fps))
+                lines.append(f"{rel} {label}\n")
+                while len(pending) > 2 * workers:  # a few clips in flight, not a whole split
+                    _finish(pending.popleft(), progress)
+            while pending:
+                _finish(pending.popleft(), progress)
+            (out / f"{split}.txt").write_text("".join(lines))
     (out / "classes.txt").write_text("".join(f"{n}\n" for n in names))
     meta = {
         "generator": "mpbench data synth",
