@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 
 from mpbench import tracking as tk
 from mpbench.cli import app
+from mpbench.engine.state import CHECKPOINT
 from mpbench.study import launch as L
 from mpbench.study import storage as S
 from mpbench.study.spec import SlurmSpec, parse_minutes, read_study
@@ -66,6 +67,17 @@ def mpbench(
         env={**os.environ, "COLUMNS": "200", **(env or {})},
         cwd=cwd,
         timeout=timeout,
+    )
+
+
+def start_mpbench(*args: str) -> subprocess.Popen[str]:
+    """``mpbench ARGS`` started in the background, its output piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "mpbench", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
     )
 
 
@@ -256,24 +268,81 @@ def test_slurm_launcher_refuses_a_local_run_folder(tmp_path: Path, mlflow_uri: s
 # --- local jobs: the same code path, on this machine ----------------------------------------------
 
 
+LIMIT_EPOCHS = 10
+
+
+def first_checkpointed_trial(
+    study_path: Path, grid: subprocess.Popen[str], *, timeout: float = 600
+) -> tuple[optuna.Study, optuna.trial.FrozenTrial]:
+    """The study and its running trial once the trial's first epoch is checkpointed
+    (``last.pt``) and reported to Optuna (the reporter runs after the checkpoint is written);
+    fails with the grid's output when none comes within ``timeout`` seconds or the grid exits
+    first."""
+    spec = read_study(study_path)
+    journal = Path(S.default_storage(spec))
+    study = None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and grid.poll() is None:
+        if study is None and journal.exists():
+            study = loaded_study(spec.name, S.open_storage(str(journal)))
+        if study is not None and any((journal.parent / "trials").rglob(CHECKPOINT)):
+            running = [
+                t for t in study.get_trials() if t.state.name == "RUNNING" and t.intermediate_values
+            ]
+            if running:
+                return study, running[0]
+        time.sleep(0.1)
+    if grid.poll() is None:
+        grid.kill()
+    out, err = grid.communicate()
+    raise AssertionError(
+        f"no trial of {spec.name} checkpointed its first epoch within {timeout:.0f} s "
+        f"(grid exit code {grid.returncode}):\n{out}\n{err}"
+    )
+
+
+def signal_mid_training(study: optuna.Study, trial: optuna.trial.FrozenTrial, epochs: int) -> None:
+    """Send the time limit's signal to the process running ``trial``, landing before its last
+    epoch whatever the machine's speed: the process is stopped (SIGSTOP) while the test reads
+    how many epochs it has reported, gets the signal while stopped and handles it when it
+    continues (SIGCONT)."""
+    pid = trial.system_attrs[S.SYS_PID]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        reported = len(study.get_trials()[trial.number].intermediate_values)
+        assert reported < epochs, f"the trial reported all {epochs} epochs before the signal"
+        os.kill(pid, L.preempt_signal())
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
 @pytest.mark.slow
 def test_local_job_at_its_time_limit_gives_the_cell_back_and_resumes(
     tmp_path: Path, mlflow_uri: str
 ) -> None:
-    # one cell of 300 tiny epochs (~0.12 s each on 2 idle cores, ~36 s), a 1 minute limit with
-    # the signal 30 s before it: each attempt of the job gets USR2 30 s after it starts, gives
-    # the cell back and is requeued; the next attempt resumes the cell from its checkpoint
+    # one cell of 10 tiny epochs; once its first epoch is checkpointed the job gets the signal
+    # of the time limit (submitit's USR2, which its controller sends signal_delay seconds before
+    # timeout_min) mid-training: it gives the cell back and is requeued, and the next attempt
+    # resumes the cell from its checkpoint. The 10 minute limit is not reached (the controller's
+    # own signal would come at 9.5 min), and submitit takes a signal in the first 10 minutes of
+    # a job of at most 10 for a time-out (its guaranteed walltime is min(80 %, limit - 10 min))
     path = write_study(
         tmp_path,
         "limit",
-        epochs=300,
+        epochs=LIMIT_EPOCHS,
         variants='["baseline"]',
         seeds=1,
-        slurm="time = 1\nsignal_delay = 30\nmax_requeues = 20",
+        slurm="time = 10\nsignal_delay = 30\nmax_requeues = 20",
     )
-    res = mpbench("grid", str(path), "--launcher", "local", "--workers", "1", "--wait")
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert "grid study limit: 1/1 finished" in res.stdout
+    grid = start_mpbench("grid", str(path), "--launcher", "local", "--workers", "1", "--wait")
+    try:
+        signal_mid_training(*first_checkpointed_trial(path, grid), LIMIT_EPOCHS)
+        out, err = grid.communicate(timeout=600)
+    finally:
+        if grid.poll() is None:  # a failure above: stop following the job
+            grid.kill()
+    assert grid.returncode == 0, out + err
+    assert "grid study limit: 1/1 finished" in out
     trials = trials_of(path)
     *given_back, last = trials
     assert last.state.name == "COMPLETE"
@@ -295,6 +364,7 @@ def test_local_job_at_its_time_limit_gives_the_cell_back_and_resumes(
     (job,) = json.loads((tmp_path / "runs/limit" / L.JOBS_FILE).read_text())
     log = Path(job["log"]).read_text()
     assert "cell given back; requeueing the job" in log and f"Requeued job {job['id']}" in log
+    assert "this job is timed-out" in log  # submitit took the signal for the time limit
     status = mpbench("status", str(path))
     assert f"| {job['id']} | local | 0 | COMPLETED |" in status.stdout
 
