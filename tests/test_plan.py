@@ -92,8 +92,32 @@ def test_plan_prints_verdicts_seeds_and_trial_hours(tmp_path: Path) -> None:
     assert "plan of seq: 2 comparison(s)" in res.output
     assert "looks (3, 6, 9), family-wise alpha 0.05 split over 2 comparison(s)" in res.output
     assert re.search(r"│ fixed +│ +any │ +9 │ +9 │ +27 │ +27 │ +13\.5 │", res.output)
+    assert "Lan-DeMets O'Brien-Fleming alpha spending" in res.output
     res = CliRunner().invoke(app, [*args[:4], "--hours-per-trial", "0"])
     assert res.exit_code == 2 and "--hours-per-trial must be > 0, got 0.0" in res.output
+
+
+@SEQUENTIAL_SCHEMA
+def test_plan_carries_the_pocock_type_spending(tmp_path: Path) -> None:
+    path = _sequential_study(tmp_path)
+    path.write_text(path.read_text() + 'spending = "pocock"\n')
+    design, baselines = planner.study_design(spec_module.read_study(path), str(path))
+    assert (design.spending, design.looks, design.comparisons, baselines) == (
+        "pocock",
+        (3, 6, 9),
+        2,
+        1,
+    )
+    res = CliRunner().invoke(app, ["plan", str(path), "--sd", "0.02"])
+    assert res.exit_code == 0, res.output
+    assert "(Bonferroni), Lan-DeMets Pocock-type alpha spending, margin 0.02" in res.output
+    # the planner's max seeds for power 0.8 is searched with the same spending
+    p = planner.plan(design, sd=0.02, baselines=1, min_step=(3, 3))
+    found, _ = sq.plan_design(
+        min_seeds=3, step=3, effect=0.04, sd=0.02, margin=0.02, alpha=0.05, comparisons=2,
+        power=0.8, rng=np.random.default_rng(0), spending="pocock",
+    )  # fmt: skip
+    assert p.needed_max is not None and abs(p.needed_max - found.max_seeds) <= 3
 
 
 @pytest.mark.slow

@@ -27,8 +27,8 @@ VALUES = {
 }
 
 
-@pytest.fixture
-def uri(tmp_path: Path) -> str:
+def _log_values(tmp_path: Path, tags: dict[str, str]) -> str:
+    """:data:`VALUES` logged as study ``seq`` with the design ``tags``; the tracking URI."""
     client, uri = make_client(tmp_path)
     for variant, values in VALUES.items():
         for seed, value in enumerate(values):
@@ -39,9 +39,14 @@ def uri(tmp_path: Path) -> str:
                 dataset="synth",
                 seed=seed,
                 final=value,
-                extra_tags=DESIGN_TAG,
+                extra_tags=tags,
             )
     return uri
+
+
+@pytest.fixture
+def uri(tmp_path: Path) -> str:
+    return _log_values(tmp_path, DESIGN_TAG)
 
 
 def test_sequential_report_gains_verdicts_seeds_and_the_repeated_interval(
@@ -66,11 +71,43 @@ def test_sequential_report_gains_verdicts_seeds_and_the_repeated_interval(
     assert val["verdict"].isna().all()  # the design decides on test_top1 only
     md = (tmp_path / "r" / "seq" / "table.md").read_text()
     assert "after 3, 6 seeds" in md and "family-wise alpha 0.05 over 3 comparison(s)" in md
+    assert "two-sided Lan-DeMets O'Brien-Fleming alpha spending" in md
     assert "| fixed vs baseline (x3d_xs, synth) | better | 3 | 0.05 [0.05, 0.05] |" in md
     tex = (tmp_path / "r" / "seq" / "table.tex").read_text()
     assert "% Sequential design" in tex and "undecided" in tex
     assert report.decisions is not None and report.variance is not None
     assert report.variance.empty and not (tmp_path / "r" / "seq" / "variance.csv").exists()
+
+
+def test_sequential_report_states_the_pocock_type_spending(tmp_path: Path) -> None:
+    """A design tagged ``spending = "pocock"`` is decided and stated with Pocock-type spending;
+    the OBF report above (no ``spending`` in its tag) names O'Brien-Fleming."""
+    from mpbench.report.sequential import pocock_spending
+
+    tag = json.dumps(DESIGN | {"metric": tk.M_TEST_TOP1, "spending": "pocock"}, sort_keys=True)
+    uri = _log_values(tmp_path, {tk.TAG_DESIGN: tag})
+    report = make_report("seq", tracking_uri=uri, results_dir=tmp_path / "r", resamples=100)
+    table = pd.read_csv(tmp_path / "r" / "seq" / "table.csv")
+    test = table[table["metric"] == tk.M_TEST_TOP1].set_index("label")
+    assert test.loc["fixed", "verdict"] == "better" and test.loc["fixed", "seeds_used"] == 3
+    assert test.loc["fixed", "alpha_spent"] == pytest.approx(pocock_spending(0.5, 0.05 / 3))
+    assert test.loc["learnable_tav", "alpha_spent"] == pytest.approx(0.05 / 3)
+    md = (tmp_path / "r" / "seq" / "table.md").read_text()
+    assert "two-sided Lan-DeMets Pocock-type alpha spending" in md
+    assert report.decisions is not None and "Pocock-type" in report.decisions.design
+
+
+def test_design_tag_records_a_non_default_spending() -> None:
+    """OBF studies keep the tag they had before ``spending`` existed; Pocock records it."""
+    from mpbench.study.spec import parse_study
+    from mpbench.study.worker import design_tag
+
+    data = {"name": "t", "grid": {"variant": ["baseline", "fixed"], "seeds": {"min": 3, "max": 6,
+            "step": 3}}, "resolve": {"margin": 0.01}}  # fmt: skip
+    obf = json.loads(design_tag(parse_study(data)))
+    assert "spending" not in obf and obf["min"] == 3 and obf["margin"] == 0.01
+    data["resolve"]["spending"] = "pocock"
+    assert json.loads(design_tag(parse_study(data))) == obf | {"spending": "pocock"}
 
 
 def test_fixed_seed_report_has_no_verdict_columns(tmp_path: Path) -> None:

@@ -27,6 +27,51 @@ def test_ldobf_boundaries_match_published_values(looks: int) -> None:
     np.testing.assert_allclose(bounds, LDOBF[looks], atol=1.5e-4)
 
 
+# Lan-DeMets Pocock-type spending, one-sided alpha 0.025, information rates 0.4 and 0.7 (the
+# final look short of full information): rpact's unit test of
+# getDesignGroupSequential(informationRates = c(0.4, 0.7), typeOfDesign = "asP") (x6b in
+# rpact's tests/testthat/test-f_design_group_sequential.R) expects alphaSpent 0.013078429,
+# 0.0197432 and criticalValues 2.223875, 2.3050796. Two-sided at 0.05 the boundaries agree to
+# 1e-6: crossing the far boundary first is negligible at |z| > 2.
+ASP_RATES, ASP_SPENT, ASP_BOUNDS = (0.4, 0.7), (0.013078429, 0.0197432), (2.223875, 2.3050796)
+
+
+def test_pocock_spending_matches_published_values() -> None:
+    spent = sq.pocock_spending(np.asarray(ASP_RATES), 0.05)
+    np.testing.assert_allclose(spent / 2, ASP_SPENT, rtol=1e-7)
+    bounds = sq.spent_bounds(ASP_RATES, tuple(spent))
+    np.testing.assert_allclose(bounds, ASP_BOUNDS, atol=1e-5)
+    assert sq.pocock_spending(1.0, 0.05) == pytest.approx(0.05)
+
+
+def test_pocock_boundaries_agree_with_the_canonical_joint_normal() -> None:
+    from scipy import stats
+
+    looks = (3, 6, 9, 12)
+    bounds = np.asarray(sq.ld_bounds(looks, 0.05, "pocock"))
+    corr = np.sqrt(np.minimum.outer(looks, looks) / np.maximum.outer(looks, looks))
+    inside = stats.multivariate_normal(mean=np.zeros(4), cov=corr).cdf(
+        bounds, lower_limit=-bounds, rng=np.random.default_rng(0)
+    )
+    assert 1.0 - inside == pytest.approx(0.05, abs=2e-4)
+    # Pocock type: nearly flat boundaries, OBF type: steeply falling ones
+    assert bounds.max() - bounds.min() < 0.05
+    assert sq.ld_bounds(looks, 0.05, "obf")[0] > bounds[0] + 1.5
+
+
+def test_spending_is_carried_by_the_design() -> None:
+    obf = sq.Design.from_seeds(3, 12, 3, margin=0.5, comparisons=2)
+    pocock = sq.Design.from_seeds(3, 12, 3, margin=0.5, comparisons=2, spending="pocock")
+    assert (obf.spending, pocock.spending) == ("obf", "pocock")
+    assert pocock.alpha_spent()[0] > 5 * obf.alpha_spent()[0]  # Pocock spends early
+    assert pocock.alpha_spent()[-1] == pytest.approx(0.025)
+    assert pocock.t_bounds()[0] < obf.t_bounds()[0]
+    assert obf.t_bounds() == sq.nominal_t_bounds(obf.looks, obf.level)  # OBF stays the default
+    assert sq.spending_words("pocock") == "Lan-DeMets Pocock-type"
+    with pytest.raises(ValueError, match=r"spending must be one of \('obf', 'pocock'\), got 'x'"):
+        sq.Design((3, 6), margin=0.5, spending="x")  # type: ignore[arg-type]
+
+
 def test_from_seeds_builds_the_looks() -> None:
     design = sq.Design.from_seeds(3, 12, 3, margin=0.5, comparisons=6)
     assert design.looks == (3, 6, 9, 12)
@@ -146,9 +191,9 @@ def test_simulate_names_bad_arguments() -> None:
 # --- the Monte Carlo of issue 25's "Done when" (printed by python -m mpbench.report.sequential)
 
 
-@pytest.fixture(scope="module")
-def run_selftest() -> tuple[sq.Design, list[sq.Check]]:
-    return sq.selftest()
+@pytest.fixture(scope="module", params=sq.SPENDINGS)
+def run_selftest(request: pytest.FixtureRequest) -> tuple[sq.Design, list[sq.Check]]:
+    return sq.selftest(spending=request.param)
 
 
 @pytest.fixture(scope="module")
@@ -163,11 +208,16 @@ def test_docs_quote_the_selftest(run_selftest, selftest) -> None:
         assert line in docs
     saved = {d: selftest[1][(d, "seeds saved vs fixed design of equal power")] for d in sq.DISTS}
     prose = " ".join(docs.split())
-    assert f"saves {100 * saved['normal'].value:.1f} % of the fixed design's seeds" in prose
-    assert f"{100 * saved['t3'].value:.1f} % with t3 differences" in prose
     design = run_selftest[0]
-    nominal = sq.null_error(design.looks, sq.nominal_t_bounds(design.looks, 0.05 / 6))
-    assert f"{nominal:.5f} against {0.05 / 6:.5f} for looks 3, 6, ..., 18" in prose
+    name = {"obf": "O'Brien-Fleming", "pocock": "Pocock-type"}[design.spending]
+    assert (
+        f"{name} design saves {100 * saved['normal'].value:.1f} % of the fixed design's seeds"
+        in prose
+    )
+    assert f"{100 * saved['t3'].value:.1f} % with t3 differences" in prose
+    if design.spending == "obf":
+        nominal = sq.null_error(design.looks, sq.nominal_t_bounds(design.looks, 0.05 / 6))
+        assert f"{nominal:.5f} against {0.05 / 6:.5f} for looks 3, 6, ..., 18" in prose
 
 
 @pytest.mark.parametrize("baseline", ["no difference", "shared baseline"])
@@ -185,13 +235,18 @@ def test_false_equivalence_at_the_margin_is_at_most_alpha(selftest, dist: str) -
 @pytest.mark.parametrize("dist", sq.DISTS)
 def test_power_at_twice_the_margin_at_the_planners_seed_count(selftest, dist: str) -> None:
     design, checks = selftest
-    assert design.looks == (3, 6, 9, 12, 15, 18)
+    # Pocock-type spending pays for its early stops with a larger maximum
+    assert (
+        design.looks
+        == {"obf": (3, 6, 9, 12, 15, 18), "pocock": tuple(range(3, 22, 3))}[design.spending]
+    )
     assert checks[(dist, "power, difference = 2 x margin")].value >= 0.8
 
 
 OBF_SAVING = pytest.mark.xfail(
-    reason="O'Brien-Fleming spending at power 0.8 saves ~15 % of the fixed design's seeds with "
-    "normal differences at the design effect, not 25 %: see docs/statistics.md",
+    reason="at power 0.8 with 3-seed first looks, O'Brien-Fleming spending saves ~15 % of the "
+    "fixed design's seeds with normal differences at the design effect and Pocock-type spending "
+    "~10 %, not 25 %: see docs/statistics.md",
     strict=True,
 )
 

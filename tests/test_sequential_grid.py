@@ -110,6 +110,10 @@ def test_sequential_grid_stops_decided_cells_survives_sigkill_and_reports_verdic
     shown = CliRunner().invoke(app, ["status", str(path)])
     assert shown.exit_code == 0, shown.output
     assert "| learnable vs baseline (x3d_xs, synth) | equivalent | 2 |" in shown.output
+    assert (
+        "comparisons: 2 (looks after 2, 4 seeds, Lan-DeMets O'Brien-Fleming alpha spending, "
+        "family-wise alpha 0.05 over 2 comparison(s))"
+    ) in shown.output
     tav = states["learnable_tav"]
     assert f"| learnable_tav vs baseline (x3d_xs, synth) | {tav.verdict} | 4 |" in shown.output
 

@@ -280,6 +280,15 @@ def test_a_seed_table_is_a_sequential_grid_of_looks_up_to_max(tmp_path: Path) ->
     assert spec.schedule is not None and spec.schedule.looks == (3, 6, 9)
     assert sorted({c.seed for c in expand_grid(spec)}) == list(range(9))
     assert (spec.resolve_metric, spec.resolve.alpha, spec.resolve.power) == ("val_top1", 0.05, 0.8)
+    assert spec.resolve.spending == "obf"
+    pocock = read_study(write(tmp_path, SEQUENTIAL + 'spending = "pocock"\n'))
+    assert pocock.resolve.spending == "pocock"
+    from mpbench.study.status import design_words
+
+    assert design_words(pocock, 2) == (
+        "looks after 3, 6, 9 seeds, Lan-DeMets Pocock-type alpha spending, family-wise alpha "
+        "0.05 over 2 comparison(s)"
+    )
     fixed = read_study(write(tmp_path, GOOD))
     assert fixed.schedule is None and fixed.resolve is None
     assert sorted({c.seed for c in expand_grid(fixed)}) == [0, 1, 2]
@@ -295,6 +304,7 @@ def test_a_seed_table_is_a_sequential_grid_of_looks_up_to_max(tmp_path: Path) ->
         ("margin = 0.02", "margin = -1", "[resolve -> margin] Input should be greater than 0"),
         ("margin = 0.02", "margin = 1\nalpha = 1.5", "[resolve -> alpha] Input should be less"),
         ("margin = 0.02", "margin = 1\nmetric = 'val_topp1'", "[resolve -> metric] unknown metric"),
+        ("margin = 0.02", "margin = 1\nspending = 'wang'", "[resolve -> spending] Input should be"),
     ],
 )
 def test_bad_sequential_settings_name_the_file_the_key_and_the_value(

@@ -538,12 +538,12 @@ def print_summary(s: Any, *, retry: str = "--retry-failed") -> None:
     if s.finished_twice:
         err_console.print(f"cells finished more than once: {s.finished_twice}")
     if s.comparisons:
-        print_comparisons(s.comparisons, max_seeds=s.max_seeds)
+        print_comparisons(s.comparisons, max_seeds=s.max_seeds, design=s.design)
     if s.failed:
         print_failed(s.failed, retry=retry)
 
 
-def print_comparisons(states: list[Any], *, max_seeds: int) -> None:
+def print_comparisons(states: list[Any], *, max_seeds: int, design: str = "") -> None:
     """A sequential grid's comparisons: verdict, seeds run, alpha spent, seeds left at most."""
     head = ["comparison", "verdict", "seeds run", "alpha spent", "seeds still to run at most"]
     rows = []
@@ -551,7 +551,8 @@ def print_comparisons(states: list[Any], *, max_seeds: int) -> None:
         spent = f"{st.look.alpha_spent:.4g}" if st.look is not None else "0"
         left = max_seeds - st.pairs if st.verdict == "continue" else 0
         rows.append([st.name, st.verdict, str(st.pairs), spent, str(left)])
-    text = "\n".join([f"comparisons: {len(states)}", *markdown_table(head, rows)])
+    title = f"comparisons: {len(states)}" + (f" ({design})" if design else "")
+    text = "\n".join([title, *markdown_table(head, rows)])
     console.print(text, highlight=False, markup=False, soft_wrap=True)
 
 

@@ -90,7 +90,10 @@ def decide_runs(runs: pd.DataFrame, design: dict[str, Any]) -> Decisions:
     looks = tuple(range(design["min"], design["max"] + 1, design["step"]))
 
     def make(n: int) -> Design:
-        return Design(looks, alpha=design["alpha"], margin=design["margin"], comparisons=max(1, n))
+        return Design(
+            looks, alpha=design["alpha"], margin=design["margin"], comparisons=max(1, n),
+            spending=design.get("spending", "obf"),  # runs tagged before the choice: OBF
+        )  # fmt: skip
 
     metric = design["metric"]
     states = resolve_runs(runs, metric=metric, looks=looks, design=make)
@@ -115,14 +118,17 @@ def _row(state: Any, sign: float) -> list[Any]:
 
 def design_sentence(design: Any, metric: str) -> str:
     """The design stated under the table."""
+    from mpbench.report.sequential import spending_words
+
     looks = ", ".join(map(str, design.looks))
     return (
         f"Sequential design: verdicts on {metric_label(metric)} ({metric}), paired by seed with "
-        f"the baseline, looked at after {looks} seeds; two-sided Lan-DeMets O'Brien-Fleming "
-        f"alpha spending and an equivalence stop at margin {design.margin:g}; family-wise "
-        f"alpha {design.alpha:g} over {design.comparisons} comparison(s) (Bonferroni, "
-        f"{design.alpha_per_comparison:.4g} each). Difference = variant - baseline; repeated "
-        f"CI: simultaneous {100 * (1 - design.alpha):g}% over all comparisons and looks."
+        f"the baseline, looked at after {looks} seeds; two-sided "
+        f"{spending_words(design.spending)} alpha spending and an equivalence stop at margin "
+        f"{design.margin:g}; family-wise alpha {design.alpha:g} over {design.comparisons} "
+        f"comparison(s) (Bonferroni, {design.alpha_per_comparison:.4g} each). Difference = "
+        f"variant - baseline; repeated CI: simultaneous {100 * (1 - design.alpha):g}% over "
+        "all comparisons and looks."
     )
 
 

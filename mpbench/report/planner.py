@@ -103,7 +103,7 @@ def study_design(spec: Any, source: str) -> tuple[sq.Design, int]:
         )
     design = sq.Design.from_seeds(
         schedule.min, schedule.max, schedule.step, margin=resolve.margin, alpha=resolve.alpha,
-        comparisons=len(variants) - baselines,
+        comparisons=len(variants) - baselines, spending=resolve.spending,
     )  # fmt: skip
     return design, baselines
 
@@ -168,6 +168,7 @@ def _needed_max(
     found, _ = sq.plan_design(
         min_seeds=min_step[0], step=min_step[1], effect=effect, sd=sd, margin=design.margin,
         alpha=design.alpha, comparisons=design.comparisons, power=power, rng=rng,
+        spending=design.spending,
     )  # fmt: skip
     return found.max_seeds
 
@@ -203,7 +204,8 @@ def plan_notes(p: Plan) -> list[str]:
     saved = 1.0 - p.scenarios[-1].sim.expected_seeds / p.fixed_seeds
     lines = [
         f"design: looks {d.looks}, family-wise alpha {d.alpha} split over {d.comparisons} "
-        f"comparison(s) (Bonferroni), margin {d.margin:g}, {p.baselines} baseline cell(s)",
+        f"comparison(s) (Bonferroni), {sq.spending_words(d.spending)} alpha spending, margin "
+        f"{d.margin:g}, {p.baselines} baseline cell(s)",
         f"assumed: effect {p.effect:g}, sd of the paired differences {p.sd:.4g}; "
         f"{PLAN_SIMS} simulated tables per true difference (normal differences, seed {PLAN_SEED})",
         f"power at the effect: {p.power:.3f} (target {p.target_power}); the fixed design has the "

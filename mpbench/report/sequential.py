@@ -9,11 +9,13 @@ repeated confidence interval is ``mean(d) +- c_k * sd(d) / sqrt(n)``, and the co
 - ``equivalent`` when it lies inside ``(-margin, +margin)`` (an equivalence stop, TOST),
 - ``undecided`` at the last look when none of these holds; ``continue`` before it.
 
-The boundaries are two-sided Lan-DeMets O'Brien-Fleming alpha-spending boundaries on the normal
-scale over the information fractions ``n_k / n_K``, computed by the recursive numerical
-integration of gsDesign (PyPI ``gsdesign``); because few seeds are run, each look's normal
-boundary is turned into its nominal two-sided level and applied to the paired t statistic with
-``n_k - 1`` degrees of freedom (``c_k`` above is that t quantile). Every comparison of a table
+The boundaries are two-sided Lan-DeMets alpha-spending boundaries on the normal scale over the
+information fractions ``n_k / n_K``, O'Brien-Fleming type (``spending="obf"``, the default) or
+Pocock type (``spending="pocock"``, which spends earlier and stops more often at the first
+looks), computed by the recursive numerical integration of gsDesign (PyPI ``gsdesign``);
+because few seeds are run, each look's normal boundary is turned into its nominal two-sided
+level and applied to the paired t statistic with ``n_k - 1`` degrees of freedom (``c_k`` above
+is that t quantile). Every comparison of a table
 gets ``alpha / comparisons`` (Bonferroni; no recycling of alpha). docs/statistics.md gives the
 procedure, its references and the Monte Carlo evidence that ``python -m
 mpbench.report.sequential`` prints.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass
 from enum import StrEnum
 from typing import Any, Final, Literal
@@ -42,6 +45,10 @@ CALIBRATION_SIMS: Final = 1_000_000  # null t processes behind each design's cal
 CALIBRATION_SEED: Final = 20_250_106
 Dist = Literal["normal", "t3"]
 DISTS: Final = ("normal", "t3")
+Spending = Literal["obf", "pocock"]
+SPENDINGS: Final = ("obf", "pocock")
+# the spending functions in words (the report's design sentence, the planner, status)
+SPENDING_WORDS: Final = {"obf": "Lan-DeMets O'Brien-Fleming", "pocock": "Lan-DeMets Pocock-type"}
 
 
 class Verdict(StrEnum):
@@ -81,6 +88,8 @@ class Design:
         margin: equivalence margin, in the metric's units (> 0).
         alpha: family-wise error rate over the whole table (0 < alpha < 1).
         comparisons: number of comparisons of the table that share ``alpha`` (Bonferroni).
+        spending: the Lan-DeMets spending function, ``"obf"`` (O'Brien-Fleming type) or
+            ``"pocock"`` (Pocock type).
 
     Example:
         >>> design = Design.from_seeds(3, 12, 3, margin=0.5, comparisons=6)
@@ -95,6 +104,7 @@ class Design:
     margin: float
     alpha: float = 0.05
     comparisons: int = 1
+    spending: Spending = "obf"
 
     def __post_init__(self) -> None:
         """Validate every field, naming the bad value."""
@@ -107,11 +117,12 @@ class Design:
         if not (math.isfinite(self.margin) and self.margin > 0):
             raise ValueError(f"margin must be a finite number > 0, got {self.margin!r}")
         object.__setattr__(self, "comparisons", _check_int("comparisons", self.comparisons, 1))
+        check_spending(self.spending)
 
     @classmethod
     def from_seeds(
         cls, min: int, max: int, step: int, *, margin: float, alpha: float = 0.05,
-        comparisons: int = 1,
+        comparisons: int = 1, spending: Spending = "obf",
     ) -> Design:  # fmt: skip
         """The design that looks at ``min, min + step, ..., max`` seeds."""
         low, high = _check_int("min", min, 2), _check_int("max", max, 2)
@@ -122,7 +133,7 @@ class Design:
                 f"step={step}"
             )
         looks = tuple(range(low, high + 1, step))
-        return cls(looks, margin=margin, alpha=alpha, comparisons=comparisons)
+        return cls(looks, margin=margin, alpha=alpha, comparisons=comparisons, spending=spending)
 
     @property
     def alpha_per_comparison(self) -> float:
@@ -135,8 +146,8 @@ class Design:
         return self.looks[-1]
 
     def z_bounds(self) -> tuple[float, ...]:
-        """Two-sided Lan-DeMets O'Brien-Fleming normal boundaries at :attr:`level`, one per look."""
-        return ldobf_bounds(self.looks, self.level)
+        """Two-sided Lan-DeMets normal boundaries at :attr:`level`, one per look."""
+        return ld_bounds(self.looks, self.level, self.spending)
 
     def nominal_levels(self) -> tuple[float, ...]:
         """Two-sided nominal significance level of each look's t test."""
@@ -144,17 +155,25 @@ class Design:
 
     def t_bounds(self) -> tuple[float, ...]:
         """Critical values of the paired t statistic (``n_k - 1`` df), one per look."""
-        return nominal_t_bounds(self.looks, self.level)
+        return nominal_t_bounds(self.looks, self.level, self.spending)
 
     @property
     def level(self) -> float:
         """The calibrated spending level behind :meth:`t_bounds` (at most the comparison's)."""
-        return calibrated_alpha(self.looks, self.alpha_per_comparison)
+        return calibrated_alpha(self.looks, self.alpha_per_comparison, self.spending)
 
     def alpha_spent(self) -> tuple[float, ...]:
         """Alpha of one comparison spent up to and including each look."""
         frac = np.asarray(self.looks, dtype=float) / self.max_seeds
-        return tuple(float(a) for a in obf_spending(frac, self.alpha_per_comparison))
+        spent = spending_function(self.spending)(frac, self.alpha_per_comparison)
+        return tuple(float(a) for a in spent)
+
+
+def check_spending(spending: object) -> Spending:
+    """``spending`` if it names a spending function, else a ValueError naming the choices."""
+    if spending not in SPENDINGS:
+        raise ValueError(f"spending must be one of {SPENDINGS}, got {spending!r}")
+    return spending  # type: ignore[return-value]
 
 
 def obf_spending(fraction: np.ndarray | float, alpha: float) -> np.ndarray:
@@ -165,6 +184,27 @@ def obf_spending(fraction: np.ndarray | float, alpha: float) -> np.ndarray:
     """
     frac = np.asarray(fraction, dtype=float)
     return 4.0 * stats.norm.sf(stats.norm.isf(alpha / 4) / np.sqrt(frac))
+
+
+def pocock_spending(fraction: np.ndarray | float, alpha: float) -> np.ndarray:
+    """Two-sided alpha spent by information ``fraction``: Lan-DeMets Pocock type.
+
+    ``alpha ln(1 + (e - 1) t)``, half of it per side (gsDesign's ``sfLDPocock`` and rpact's
+    ``asP`` at one-sided level alpha/2).
+    """
+    frac = np.asarray(fraction, dtype=float)
+    return alpha * np.log1p((math.e - 1.0) * frac)
+
+
+def spending_words(spending: Spending) -> str:
+    """The spending function named ``spending``, in words."""
+    return SPENDING_WORDS[check_spending(spending)]
+
+
+def spending_function(spending: Spending) -> Callable[[np.ndarray | float, float], np.ndarray]:
+    """The two-sided spending function named ``spending``."""
+    check_spending(spending)
+    return obf_spending if spending == "obf" else pocock_spending
 
 
 def _grid(c: float, info: float, prev: tuple | None, prev_info: float) -> tuple:
@@ -209,12 +249,10 @@ def _solve_bound(target: float, info: float, prev: tuple | None, prev_info: floa
     return float(optimize.brentq(gap, 0.0, NEVER, xtol=1e-10))
 
 
-@functools.lru_cache(maxsize=256)
-def ldobf_bounds(looks: tuple[int, ...], alpha: float) -> tuple[float, ...]:
-    """Normal-scale two-sided boundaries spending ``alpha`` by Lan-DeMets O'Brien-Fleming."""
-    info = np.asarray(looks, dtype=float)
-    spent = obf_spending(info / info[-1], alpha)
-    steps = np.diff(np.concatenate([[0.0], spent]))
+def spent_bounds(info: tuple[float, ...], spent: tuple[float, ...]) -> tuple[float, ...]:
+    """Normal-scale two-sided boundaries at information ``info`` that have spent ``spent``
+    (cumulative two-sided alpha) by each look."""
+    steps = np.diff(np.concatenate([[0.0], np.asarray(spent, dtype=float)]))
     prev, prev_info, bounds = None, 0.0, []
     for target, i in zip(steps, info, strict=True):
         c = _solve_bound(float(target), float(i), prev, prev_info)
@@ -223,9 +261,26 @@ def ldobf_bounds(looks: tuple[int, ...], alpha: float) -> tuple[float, ...]:
     return tuple(bounds)
 
 
-def nominal_t_bounds(looks: tuple[int, ...], alpha: float) -> tuple[float, ...]:
+@functools.lru_cache(maxsize=256)
+def ld_bounds(
+    looks: tuple[int, ...], alpha: float, spending: Spending = "obf"
+) -> tuple[float, ...]:
+    """Normal-scale two-sided boundaries spending ``alpha`` by the Lan-DeMets ``spending``."""
+    info = np.asarray(looks, dtype=float)
+    spent = spending_function(spending)(info / info[-1], alpha)
+    return spent_bounds(tuple(float(i) for i in info), tuple(float(a) for a in spent))
+
+
+def ldobf_bounds(looks: tuple[int, ...], alpha: float) -> tuple[float, ...]:
+    """Normal-scale two-sided boundaries spending ``alpha`` by Lan-DeMets O'Brien-Fleming."""
+    return ld_bounds(looks, alpha, "obf")
+
+
+def nominal_t_bounds(
+    looks: tuple[int, ...], alpha: float, spending: Spending = "obf"
+) -> tuple[float, ...]:
     """Paired-t critical values at the nominal two-sided levels of the normal boundaries."""
-    bounds = ldobf_bounds(looks, alpha)
+    bounds = ld_bounds(looks, alpha, spending)
     return tuple(
         float(stats.t.isf(stats.norm.sf(c), n - 1)) for c, n in zip(bounds, looks, strict=True)
     )
@@ -258,7 +313,7 @@ def null_error(looks: tuple[int, ...], bounds: tuple[float, ...]) -> float:
 
 
 @functools.lru_cache(maxsize=256)
-def calibrated_alpha(looks: tuple[int, ...], alpha: float) -> float:
+def calibrated_alpha(looks: tuple[int, ...], alpha: float, spending: Spending = "obf") -> float:
     """Spending level whose nominal t boundaries have a simulated error of at most ``alpha``.
 
     The t statistics of successive looks are less correlated than the normal ones (each look
@@ -271,11 +326,11 @@ def calibrated_alpha(looks: tuple[int, ...], alpha: float) -> float:
     target = alpha * (1.0 - 1.0 / math.sqrt(CALIBRATION_SIMS * alpha))
     level = alpha
     for _ in range(8):
-        error = null_error(looks, nominal_t_bounds(looks, level))
+        error = null_error(looks, nominal_t_bounds(looks, level, spending))
         if abs(error - target) <= 0.25 * target / math.sqrt(CALIBRATION_SIMS * alpha):
             break
         level *= target / max(error, 1.0 / CALIBRATION_SIMS)
-    while null_error(looks, nominal_t_bounds(looks, level)) > target:
+    while null_error(looks, nominal_t_bounds(looks, level, spending)) > target:
         level *= 0.995
     return level
 
@@ -605,6 +660,7 @@ def plan_design(
     power: float,
     rng: np.random.Generator,
     n_sims: int = 20_000,
+    spending: Spending = "obf",
 ) -> tuple[Design, SimResult]:
     """The fewest max seeds (on the step grid from ``min_seeds``) whose power is ``power``.
 
@@ -616,8 +672,9 @@ def plan_design(
     top = min_seeds + step * math.ceil((start - min_seeds) / step)
     while top <= MAX_PLAN_SEEDS:
         design = Design.from_seeds(
-            min_seeds, top, step, margin=margin, alpha=alpha, comparisons=comparisons
-        )
+            min_seeds, top, step, margin=margin, alpha=alpha, comparisons=comparisons,
+            spending=spending,
+        )  # fmt: skip
         sim = simulate(design, effect=effect, sd=sd, n_sims=n_sims, rng=rng)
         hit = direction(effect)
         if sim.probs[hit] - 2 * sim.se(hit) >= power:
@@ -649,14 +706,16 @@ class Check:
 SELFTEST: Final = {"margin": 0.5, "sd": 1.0, "alpha": 0.05, "comparisons": 6, "power": 0.8}
 
 
-def selftest(*, n_studies: int = 20_000, seed: int = 0) -> tuple[Design, list[Check]]:
+def selftest(
+    *, n_studies: int = 20_000, seed: int = 0, spending: Spending = "obf"
+) -> tuple[Design, list[Check]]:
     """The Monte Carlo evidence of docs/statistics.md: error rates, power and seeds saved."""
     rng = np.random.default_rng(seed)
     margin, sd, alpha = SELFTEST["margin"], SELFTEST["sd"], SELFTEST["alpha"]
     power, k = SELFTEST["power"], int(SELFTEST["comparisons"])
     design, _ = plan_design(
         min_seeds=3, step=3, effect=2 * margin, sd=sd, margin=margin, alpha=alpha,
-        comparisons=k, power=power, rng=rng,
+        comparisons=k, power=power, rng=rng, spending=spending,
     )  # fmt: skip
     checks = []
     for dist in DISTS:
@@ -695,11 +754,12 @@ def _dist_checks(
 def selftest_lines(design: Design, checks: list[Check]) -> list[str]:
     """The self-test as printed (and quoted in docs/statistics.md)."""
     looks, alpha = design.looks, design.alpha_per_comparison
-    nominal = null_error(looks, nominal_t_bounds(looks, alpha))
+    nominal = null_error(looks, nominal_t_bounds(looks, alpha, design.spending))
     calibrated = null_error(looks, design.t_bounds())
     lines = [
-        f"design: looks {looks}, alpha {design.alpha} over {design.comparisons} comparisons "
-        f"(Bonferroni, {alpha:.5f} each), margin {design.margin}, sd {SELFTEST['sd']}",
+        f"design: {design.spending} spending, looks {looks}, alpha {design.alpha} over "
+        f"{design.comparisons} comparisons (Bonferroni, {alpha:.5f} each), margin "
+        f"{design.margin}, sd {SELFTEST['sd']}",
         f"t bounds: {', '.join(f'{b:.3f}' for b in design.t_bounds())}",
         f"null error of one comparison ({CALIBRATION_SIMS} t processes): nominal levels "
         f"{nominal:.5f}, calibrated level {design.level:.5f}: {calibrated:.5f}",
@@ -711,10 +771,15 @@ def selftest_lines(design: Design, checks: list[Check]) -> list[str]:
     return lines
 
 
-def main() -> None:
-    """Print the self-test (``python -m mpbench.report.sequential``)."""
-    for line in selftest_lines(*selftest()):
-        print(line)
+def main(argv: list[str] | None = None) -> None:
+    """Print the self-test of each spending function named in ``argv`` (default both):
+    ``python -m mpbench.report.sequential [obf] [pocock]``."""
+    import sys
+
+    names = (sys.argv[1:] if argv is None else argv) or list(SPENDINGS)
+    for i, name in enumerate(names):
+        print(*([""] if i else []), *selftest_lines(*selftest(spending=check_spending(name))),
+              sep="\n")  # fmt: skip
 
 
 if __name__ == "__main__":

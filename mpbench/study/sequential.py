@@ -74,8 +74,9 @@ def design_of(spec: StudySpec, comparisons: int) -> Design:
     s, r = spec.schedule, spec.resolve
     assert r.margin is not None
     return Design.from_seeds(
-        s.min, s.max, s.step, alpha=r.alpha, margin=r.margin, comparisons=max(1, comparisons)
-    )
+        s.min, s.max, s.step, alpha=r.alpha, margin=r.margin, comparisons=max(1, comparisons),
+        spending=r.spending,
+    )  # fmt: skip
 
 
 def resolve_runs(

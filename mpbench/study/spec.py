@@ -34,6 +34,7 @@ Sampler = Literal["tpe", "random", "cmaes", "gp"]
 Pruner = Literal["median", "hyperband", "none"]
 Direction = Literal["maximize", "minimize"]
 Kind = Literal["grid", "search"]
+Spending = Literal["obf", "pocock"]  # mpbench.report.sequential.SPENDINGS (torch- and scipy-free)
 # Fields whose values must be names in a registry: field -> (kind, module, list function).
 REGISTRY_FIELDS = {"variant": "variant", "backbone": "backbone", "dataset": "dataset"}
 EPOCH_METRIC_DEFAULT = tk.M_VAL_TOP1
@@ -182,12 +183,15 @@ class ResolveSpec(_Strict):
 
     ``metric`` defaults to the objective's; ``alpha`` is the family-wise error over all the
     comparisons of the table; ``margin`` the equivalence margin in the metric's units (required
-    with ``seeds = { min, max, step }``); ``power`` is used by the planner."""
+    with ``seeds = { min, max, step }``); ``power`` is used by the planner; ``spending`` the
+    Lan-DeMets alpha-spending function, ``"obf"`` (O'Brien-Fleming type) or ``"pocock"``
+    (Pocock type, see docs/statistics.md)."""
 
     metric: str | None = None
     alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
     margin: float | None = Field(default=None, gt=0.0)
     power: float = Field(default=0.8, gt=0.0, lt=1.0)
+    spending: Spending = "obf"
 
 
 class SearchSpec(_Strict):

@@ -62,6 +62,7 @@ class StudySummary:
     failed: list[FailedCell] = field(default_factory=list)  # cells whose latest trial failed
     comparisons: list[Any] = field(default_factory=list)  # a sequential grid's ComparisonStates
     max_seeds: int = 0  # a sequential grid's largest look
+    design: str = ""  # a sequential grid's design in words (looks, spending, alpha)
 
     @property
     def finished(self) -> int:
@@ -111,6 +112,20 @@ def summarize_study(study: Any, spec: StudySpec) -> StudySummary:
         ],
         comparisons=comparisons,
         max_seeds=spec.schedule.max if spec.schedule is not None else 0,
+        design=design_words(spec, len(comparisons)),
+    )
+
+
+def design_words(spec: StudySpec, comparisons: int) -> str:
+    """A sequential grid's design in words ("" for any other study)."""
+    if spec.schedule is None or spec.resolve is None:
+        return ""
+    from mpbench.report.sequential import spending_words
+
+    looks = ", ".join(map(str, spec.schedule.looks))
+    return (
+        f"looks after {looks} seeds, {spending_words(spec.resolve.spending)} alpha spending, "
+        f"family-wise alpha {spec.resolve.alpha:g} over {max(1, comparisons)} comparison(s)"
     )
 
 

@@ -377,11 +377,15 @@ def _run_seeds(
 
 
 def design_tag(spec: StudySpec) -> str:
-    """The MLflow tag of a sequential grid's runs: its design, which the report decides by."""
+    """The MLflow tag of a sequential grid's runs: its design, which the report decides by
+    (``spending`` only when it is not the default ``"obf"``: runs made before the choice
+    existed carry the same tag as later OBF runs)."""
     import json
 
     assert spec.schedule is not None and spec.resolve is not None
     design = spec.schedule.model_dump() | spec.resolve.model_dump()
+    if design["spending"] == "obf":  # the default: the tag of runs made before the choice
+        del design["spending"]
     return json.dumps(design | {"metric": spec.resolve_metric}, sort_keys=True)
 
 
