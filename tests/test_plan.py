@@ -135,3 +135,65 @@ def test_probe_times_one_trial_per_grid_point(tmp_path: Path) -> None:
     ).with_folder(tmp_path, source="probe")  # fmt: skip
     hours = probe_hours(spec)
     assert 0.0 < hours < 0.01  # 3 tiny steps: well under a minute
+
+
+DRY_SEQUENTIAL = """max_steps = 2
+[grid]
+variant = {variants}
+seeds = {{ min = 2, max = 6, step = 2 }}
+[resolve]
+metric = "tav_loss"
+margin = 0.01
+"""
+
+
+def _dry_run(
+    tmp_path: Path, *args: str, variants: str = '["baseline", "learnable", "fixed"]'
+) -> tuple[Path, str]:
+    from tests.test_study_run import study_file
+
+    path = study_file(tmp_path, DRY_SEQUENTIAL.format(variants=variants), name="seqdry")
+    journal = str(tmp_path / "journal.log")
+    res = CliRunner().invoke(app, ["grid", str(path), "--dry-run", "--storage", journal, *args])
+    assert res.exit_code == 0, res.output
+    return path, " ".join(res.output.split())
+
+
+def _hours(pattern: str, text: str) -> float:
+    found = re.search(pattern + r" ([0-9.e-]+) trial-hours", text)
+    assert found is not None, text
+    return float(found.group(1))
+
+
+def test_dry_run_of_a_sequential_grid_costs_its_first_look_most_and_expected(
+    tmp_path: Path,
+) -> None:
+    """3 points, looks after 2, 4, 6 seeds: 6 cells at the first look, 18 at most, and the
+    planner's expected cells at its defaults; trial-hours from the probe, in proportion."""
+    path, out = _dry_run(tmp_path, "--probe-steps", "1")
+    assert "sequential design, looks after 2, 4, 6 seeds:" in out
+    spec = spec_module.read_study(path)
+    design, baselines = planner.study_design(spec, str(path))
+    p = planner.plan(design, power=spec.resolve.power, baselines=baselines)
+    expected = p.scenarios[-1].sim.expected_trials
+    assert 6 < expected < 18 and p.max_trials == 18
+    first = _hours(r"first look \(2 seeds\): 6 cells,", out)
+    most = _hours(r"at most \(6 seeds\): 18 cells,", out)
+    mean = _hours(rf"expected: {expected:.1f} cells,", out)
+    assert first > 0 and first == pytest.approx(most * 2 / 6, rel=2e-3)
+    assert mean == pytest.approx(most * expected / 18, rel=2e-3)
+    assert (
+        f"true difference 0.02 (twice the margin), sd of the paired differences {p.sd:.4g}" in out
+    )
+
+
+def test_dry_run_of_a_sequential_grid_without_probe_or_plan(tmp_path: Path) -> None:
+    """No probe: cells without trial-hours; no baseline to pair with: the planner is named."""
+    _, out = _dry_run(tmp_path, "--probe-steps", "0")
+    assert "first look (2 seeds): 6 cells, trial-hours unknown" in out
+    assert "at most (6 seeds): 18 cells, trial-hours unknown" in out
+    assert re.search(r"expected: 1[0-7]\.\d cells, trial-hours unknown \(mpbench plan's", out)
+    _, out = _dry_run(tmp_path, "--probe-steps", "0", variants='["learnable", "fixed"]')
+    assert "first look (2 seeds): 4 cells" in out and "at most (6 seeds): 12 cells" in out
+    assert "expected: run `mpbench plan` for the expected count (" in out
+    assert "[grid] variant must hold 'baseline' and at least one other variant" in out

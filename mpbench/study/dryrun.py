@@ -9,10 +9,34 @@ from typing import Any
 
 from mpbench.config import TrialConfig, semantic_options, without_cache
 from mpbench.study import storage as S
-from mpbench.study.spec import StudySpec, expand_grid, local_config, seeds
+from mpbench.study.spec import StudySpec, expand_grid, grid_points, local_config, point_key, seeds
 from mpbench.study.status import FINAL, varied_fields
 
 EVAL_OVERHEAD = 1.25  # validation + test forward passes on top of the training steps (rough)
+
+
+@dataclass(frozen=True)
+class LookRange:
+    """What a sequential grid's design costs: its first look, its most, and the planner's
+    expectation (cells, and compute on one device in seconds where the probe ran).
+
+    Args:
+        first_cells: cells of the first look (every grid point at ``min`` seeds).
+        max_cells: cells when every comparison runs to the last look (``max`` seeds).
+        first_seconds: compute of the first look's cells (None: not probed).
+        max_seconds: compute of every cell of the design (None: not probed).
+        expected_cells: the planner's expected cells (None: not computed, see ``note``).
+        expected_seconds: ``max_seconds`` times expected over max cells (a cell's mean cost).
+        note: the planner's assumptions, or why there is no expectation.
+    """
+
+    first_cells: int
+    max_cells: int
+    first_seconds: float | None
+    max_seconds: float | None
+    expected_cells: float | None
+    expected_seconds: float | None
+    note: str
 
 
 @dataclass
@@ -25,6 +49,7 @@ class DryRun:
     seconds_per_step: dict[str, float]  # probe group -> measured seconds per training step
     estimate_seconds: float | None  # compute of the remaining trials (one device)
     notes: list[str]
+    looks: LookRange | None = None  # a sequential grid's range of cost (None: any other study)
 
 
 def dry_run(spec: StudySpec, url: str, *, probe: bool = True, probe_steps: int = 2) -> DryRun:
@@ -50,7 +75,11 @@ def dry_run(spec: StudySpec, url: str, *, probe: bool = True, probe_steps: int =
         done = sum(1 for g in groups.values() if g.state in FINAL)
         todo = configs * max(0, spec.search.n_trials - done)
     est, per_step, notes = (None, {}, ["throughput probe skipped"])
-    if probe and todo:
+    each: dict[str, float] | None = None  # a sequential grid: seconds of every cell
+    if probe and spec.schedule is not None:
+        each, per_step, notes = _cell_seconds(spec, configs, steps=probe_steps)
+        est = None if each is None or not todo else sum(each[c.key()] for c in todo)
+    elif probe and todo:
         local = [without_cache(local_config(c, spec.folder)) for c in todo]
         est, per_step, notes = estimate(local, steps=probe_steps)
     return DryRun(
@@ -60,6 +89,54 @@ def dry_run(spec: StudySpec, url: str, *, probe: bool = True, probe_steps: int =
         seconds_per_step=per_step,
         estimate_seconds=est,
         notes=notes,
+        looks=look_range(spec, each) if spec.schedule is not None else None,
+    )
+
+
+def _cell_seconds(
+    spec: StudySpec, configs: list[TrialConfig], *, steps: int
+) -> tuple[dict[str, float] | None, dict[str, float], list[str]]:
+    """Seconds of each cell (by key) on this device, probed once per cost group (None with
+    the notes when some cell cannot be timed here)."""
+    local = [without_cache(local_config(c, spec.folder)) for c in configs]
+    seconds, per_step, notes = seconds_each(local, steps=steps)
+    if notes:
+        return None, per_step, notes
+    keys = [c.key() for c in configs]
+    return dict(zip(keys, seconds, strict=True)), per_step, notes  # type: ignore[arg-type]
+
+
+def look_range(spec: StudySpec, each: dict[str, float] | None) -> LookRange:
+    """The cells and compute of a sequential grid's first look, at most, and as the planner
+    expects (``each``: seconds of every cell by key, None when not probed)."""
+    assert spec.schedule is not None
+    first = {point_key(p): spec.schedule.min for p in grid_points(spec)}
+    first_keys = [c.key() for c in expand_grid(spec, counts=first)]
+    every = [c.key() for c in expand_grid(spec)]
+    first_s = None if each is None else sum(each[k] for k in first_keys)
+    max_s = None if each is None else sum(each[k] for k in every)
+    cells, note = expected_cells(spec)
+    expected_s = None if cells is None or max_s is None else max_s * cells / len(every)
+    return LookRange(len(first_keys), len(every), first_s, max_s, cells, expected_s, note)
+
+
+def expected_cells(spec: StudySpec) -> tuple[float | None, str]:
+    """The planner's expected cells of a sequential grid at its default assumptions (a true
+    difference of twice the margin, the spread the max seeds resolve at ``[resolve] power``),
+    and those assumptions in words; None and why when the design cannot be planned."""
+    from mpbench.report.planner import plan, study_design
+
+    assert spec.resolve is not None
+    try:
+        design, baselines = study_design(spec, spec.source)
+        p = plan(design, power=spec.resolve.power, baselines=baselines)
+    except ValueError as exc:
+        return None, f"run `mpbench plan` for the expected count ({exc})"
+    at = p.scenarios[-1]
+    return at.sim.expected_trials, (
+        f"mpbench plan's defaults: true difference {at.effect:g} (twice the margin), sd of the "
+        f"paired differences {p.sd:.4g}, normal differences; `mpbench plan --effect E --sd S` "
+        "for others"
     )
 
 
@@ -83,11 +160,21 @@ def _probe_group(cfg: TrialConfig) -> str:
 
 def estimate(todo: list[TrialConfig], *, steps: int = 2) -> tuple[float | None, dict, list[str]]:
     """Seconds the configs need on this device: probe each cost group, times its step count."""
+    seconds, per_step, notes = seconds_each(todo, steps=steps)
+    total = sum(s for s in seconds if s is not None)
+    return (total if not notes else None), per_step, notes
+
+
+def seconds_each(
+    todo: list[TrialConfig], *, steps: int = 2
+) -> tuple[list[float | None], dict[str, float], list[str]]:
+    """Seconds each config needs on this device (None where it cannot be timed, and why in
+    the notes): probe each cost group once, times the config's step count."""
     per_step: dict[str, float] = {}
     counted: dict[str, tuple[int | None, str]] = {}
     notes: list[str] = []
     unprobed: set[str] = set()
-    total = 0.0
+    seconds: list[float | None] = []
     for cfg in todo:
         group = _probe_group(cfg)
         if group not in per_step and group not in unprobed:
@@ -97,6 +184,7 @@ def estimate(todo: list[TrialConfig], *, steps: int = 2) -> tuple[float | None, 
                 unprobed.add(group)
                 notes.append(f"{group}: not probed here ({exc})")
         if group in unprobed:
+            seconds.append(None)
             continue
         data_key = cfg.model_copy(update={"seed": 0, "variant": "baseline"}).key()
         if data_key not in counted:
@@ -104,9 +192,10 @@ def estimate(todo: list[TrialConfig], *, steps: int = 2) -> tuple[float | None, 
         n_steps, why = counted[data_key]
         if n_steps is None:
             notes.append(f"{cfg.dataset}: {why}")
+            seconds.append(None)
             continue
-        total += n_steps * per_step[group] * EVAL_OVERHEAD
-    return (total if not notes else None), per_step, sorted(set(notes))
+        seconds.append(n_steps * per_step[group] * EVAL_OVERHEAD)
+    return seconds, per_step, sorted(set(notes))
 
 
 def steps_of(cfg: TrialConfig) -> tuple[int | None, str]:
@@ -159,4 +248,14 @@ def probe_seconds_per_step(cfg: TrialConfig, *, steps: int = 2, batch: int = 2) 
     return fastest * cfg.batch_size / b
 
 
-__all__ = ["DryRun", "dry_run", "estimate", "probe_seconds_per_step", "steps_of"]
+__all__ = [
+    "DryRun",
+    "LookRange",
+    "dry_run",
+    "estimate",
+    "expected_cells",
+    "look_range",
+    "probe_seconds_per_step",
+    "seconds_each",
+    "steps_of",
+]
