@@ -30,7 +30,7 @@ from mpbench.engine.state import CHECKPOINT
 from mpbench.study import launch as L
 from mpbench.study import storage as S
 from mpbench.study.spec import SlurmSpec, parse_minutes, read_study
-from tests.test_study_run import loaded_study, study_file, wait_for
+from tests.test_study_run import assert_exactly_once, loaded_study, study_file, wait_for
 
 FOUR = '["baseline", "fixed", "learnable", "learnable_tav"]'
 
@@ -249,6 +249,90 @@ def test_slurm_launcher_submits_one_array_with_the_study_resources(
     status = mpbench("status", str(path), env=env, cwd=tmp_path)
     assert status.returncode == 0
     assert "| 4242_1 | slurm | 1 | UNKNOWN" in status.stdout  # no sacct here: said, not hidden
+
+
+SEQUENTIAL_SLURM = """max_steps = 1
+[grid]
+variant = ["baseline", "learnable_tav"]
+seeds = { min = 2, max = 4, step = 2 }
+[resolve]
+metric = "tav_loss"
+margin = 1e-6
+[execution]
+heartbeat_interval = 1
+grace_period = 20
+[execution.slurm]
+workers = 2
+shared_fs_check = false
+"""
+# the job of the (fake) Slurm array as its node runs it: submitit's pickle of the WorkerJob;
+# argv[2] > 0 ends its worker after that many trials (a job whose time ran out)
+RUN_JOB = """import dataclasses, sys
+from submitit.core.utils import DelayedSubmission
+job = DelayedSubmission.load(sys.argv[1])
+if int(sys.argv[2]):
+    opts = dataclasses.replace(job.function.opts, max_trials=int(sys.argv[2]))
+    job.function = dataclasses.replace(job.function, opts=opts)
+job.result()
+"""
+
+
+def run_slurm_jobs(folder: Path, *, max_trials: int = 0) -> None:
+    """Run the jobs of the array last submitted to the fake Slurm one after the other, as
+    their nodes would (``max_trials``: each ends after that many trials)."""
+    pickles = sorted(folder.rglob("*_submitted.pkl"))
+    assert [p.name for p in pickles] == ["4242_0_submitted.pkl", "4242_1_submitted.pkl"]
+    for pickle in pickles:
+        cmd = [sys.executable, "-c", RUN_JOB, str(pickle), str(max_trials)]
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        subprocess.run(cmd, check=True, env=env, capture_output=True, timeout=600)
+        pickle.unlink()  # run: the next submission writes its own
+
+
+@pytest.mark.slow
+def test_sequential_grid_through_slurm_enqueues_the_next_look_on_resubmission(
+    tmp_path: Path, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sequential grid submitted with --launcher slurm: one array for the first look's cells;
+    its jobs end after them, the next submission enqueues the next look of the comparison still
+    at ``continue`` and its jobs run them; a third submission finds nothing, and no cell
+    finished twice."""
+    path = study_file(tmp_path, SEQUENTIAL_SLURM, name="seqslurm")
+    jobs = tmp_path / "runs" / "seqslurm" / "jobs"
+    monkeypatch.setenv("PATH", fake_slurm(tmp_path)["PATH"])  # in-process: no torch import each
+
+    def grid() -> str:
+        res = CliRunner().invoke(app, ["grid", str(path), "--launcher", "slurm"])
+        assert res.exit_code == 0, res.output
+        return " ".join(res.output.split())
+
+    assert "submitted 2 slurm job(s): 4242_0, 4242_1" in grid()
+    (script,) = (tmp_path / "sbatch-scripts").iterdir()  # one array
+    assert "#SBATCH --array=0-1%2" in script.read_text().splitlines()
+    first = {(S.config_of(t)["variant"], S.config_of(t)["seed"]) for t in trials_of(path)}
+    assert first == {(v, s) for v in ("baseline", "learnable_tav") for s in (0, 1)}
+    run_slurm_jobs(jobs, max_trials=2)  # the first look, 2 cells each; then their time ran out
+    assert sum(complete_per_cell(trials_of(path)).values()) == 4
+    assert "submitted 2 slurm job(s): 4242_0, 4242_1" in grid()
+    assert len(list((tmp_path / "sbatch-scripts").iterdir())) == 2
+    waiting = {
+        (S.config_of(t)["variant"], S.config_of(t)["seed"])
+        for t in trials_of(path)
+        if t.state.name == "WAITING"
+    }
+    assert waiting == {(v, s) for v in ("baseline", "learnable_tav") for s in (2, 3)}
+    run_slurm_jobs(jobs)  # job 0 runs the next look's 4 cells, job 1 finds nothing left
+    assert "submitted" not in grid()  # nothing left: no third array
+    assert len(list((tmp_path / "sbatch-scripts").iterdir())) == 2
+    spec = read_study(path)
+    study = S.open_study(spec.name, S.open_storage(S.default_storage(spec)), spec=spec)
+    cells = {t.user_attrs[S.ATTR_CELL] for t in study.get_trials() if S.is_counted(t)}
+    assert len(cells) == 8
+    assert_exactly_once(study, cells)
+    status = CliRunner().invoke(app, ["status", str(path)])
+    assert status.exit_code == 0, status.output
+    assert "| learnable_tav vs baseline (x3d_xs, synth) |" in status.output
+    assert "| 4 | 0.05 | 0 |" in status.output  # 4 seeds run, all alpha spent, none left
 
 
 def test_slurm_launcher_refuses_a_local_run_folder(tmp_path: Path, mlflow_uri: str) -> None:
