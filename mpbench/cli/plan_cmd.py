@@ -36,9 +36,8 @@ ProbeOpt = Annotated[
 def probe_hours(spec: Any) -> float:
     """Mean hours of one trial over the grid points, from the dry run's throughput probe."""
     from mpbench.config import without_cache
-    from mpbench.report.planner import grid_points
     from mpbench.study.dryrun import estimate
-    from mpbench.study.spec import local_config
+    from mpbench.study.spec import grid_points, local_config
 
     points = [without_cache(local_config(c, spec.folder)) for c in grid_points(spec)]
     seconds, _, notes = estimate(points)

@@ -75,19 +75,11 @@ class Plan:
         return self.design.max_seeds * (self.design.comparisons + self.baselines)
 
 
-def grid_points(spec: Any) -> list[Any]:
-    """One config per grid point (the first seed of each), in the grid's order."""
-    from mpbench.study.spec import expand_grid
-
-    points: dict[str, Any] = {}
-    for cfg in expand_grid(spec):
-        points.setdefault(cfg.with_updates(seed=0).key(), cfg)
-    return list(points.values())
-
-
 def study_design(spec: Any, source: str) -> tuple[sq.Design, int]:
     """The sequential design of a grid study (one comparison per non-baseline grid point) and
     its number of baseline cells."""
+    from mpbench.study.spec import grid_points
+
     schedule, resolve = getattr(spec, "schedule", None), getattr(spec, "resolve", None)
     if schedule is None or resolve is None or resolve.margin is None:
         raise ValueError(
