@@ -180,8 +180,9 @@ def test_dry_run_of_a_sequential_grid_costs_its_first_look_most_and_expected(
     first = _hours(r"first look \(2 seeds\): 6 cells,", out)
     most = _hours(r"at most \(6 seeds\): 18 cells,", out)
     mean = _hours(rf"expected: {expected:.1f} cells,", out)
-    assert first > 0 and first == pytest.approx(most * 2 / 6, rel=2e-3)
-    assert mean == pytest.approx(most * expected / 18, rel=2e-3)
+    # printed to 3 significant digits: each within 0.5 %
+    assert first > 0 and first == pytest.approx(most * 2 / 6, rel=1e-2)
+    assert mean == pytest.approx(most * expected / 18, rel=1e-2)
     assert (
         f"true difference 0.02 (twice the margin), sd of the paired differences {p.sd:.4g}" in out
     )

@@ -596,30 +596,33 @@ def print_dry_run(spec: Any, url: str, *, workers: int, probe_steps: int) -> Non
             f"~{format_seconds(d.estimate_seconds / workers)} with {workers} worker(s)"
         )
     if d.looks is not None:
-        for line in look_range_lines(d.looks, spec.schedule.looks):
+        from mpbench.report.planner import expected_cells
+
+        expected = expected_cells(spec)
+        for line in look_range_lines(d.looks, spec.schedule.looks, expected=expected):
             console.print(line, highlight=False, markup=False, soft_wrap=True)
     for note in d.notes:
         console.print(f"note: {note}")
 
 
-def look_range_lines(r: Any, looks: tuple[int, ...]) -> list[str]:
-    """A sequential grid's cost in the dry run: its first look, at most, and expected."""
+def look_range_lines(
+    r: Any, looks: tuple[int, ...], *, expected: tuple[float | None, str]
+) -> list[str]:
+    """A sequential grid's cost in the dry run: its first look, at most, and ``expected`` (the
+    planner's expected cells, or None, and its note)."""
 
     def cost(cells: float, seconds: float | None, *, digits: str = "d") -> str:
         hours = "trial-hours unknown" if seconds is None else f"{seconds / 3600:.3g} trial-hours"
         return f"{cells:{digits}} cells, {hours}"
 
     head = f"sequential design, looks after {', '.join(map(str, looks))} seeds:"
-    expected = (
-        r.note
-        if r.expected_cells is None
-        else f"{cost(r.expected_cells, r.expected_seconds, digits='.1f')} ({r.note})"
-    )
+    cells, note = expected
+    mean = note if cells is None else f"{cost(cells, r.seconds_of(cells), digits='.1f')} ({note})"
     return [
         head,
         f"  first look ({looks[0]} seeds): {cost(r.first_cells, r.first_seconds)}",
         f"  at most ({looks[-1]} seeds): {cost(r.max_cells, r.max_seconds)}",
-        f"  expected: {expected}",
+        f"  expected: {mean}",
     ]
 
 

@@ -100,6 +100,23 @@ def study_design(spec: Any, source: str) -> tuple[sq.Design, int]:
     return design, baselines
 
 
+def expected_cells(spec: Any) -> tuple[float | None, str]:
+    """The expected cells of a sequential grid at the planner's defaults (a true difference of
+    twice the margin, the spread the max seeds resolve at ``[resolve] power``) and those
+    assumptions in words; None and why when the design cannot be planned."""
+    try:
+        design, baselines = study_design(spec, spec.source)
+        p = plan(design, power=spec.resolve.power, baselines=baselines)
+    except ValueError as exc:
+        return None, f"run `mpbench plan` for the expected count ({exc})"
+    at = p.scenarios[-1]
+    return at.sim.expected_trials, (
+        f"mpbench plan's defaults: true difference {at.effect:g} (twice the margin), sd of the "
+        f"paired differences {p.sd:.4g}, normal differences; `mpbench plan --effect E --sd S` "
+        "for others"
+    )
+
+
 def resolvable_sd(design: sq.Design, *, effect: float, power: float) -> float:
     """The largest spread at which a fixed design with the max seeds has ``power`` at ``effect``."""
     alpha, n = design.alpha_per_comparison, design.max_seeds

@@ -17,26 +17,25 @@ EVAL_OVERHEAD = 1.25  # validation + test forward passes on top of the training 
 
 @dataclass(frozen=True)
 class LookRange:
-    """What a sequential grid's design costs: its first look, its most, and the planner's
-    expectation (cells, and compute on one device in seconds where the probe ran).
+    """What a sequential grid's design costs at its first look and at most (cells, and
+    compute on one device in seconds where the probe ran; the planner's expectation is
+    :func:`mpbench.report.planner.expected_cells`).
 
     Args:
         first_cells: cells of the first look (every grid point at ``min`` seeds).
         max_cells: cells when every comparison runs to the last look (``max`` seeds).
         first_seconds: compute of the first look's cells (None: not probed).
         max_seconds: compute of every cell of the design (None: not probed).
-        expected_cells: the planner's expected cells (None: not computed, see ``note``).
-        expected_seconds: ``max_seconds`` times expected over max cells (a cell's mean cost).
-        note: the planner's assumptions, or why there is no expectation.
     """
 
     first_cells: int
     max_cells: int
     first_seconds: float | None
     max_seconds: float | None
-    expected_cells: float | None
-    expected_seconds: float | None
-    note: str
+
+    def seconds_of(self, cells: float) -> float | None:
+        """Compute of ``cells`` cells at the mean cost of a cell (None: not probed)."""
+        return None if self.max_seconds is None else self.max_seconds * cells / self.max_cells
 
 
 @dataclass
@@ -107,37 +106,15 @@ def _cell_seconds(
 
 
 def look_range(spec: StudySpec, each: dict[str, float] | None) -> LookRange:
-    """The cells and compute of a sequential grid's first look, at most, and as the planner
-    expects (``each``: seconds of every cell by key, None when not probed)."""
+    """The cells and compute of a sequential grid's first look and at most (``each``: seconds
+    of every cell by key, None when not probed)."""
     assert spec.schedule is not None
     first = {point_key(p): spec.schedule.min for p in grid_points(spec)}
     first_keys = [c.key() for c in expand_grid(spec, counts=first)]
     every = [c.key() for c in expand_grid(spec)]
     first_s = None if each is None else sum(each[k] for k in first_keys)
     max_s = None if each is None else sum(each[k] for k in every)
-    cells, note = expected_cells(spec)
-    expected_s = None if cells is None or max_s is None else max_s * cells / len(every)
-    return LookRange(len(first_keys), len(every), first_s, max_s, cells, expected_s, note)
-
-
-def expected_cells(spec: StudySpec) -> tuple[float | None, str]:
-    """The planner's expected cells of a sequential grid at its default assumptions (a true
-    difference of twice the margin, the spread the max seeds resolve at ``[resolve] power``),
-    and those assumptions in words; None and why when the design cannot be planned."""
-    from mpbench.report.planner import plan, study_design
-
-    assert spec.resolve is not None
-    try:
-        design, baselines = study_design(spec, spec.source)
-        p = plan(design, power=spec.resolve.power, baselines=baselines)
-    except ValueError as exc:
-        return None, f"run `mpbench plan` for the expected count ({exc})"
-    at = p.scenarios[-1]
-    return at.sim.expected_trials, (
-        f"mpbench plan's defaults: true difference {at.effect:g} (twice the margin), sd of the "
-        f"paired differences {p.sd:.4g}, normal differences; `mpbench plan --effect E --sd S` "
-        "for others"
-    )
+    return LookRange(len(first_keys), len(every), first_s, max_s)
 
 
 def shared_settings(spec: StudySpec) -> dict[str, Any]:
@@ -253,7 +230,6 @@ __all__ = [
     "LookRange",
     "dry_run",
     "estimate",
-    "expected_cells",
     "look_range",
     "probe_seconds_per_step",
     "seconds_each",
