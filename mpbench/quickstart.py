@@ -71,6 +71,7 @@ class QuickstartResult:
     summary: Any = None  # the report's stats table (table.csv as a DataFrame)
     history: Any = None  # per-epoch val_top1 of every run (long form)
     gap: Any = None  # the report's appearance gap per variant (test - test_shift)
+    decisions: Any = None  # a sequential grid's verdicts (report.decisions.Decisions)
     scores: dict[str, list[float]] = field(default_factory=dict)  # test top-1 per seed
     study: Any = None  # the StudySpec that ran
     study_file: Path | None = None
@@ -232,6 +233,7 @@ def run_quickstart(
         summary=report.summary,
         history=history,
         gap=report.gap,
+        decisions=report.decisions,
         scores=scores,
         study=spec,
         study_file=study_file,
@@ -305,6 +307,46 @@ FLAT_TARGET = 3.0
 
 
 @dataclass(frozen=True)
+class Decided:
+    """One comparison of a sequential grid as the report decided it (points of top-1)."""
+
+    variant: str
+    verdict: str
+    seeds: int
+    delta: float
+    low: float  # the repeated (sequentially adjusted) 95 % interval of the difference
+    high: float
+
+    def sentence(self, most: int) -> str:
+        """``variant`` vs baseline: the verdict, the seeds it took and the interval."""
+        most_note = " (the most the design runs)" if self.seeds >= most else ""
+        seeds = f"{self.seeds} seeds{most_note}"
+        if self.delta != self.delta:
+            return f"{self.variant} vs baseline: {self.verdict} after {seeds}"
+        return (
+            f"{self.variant} vs baseline: {self.verdict} after {seeds}, difference "
+            f"{self.delta:+.2f} points (repeated 95 % interval [{self.low:+.2f}, {self.high:+.2f}])"
+        )
+
+
+def decided_rows(decisions: Any) -> tuple[Decided, ...]:
+    """The report's sequential verdicts (:class:`mpbench.report.decisions.Decisions`) in points."""
+    if decisions is None:
+        return ()
+    return tuple(
+        Decided(
+            str(r["label"]),
+            str(r["verdict"]),
+            int(r["seeds_used"]),
+            100 * float(r["delta_seq"]),
+            100 * float(r["seq_low"]),
+            100 * float(r["seq_high"]),
+        )
+        for _, r in decisions.rows.iterrows()
+    )
+
+
+@dataclass(frozen=True)
 class Answer:
     """The quickstart's headline comparison, in percentage points of top-1.
 
@@ -321,6 +363,9 @@ class Answer:
     p_holm: float
     seeds_needed: float
     flat_range: float  # largest val top-1 range over the last FLAT_EPOCHS epochs of any run
+    decided: tuple[Decided, ...] = ()  # a sequential grid's verdicts, the headline variant first
+    design: str = ""  # the sequential design in words (the report's sentence)
+    most_seeds: int = 0  # the design's largest seed count
 
     @property
     def max_std(self) -> float:
@@ -377,11 +422,18 @@ class Answer:
             f"({'flat' if self.flat_range <= FLAT_TARGET else 'still moving'}: "
             f"target {FLAT_TARGET:g})",
         ]
-        return f"{head[0].upper()}{head[1:]} Checks: {'; '.join(checks)}."
+        text = f"{head[0].upper()}{head[1:]} Checks: {'; '.join(checks)}."
+        if not self.decided:
+            return text
+        rows = "; ".join(d.sentence(self.most_seeds) for d in self.decided)
+        return f"Sequential verdicts: {rows}. {self.design} Fixed-seed analysis: {text}"
 
 
-def quickstart_answer(summary: Any, history: Any, *, variant: str = "learnable") -> Answer:
-    """The :class:`Answer` from the report's stats table and the runs' val history."""
+def quickstart_answer(
+    summary: Any, history: Any, *, variant: str = "learnable", decisions: Any = None
+) -> Answer:
+    """The :class:`Answer` from the report's stats table, the runs' val history and, for a
+    sequential grid, the report's decisions (the headline ``variant`` first)."""
     import numpy as np
 
     cells = [
@@ -415,6 +467,9 @@ def quickstart_answer(summary: Any, history: Any, *, variant: str = "learnable")
         p_holm=float(row["p_holm"]),
         seeds_needed=float(row["seeds_needed"]),
         flat_range=max(ranges) if ranges else float("nan"),
+        decided=tuple(sorted(decided_rows(decisions), key=lambda d: d.variant != variant)),
+        design="" if decisions is None else decisions.design,
+        most_seeds=max(decisions.looks) if decisions is not None else 0,
     )
 
 
@@ -433,6 +488,16 @@ def machine_line() -> str:
     )
 
 
+def seed_words(spec: Any) -> str:
+    """How many seeds the study runs, in words: ``4 seeds``, or ``3 to 6 seeds (sequential:
+    a decision after 3, 4, 5, 6)`` for a sequential grid."""
+    schedule = spec.schedule
+    if schedule is None:
+        return f"{len(spec.grid.seeds or [spec.base.seed])} seeds"
+    looks = ", ".join(map(str, schedule.looks))
+    return f"{schedule.min} to {schedule.max} seeds (sequential: a decision after {looks})"
+
+
 def results_readme(result: QuickstartResult, *, wall: float, answer: Answer) -> str:
     """results/<study>/README.md: how the results were made and what they say."""
     import datetime
@@ -442,7 +507,7 @@ def results_readme(result: QuickstartResult, *, wall: float, answer: Answer) -> 
     spec = result.study
     base = spec.base
     data = json.loads((result.data_root / "metadata.json").read_text(encoding="utf-8"))
-    seeds = len(spec.grid.seeds or [base.seed])
+    seeds = seed_words(spec)
     steps = (data["train_clips"] // base.batch_size) * base.epochs
     if base.max_steps is not None:
         steps = min(steps, base.max_steps)
@@ -465,7 +530,7 @@ def results_readme(result: QuickstartResult, *, wall: float, answer: Answer) -> 
         f"{100 / data['classes']:.0f} %.",
         f"- Training: {base.backbone} ({base.size}), {base.frames}+1 frames at {base.crop} px, "
         f"{steps} steps of batch {base.batch_size} (lr {base.lr:g}, {base.epochs} epochs), "
-        f"{seeds} seeds per variant.",
+        f"{seeds} per variant.",
         "",
         "## The answer",
         "",
@@ -519,7 +584,9 @@ def write_results_readme(result: QuickstartResult, *, wall: float) -> tuple[Path
     """Write results/<study>/README.md next to the table; returns its path and the answer."""
     axis = result.study.grid.axes.get("variant", [])
     variants = [v for v in axis if isinstance(v, str) and v != "baseline"] or ["learnable"]
-    answer = quickstart_answer(result.summary, result.history, variant=variants[0])
+    answer = quickstart_answer(
+        result.summary, result.history, variant=variants[0], decisions=result.decisions
+    )
     path = result.table.parent / "README.md"
     from mpbench.report.decoding import readme_section
 

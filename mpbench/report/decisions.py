@@ -31,11 +31,13 @@ class Decisions:
         metric: the metric the comparisons are decided on.
         rows: one row per comparison: the setting keys and :data:`VERDICT_COLUMNS`.
         design: the sentence stating the design (under the table).
+        looks: the seed counts at which the design decides.
     """
 
     metric: str
     rows: pd.DataFrame
     design: str
+    looks: tuple[int, ...] = ()
 
     def cells(self) -> pd.DataFrame:
         """The comparisons as display strings, one row each."""
@@ -101,7 +103,7 @@ def decide_runs(runs: pd.DataFrame, design: dict[str, Any]) -> Decisions:
     rows = [_row(st, sign) for st in states]
     names = list(states[0].names) if states else ["backbone", "dataset", "label"]
     frame = pd.DataFrame(rows, columns=[*names, "delta_seq", *VERDICT_COLUMNS])
-    return Decisions(metric, frame, design_sentence(make(len(states)), metric))
+    return Decisions(metric, frame, design_sentence(make(len(states)), metric), looks)
 
 
 def _row(state: Any, sign: float) -> list[Any]:
