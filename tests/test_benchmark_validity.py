@@ -253,3 +253,42 @@ def test_cli_certify_runs_the_controls_and_prints_the_mde(tmp_path: Path, monkey
     assert ("NOT CERTIFIED" in res.output) == (res.exit_code == 1)
     bad = runner.invoke(app, ["data", "certify", "foggy"])
     assert bad.exit_code == 2 and "unknown preset 'foggy'" in bad.output
+
+
+CERTIFY_STUDY = """
+name = "cert"
+[base]
+backbone = "x3d_xs"
+size = "tiny"
+dataset = "synth"
+frames = 4
+crop = 32
+epochs = 1
+max_steps = 1
+batch_size = 4
+device = "cpu"
+dataset_options = {classes = 2, size = 32, train_clips = 8, val_clips = 4, test_clips = 8}
+[grid]
+variant = ["baseline", "learnable"]
+seeds = { min = 2, max = 4, step = 2 }
+[resolve]
+margin = 0.05
+"""
+
+
+def test_cli_certify_takes_a_sequential_study_without_a_preset(tmp_path: Path, monkeypatch) -> None:
+    """`data certify --study` (as the quickstart's README says) needs no PRESET; the MDE is for
+    the most seeds a sequential grid runs."""
+    monkeypatch.chdir(tmp_path)
+    study = tmp_path / "cert.toml"
+    study.write_text(CERTIFY_STUDY)
+    res = runner.invoke(app, ["data", "certify", "--study", str(study), "--seeds", "2"])
+    assert res.exit_code in (0, 1), res.output
+    for variant in ("baseline", "static", "shuffled"):
+        assert res.output.count(f"{variant} seed") == 2
+    assert "minimal detectable effect at 4 seeds:" in res.output
+    both = runner.invoke(app, ["data", "certify", "easy", "--study", str(study)])
+    neither = runner.invoke(app, ["data", "certify"])
+    for bad in (both, neither):
+        assert bad.exit_code == 2
+        assert "give a synth PRESET (easy, medium, hard) or --study STUDY, not both" in bad.output

@@ -358,8 +358,9 @@ def list_datasets_cmd(
 @command(data_app, "certify")
 def certify_cmd(
     preset: Annotated[
-        str, typer.Argument(help="Synth preset (easy, medium, hard), in memory; not with --study.")
-    ],
+        str | None,
+        typer.Argument(help="Synth preset (easy, medium, hard), in memory; not with --study."),
+    ] = None,
     study: Annotated[
         Path | None,
         typer.Option(help="Take dataset, model and budget from this study's base table instead."),
@@ -382,12 +383,15 @@ def certify_cmd(
 ) -> None:
     """Run the controls (baseline, static, shuffled) at a small budget and print the minimal
     detectable effect: certified when static falls to chance by more than that effect."""
-    _check_preset(preset)
+    if (preset is None) == (study is None):
+        raise ValueError("give a synth PRESET (easy, medium, hard) or --study STUDY, not both")
+    if preset is not None:
+        _check_preset(preset)
     from mpbench.certify import certify
 
     base, n_study = _certify_base(preset, study, set_ or [])
     console.print(
-        f"controls on {base.dataset} ({base.data_root or 'in memory, preset ' + preset}): "
+        f"controls on {base.dataset} ({base.data_root or _in_memory(base)}): "
         f"{base.backbone} ({base.size}), {epochs or base.epochs} epochs, {seeds} seeds",
         highlight=False,
     )
@@ -407,6 +411,11 @@ def certify_cmd(
         console.print(line, highlight=False)
     if not cert.certified:
         raise typer.Exit(code=1)
+
+
+def _in_memory(base: Any) -> str:
+    """How the controls' in-memory synth data are named in the first line."""
+    return f"in memory, preset {base.dataset_options.get('preset', 'easy')}"
 
 
 # The in-memory benchmark `data certify PRESET` trains on without --study: the quickstart's
@@ -433,9 +442,10 @@ CERTIFY_BASE: dict[str, Any] = {
 
 
 def _certify_base(
-    preset: str, study: Path | None, assignments: list[str]
+    preset: str | None, study: Path | None, assignments: list[str]
 ) -> tuple[Any, int | None]:
-    """The base TrialConfig of the controls and the study's seed count (None without one)."""
+    """The base TrialConfig of the controls and the study's seed count (None without one; a
+    sequential grid's most seeds)."""
     from mpbench.config import TrialConfig, parse_assignments
 
     changes = parse_assignments(assignments)
@@ -450,4 +460,5 @@ def _certify_base(
     from mpbench.study.spec import local_config, read_study, seeds
 
     spec = read_study(study, overrides=changes)
-    return local_config(spec.base, spec.folder), len(seeds(spec))
+    count = spec.schedule.max if spec.schedule is not None else len(seeds(spec))
+    return local_config(spec.base, spec.folder), count
