@@ -58,9 +58,9 @@ def test_planners_seed_count_has_the_power() -> None:
 
 
 def test_plan_of_a_fixed_grid_is_a_user_error() -> None:
-    res = CliRunner().invoke(app, ["plan", str(REPO / "studies" / "quickstart.toml")])
+    res = CliRunner().invoke(app, ["plan", str(REPO / "studies" / "paper_ablation.toml")])
     assert res.exit_code == 2
-    assert "quickstart.toml: not a sequential grid: it needs [grid] seeds = {" in res.output
+    assert "paper_ablation.toml: not a sequential grid: it needs [grid] seeds = {" in res.output
 
 
 def _sequential_study(folder: Path) -> Path:

@@ -233,7 +233,7 @@ def test_shipped_study_sizes() -> None:
     lambdas = sorted({c.tav_weight for c in expand_grid(sizes["lambda_sweep"])})
     assert lambdas == [0.0, 0.1, 0.5, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0]
     quick = expand_grid(sizes["quickstart"])
-    assert {c.variant for c in quick} == {"baseline", "learnable"}
+    assert {c.variant for c in quick} == {"baseline", "learnable", "static"}
     assert {c.device for c in quick} == {"cpu"} and {c.dataset for c in quick} == {"synth"}
     assert re.fullmatch(r"[a-z_]+", sizes["search_tav"].name)
 
