@@ -107,8 +107,12 @@ class Certificate:
             f" the 95 % binomial chance bound {100 * self.bound:.2f} % of {self.n_test} test clips",
             f"minimal detectable effect at {self.seeds} seeds: {100 * self.mde:.2f} points "
             f"(paired t-test, alpha {ALPHA:g}, power {POWER:g}, from the baseline's seed std)",
-            f"baseline - static {gap:+.2f} points; baseline - shuffled {order:+.2f} points "
-            "(what frame order is worth)",
+            f"baseline - static {gap:+.2f} points"
+            + (
+                f"; baseline - shuffled {order:+.2f} points (what frame order is worth)"
+                if self.scores.get("shuffled")
+                else " (no shuffled control ran: what frame order is worth is not measured)"
+            ),
             "CERTIFIED: the controls move by more than the detectable effect"
             if self.certified
             else "NOT CERTIFIED: the controls do not move by more than the detectable effect",

@@ -222,6 +222,8 @@ def test_minimal_detectable_effect_is_the_effect_found_with_power_0_8() -> None:
     assert "baseline - shuffled +36.67 points" in "\n".join(cert.lines())
     weak = Certificate({"baseline": [0.3, 0.5, 0.26], "static": [0.25, 0.3, 0.24]}, 4, 160, seeds=3)
     assert weak.static_at_chance and not weak.certified
+    assert "no shuffled control ran" in "\n".join(weak.lines())  # no "+nan points"
+    assert "nan" not in "\n".join(weak.lines())
 
 
 @pytest.mark.slow
