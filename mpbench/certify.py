@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-CONTROL_VARIANTS: tuple[str, ...] = ("baseline", "static", "shuffled")
-ALPHA = 0.05
-POWER = 0.8
+from mpbench._conventions import ALPHA, BASELINE, POWER
+
+CONTROL_VARIANTS: tuple[str, ...] = (BASELINE, "static", "shuffled")
 
 
 def minimal_detectable_effect(std: float, seeds: int, *, alpha: float = ALPHA) -> float:
@@ -74,7 +74,7 @@ class Certificate:
         """Minimal detectable effect at ``seeds`` seeds from the baseline's seed std."""
         import numpy as np
 
-        base = np.asarray(self.scores.get("baseline", []), dtype=float)
+        base = np.asarray(self.scores.get(BASELINE, []), dtype=float)
         std = float(np.std(base, ddof=1)) if len(base) > 1 else math.nan
         return minimal_detectable_effect(std, self.seeds)
 
@@ -87,7 +87,7 @@ class Certificate:
     @property
     def certified(self) -> bool:
         """Static at chance and baseline - static larger than the MDE."""
-        gap = self.mean("baseline") - self.mean("static")
+        gap = self.mean(BASELINE) - self.mean("static")
         return self.static_at_chance and gap > self.mde
 
     def lines(self) -> list[str]:
@@ -99,8 +99,8 @@ class Certificate:
             f"({', '.join(f'{100 * x:.1f}' for x in s)})"
             for v, s in self.scores.items()
         ]
-        gap = 100 * (self.mean("baseline") - self.mean("static"))
-        order = 100 * (self.mean("baseline") - self.mean("shuffled"))
+        gap = 100 * (self.mean(BASELINE) - self.mean("static"))
+        order = 100 * (self.mean(BASELINE) - self.mean("shuffled"))
         where = "inside" if self.static_at_chance else "ABOVE"
         rows += [
             f"chance {100 * self.chance:.1f} %; static {where}"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mpbench import tracking as tk
+from mpbench._conventions import BASELINE
 from mpbench._secrets import mask_url
 
 # The synthetic dataset the quickstart study reads (its base config's data_root): 4 motion classes
@@ -269,7 +270,7 @@ def certificate(result: QuickstartResult) -> Any:
     from mpbench.certify import Certificate
 
     data = json.loads((result.data_root / "metadata.json").read_text(encoding="utf-8"))
-    seeds = len(result.scores.get("baseline", [])) or 2
+    seeds = len(result.scores.get(BASELINE, [])) or 2
     return Certificate(dict(result.scores), data["classes"], data["test_clips"], seeds=seeds)
 
 
@@ -583,7 +584,7 @@ def _shown(path: Path) -> str:
 def write_results_readme(result: QuickstartResult, *, wall: float) -> tuple[Path, Answer]:
     """Write results/<study>/README.md next to the table; returns its path and the answer."""
     axis = result.study.grid.axes.get("variant", [])
-    variants = [v for v in axis if isinstance(v, str) and v != "baseline"] or ["learnable"]
+    variants = [v for v in axis if isinstance(v, str) and v != BASELINE] or ["learnable"]
     answer = quickstart_answer(
         result.summary, result.history, variant=variants[0], decisions=result.decisions
     )

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mpbench import _pixels
+from mpbench._conventions import BASELINE
 from mpbench._fields import same_named
 from mpbench._ranges import check_shift, check_slope, shift_of, slope_of
 from mpbench._registry import Registry
@@ -248,7 +249,7 @@ def _add(spec: VariantSpec) -> None:
 
 _add(
     VariantSpec(
-        name="baseline", prompt=False, description="no prompt: the backbone sees frames 2..T+1"
+        name=BASELINE, prompt=False, description="no prompt: the backbone sees frames 2..T+1"
     )
 )
 _add(

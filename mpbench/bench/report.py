@@ -25,6 +25,7 @@ from typing import Any, Final
 import numpy as np
 
 from mpbench import tracking as tk
+from mpbench._conventions import BASELINE
 
 STUDY: Final = "bench"
 EPOCHS: Final = 2
@@ -58,9 +59,11 @@ def _run_rows(i: int, experiment_id: int, now: int, rng: np.random.Generator) ->
     """The table rows of synthetic run ``i``."""
     run_id = uuid.UUID(int=int(rng.integers(0, 2**63)) << 64 | i).hex
     variant = (i // 10) % 10
-    name = "baseline" if variant == 0 else f"variant{variant}"
+    name = BASELINE if variant == 0 else f"variant{variant}"
     draw = rng.random()
-    status = tk.STATUS_FAILED if draw < 0.02 else tk.STATUS_PRUNED if draw < 0.03 else "finished"
+    status = (
+        tk.STATUS_FAILED if draw < 0.02 else tk.STATUS_PRUNED if draw < 0.03 else tk.STATUS_FINISHED
+    )
     tags = {
         tk.TAG_STUDY: STUDY,
         tk.TAG_KIND: "grid",

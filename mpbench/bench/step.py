@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from mpbench._conventions import BASELINE
 from mpbench.bench._common import resolve_device, timed
 from mpbench.config import Amp, Device, Size
 from mpbench.engine.build import autocast_factory
@@ -23,7 +24,6 @@ from mpbench.engine.step import grad_scaler, train_step
 from mpbench.models import PromptedVideoModel, build_model, get_backbone
 
 PROMPT_VARIANT = "learnable_tav"
-BASELINE_VARIANT = "baseline"
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def _build_pair(
     backbone: str, *, size: Size, frames: int, crop: int, device: torch.device, **kwargs: object
 ) -> tuple[nn.Module, nn.Module]:
     models = []
-    for variant in (PROMPT_VARIANT, BASELINE_VARIANT):
+    for variant in (PROMPT_VARIANT, BASELINE):
         torch.manual_seed(0)  # the same backbone weights in both
         model = build_model(
             backbone, variant=variant, num_classes=10, frames=frames, crop=crop, size=size, **kwargs

@@ -17,6 +17,7 @@ from typing import Any, Final
 import numpy as np
 from scipy import optimize
 
+from mpbench._conventions import BASELINE, POWER
 from mpbench.report import sequential as sq
 
 PLAN_SIMS: Final = 20_000  # simulated tables per true difference
@@ -87,11 +88,11 @@ def study_design(spec: Any, source: str) -> tuple[sq.Design, int]:
             "{ min = 3, max = 12, step = 3 } and a [resolve] table with a margin"
         )
     variants = [c.variant for c in grid_points(spec)]
-    baselines = variants.count(sq.BASELINE)
+    baselines = variants.count(BASELINE)
     if not baselines or baselines == len(variants):
         raise ValueError(
-            f"{source}: [grid] variant must hold {sq.BASELINE!r} and at least one other variant "
-            f"(the comparisons are variant minus {sq.BASELINE!r}), got {sorted(set(variants))}"
+            f"{source}: [grid] variant must hold {BASELINE!r} and at least one other variant "
+            f"(the comparisons are variant minus {BASELINE!r}), got {sorted(set(variants))}"
         )
     design = sq.Design.from_seeds(
         schedule.min, schedule.max, schedule.step, margin=resolve.margin, alpha=resolve.alpha,
@@ -132,7 +133,7 @@ def plan(
     *,
     effect: float | None = None,
     sd: float | None = None,
-    power: float = 0.8,
+    power: float = POWER,
     baselines: int = 1,
     min_step: tuple[int, int] | None = None,
     hours_per_trial: float | None = None,

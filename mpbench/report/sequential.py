@@ -36,9 +36,10 @@ from typing import Any, Final, Literal
 import numpy as np
 from scipy import optimize, stats
 
+from mpbench._conventions import ALPHA
+
 GRID_R: Final = 18  # gsDesign's default number of grid points per unit of the integration
 NEVER: Final = 30.0  # a normal boundary no statistic crosses (its tail is below 1e-190)
-BASELINE: Final = "baseline"  # the variant every comparison is paired with
 CHUNK: Final = 50_000  # simulated comparisons per batch
 MAX_PLAN_SEEDS: Final = 1000
 CALIBRATION_SIMS: Final = 1_000_000  # null t processes behind each design's calibration
@@ -102,7 +103,7 @@ class Design:
     looks: tuple[int, ...]
     _: KW_ONLY
     margin: float
-    alpha: float = 0.05
+    alpha: float = ALPHA
     comparisons: int = 1
     spending: Spending = "obf"
 
@@ -121,7 +122,7 @@ class Design:
 
     @classmethod
     def from_seeds(
-        cls, min: int, max: int, step: int, *, margin: float, alpha: float = 0.05,
+        cls, min: int, max: int, step: int, *, margin: float, alpha: float = ALPHA,
         comparisons: int = 1, spending: Spending = "obf",
     ) -> Design:  # fmt: skip
         """The design that looks at ``min, min + step, ..., max`` seeds."""

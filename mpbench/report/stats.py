@@ -52,6 +52,7 @@ import pandas as pd
 from scipy import stats
 
 from mpbench import tracking as tk
+from mpbench._conventions import ALPHA, BASELINE, POWER
 from mpbench.report import sequential
 from mpbench.report.load import latest_runs
 from mpbench.study.pairing import (  # the pairing a sequential grid's runner shares
@@ -64,13 +65,14 @@ from mpbench.study.pairing import (  # the pairing a sequential grid's runner sh
     varied_fields,  # noqa: F401 (part of this module's API: tests and docs name it here)
 )
 
-BASELINE: Final = sequential.BASELINE
-ALPHA: Final = 0.05
-POWER: Final = 0.8
 MAX_SEEDS: Final = 10_000
+"""Past this many seeds needed, a difference is reported as undetectable (``inf``)."""
 RESAMPLES: Final = 2000
+"""Bootstrap resamples of an interval (``--resamples``)."""
 BOOT_SEED: Final = 0
+"""Seed of the bootstrap's generator: a table is the same on every rerun."""
 IQM_CUT: Final = 0.25
+"""Fraction cut from each end for the interquartile mean (Agarwal et al. 2021)."""
 SPLITS: Final = ("train", "val", "test", "test_shift", "none")
 SPLIT_OF: Final = {k: m.split for k, m in tk.METRICS.items() if m.split != "none"}
 SPLIT_NOTES: Final = {

@@ -7,6 +7,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
+from mpbench._conventions import BASELINE
 from mpbench.config import TrialConfig, semantic_options, without_cache
 from mpbench.study import storage as S
 from mpbench.study.spec import StudySpec, expand_grid, grid_points, local_config, point_key, seeds
@@ -163,7 +164,7 @@ def seconds_each(
         if group in unprobed:
             seconds.append(None)
             continue
-        data_key = cfg.model_copy(update={"seed": 0, "variant": "baseline"}).key()
+        data_key = cfg.model_copy(update={"seed": 0, "variant": BASELINE}).key()
         if data_key not in counted:
             counted[data_key] = steps_of(cfg)
         n_steps, why = counted[data_key]

@@ -15,9 +15,9 @@ from typing import Final
 import pandas as pd
 
 from mpbench import tracking as tk
+from mpbench._conventions import BASELINE
 from mpbench.config import EXECUTION_DATASET_OPTIONS, EXECUTION_FIELDS, TrialConfig
 
-BASELINE: Final = "baseline"
 KEYS: Final = ["backbone", "dataset", "label"]
 # Config fields that never become a setting column: the keys themselves, the seed (averaged over),
 # tav_weight (in the label) and settings that change how fast a trial runs, not what it measures.

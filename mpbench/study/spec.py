@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from mpbench import tracking as tk
+from mpbench._conventions import ALPHA, POWER
 from mpbench._files import format_validation_error, load_toml_model, unknown_message, validate
 from mpbench.config import TrialConfig, parse_assignments
 
@@ -188,9 +189,9 @@ class ResolveSpec(_Strict):
     (Pocock type, see docs/statistics.md)."""
 
     metric: str | None = None
-    alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
+    alpha: float = Field(default=ALPHA, gt=0.0, lt=1.0)
     margin: float | None = Field(default=None, gt=0.0)
-    power: float = Field(default=0.8, gt=0.0, lt=1.0)
+    power: float = Field(default=POWER, gt=0.0, lt=1.0)
     spending: Spending = "obf"
 
 
