@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -25,15 +26,21 @@ from mpbench.bench.data import (
 )
 from mpbench.bench.decoders import WorkerSpec, worker_main
 from mpbench.cli import app
+from mpbench.config import TrialConfig
 from mpbench.data import preset_spec, write_synth_dataset
 
 runner = CliRunner()
 TINY = {"classes": 2, "train_clips": 12, "val_clips": 2, "video_frames": 6, "size": 32}
 
 
+def _config(**fields: Any) -> TrialConfig:
+    """The trial config whose loader is measured: synth, 4+1 frames, 32 px crops, batch 4."""
+    return TrialConfig(**({"frames": 4, "crop": 32, "batch_size": 4} | fields))
+
+
 def test_bench_data_reports_clips_per_second_per_worker_count(tmp_path: Path) -> None:
     write_synth_dataset(tmp_path, spec=preset_spec("easy", **TINY), seed=0)
-    rows = bench_data("synth", root=tmp_path, frames=4, crop=32, batch=4, workers=[0, 1], batches=2)
+    rows = bench_data(_config(data_root=str(tmp_path)), workers=[0, 1], batches=2)
     assert [r["workers"] for r in rows] == [0, 1]
     for r in rows:
         assert r["clips"] == 8 and r["skipped"] == 0
@@ -44,7 +51,7 @@ def test_bench_data_rates_from_a_scripted_clock(monkeypatch: pytest.MonkeyPatch)
     # every loader delivers 8 clips in 2.0 s: 4 clips/s in total; per worker that is 4 for the
     # main process alone (0 workers) and 4 / 2 = 2 with 2 worker processes
     monkeypatch.setattr(data_mod, "time_loader", lambda loader, batches: (8, 2.0, 0))
-    rows = bench_data("synth", frames=4, crop=32, batch=4, workers=[0, 2], batches=2, options=TINY)
+    rows = bench_data(_config(dataset_options=TINY), workers=[0, 2], batches=2)
     assert [(r["workers"], r["clips_per_s"], r["clips_per_s_per_worker"]) for r in rows] == [
         (0, 4.0, 4.0),
         (2, 4.0, 2.0),
@@ -53,9 +60,9 @@ def test_bench_data_rates_from_a_scripted_clock(monkeypatch: pytest.MonkeyPatch)
 
 def test_bench_data_rejects_too_few_clips_and_bad_workers() -> None:
     with pytest.raises(ValueError, match=r"has 12 training clips; 10 \+ 1 batches of 8 need 88"):
-        bench_data("synth", batch=8, batches=10, workers=[0], options=TINY)
+        bench_data(_config(dataset_options=TINY, batch_size=8), batches=10, workers=[0])
     with pytest.raises(ValueError, match=r"workers must be a non-empty list of counts >= 0"):
-        bench_data("synth", workers=[-1], options=TINY)
+        bench_data(_config(dataset_options=TINY), workers=[-1])
 
 
 def test_cli_bench_prints_a_table(tmp_path: Path) -> None:

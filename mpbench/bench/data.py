@@ -5,7 +5,7 @@ fresh worker processes (one thread each, ``workers`` of them at once) and keeps 
 video x decoder x worker count; :func:`decoder_ratios` turns the rows into the ratios the
 decoding targets are stated in. :func:`write_bench_video` writes the test videos (H.264 at
 720p with a keyframe every 250 frames, like web video; XviD AVI at 320x240, like UCF-101).
-:func:`bench_data` measures a registered dataset's DataLoader instead.
+:func:`bench_data` measures the DataLoader a trial builds instead.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from mpbench.bench.decoders import DECODERS, WORKER_ENV, WorkerSpec, missing_package
-from mpbench.data import build_data, collate_clips
+from mpbench.config import TrialConfig
 
 
 def time_loader(loader: DataLoader, *, batches: int) -> tuple[int, float, int]:
@@ -51,53 +51,42 @@ def time_loader(loader: DataLoader, *, batches: int) -> tuple[int, float, int]:
 
 
 def bench_data(
-    name: str,
+    config: TrialConfig,
     *,
-    root: str | Path | None = None,
-    frames: int = 8,
-    sampling_rate: int = 1,
-    crop: int = 64,
-    batch: int = 8,
     workers: Sequence[int] = (0, 1, 2),
     batches: int = 10,
-    seed: int = 0,
-    options: Mapping[str, Any] | None = None,
     on_result: Callable[[dict[str, float]], None] | None = None,
 ) -> list[dict[str, float]]:
-    """Train-split throughput (decode + sample + transform + collate) for each worker count.
+    """Train-split throughput (decode + sample + transform + collate) of the DataLoader that a
+    trial of ``config`` builds (its data, clip shape, batch size, collate and seeding: the
+    engine's own ``build_data_for`` and ``make_loader``), for each worker count.
 
     Returns one row per worker count: workers, clips, seconds, clips_per_s (total) and
     clips_per_s_per_worker (total / max(workers, 1); 0 workers = the main process).
     """
-    if batches < 1 or batch < 1:
-        raise ValueError(f"batches and batch must be >= 1, got {batches} and {batch}")
+    from mpbench.engine.build import build_data_for, make_loader
+    from mpbench.engine.distributed import DistContext
+
+    batch = config.batch_size
+    if batches < 1:
+        raise ValueError(f"batches must be >= 1, got {batches}")
     if any(w < 0 for w in workers) or not workers:
         raise ValueError(f"workers must be a non-empty list of counts >= 0, got {list(workers)}")
-    bundle = build_data(
-        name,
-        root=root,
-        frames=frames,
-        sampling_rate=sampling_rate,
-        crop=crop,
-        seed=seed,
-        options=options or {},
-    )
+    bundle = build_data_for(config)
     needed = (batches + 1) * batch
     if len(bundle.train) < needed:
         raise ValueError(
-            f"{name} has {len(bundle.train)} training clips; {batches} + 1 batches "
+            f"{config.dataset} has {len(bundle.train)} training clips; {batches} + 1 batches "
             f"of {batch} need {needed}: lower --batches or --batch"
         )
     rows = []
     for w in workers:
-        torch.manual_seed(seed)
-        loader = DataLoader(
+        loader = make_loader(
             bundle.train,
-            batch_size=batch,
-            shuffle=True,
-            num_workers=w,
-            collate_fn=collate_clips,
-            drop_last=True,
+            config.model_copy(update={"workers": w}),
+            train=True,
+            dist_ctx=DistContext(),
+            device=torch.device("cpu"),
         )
         clips, seconds, skipped = time_loader(loader, batches=batches)
         rate = clips / seconds

@@ -255,11 +255,15 @@ def bench_loader_cmd(
     from rich.table import Table
 
     from mpbench.bench.data import bench_data
+    from mpbench.config import TrialConfig
 
     counts = _int_list(workers, option="--workers")
+    config = TrialConfig(
+        dataset=dataset, data_root=None if root is None else str(root), frames=frames,
+        sampling_rate=sampling_rate, crop=crop, batch_size=batch,
+    )  # fmt: skip
     rows = bench_data(
-        dataset, root=root, frames=frames, sampling_rate=sampling_rate, crop=crop, batch=batch,
-        workers=counts, batches=batches,
+        config, workers=counts, batches=batches,
         on_result=lambda r: console.print(f"workers={r['workers']}: {r['clips_per_s']:.1f} clips/s",
                                           highlight=False),
     )  # fmt: skip
