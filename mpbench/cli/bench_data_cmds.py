@@ -251,7 +251,7 @@ def bench_loader_cmd(
     batches: Annotated[int, typer.Option(help="Timed batches per worker count.", min=1)] = 10,
 ) -> None:
     """A dataset's DataLoader rate: train clips per second decoded and transformed, in total
-    and per worker, for each worker count."""
+    and per worker, for each worker count (the loader a trial with these options builds)."""
     from rich.table import Table
 
     from mpbench.bench.data import bench_data
