@@ -161,6 +161,30 @@ def test_ablation_bars_per_varied_field(tmp_path: Path) -> None:
     assert [t.get_text() for t in agg.axes[0].get_yticklabels()] == labels
 
 
+def test_ablation_of_many_settings_lies_down() -> None:
+    """Past 8 settings in a panel (a nuisance study's 24) the bars lie down and the labels read
+    across, in a taller figure, so no label collapses the axes; up to 8 they stand up."""
+    rows = [
+        {
+            "run_id": f"r{v}{n}",
+            "variant": f"{v} level={n}",
+            "metric": tk.M_TEST_TOP1,
+            "value": 0.9 - 0.1 * n,
+        }
+        for v in ("baseline", "learnable", "learnable_tav")
+        for n in range(4)
+    ]
+    fig = fg.plot_ablation(_long(rows))
+    ax = fig.axes[0]
+    shown = [t.get_text() for t in ax.get_yticklabels()]
+    assert shown == [r["variant"] for r in rows]  # top to bottom
+    assert [p.get_width() for p in ax.patches][:4] == pytest.approx([90.0, 80.0, 70.0, 60.0])
+    assert ax.get_xlim() == (0, 100) and ax.get_xlabel() == "test top-1 (%)"
+    assert fig.get_size_inches()[1] == pytest.approx(fg.BAR_HEIGHT * 12)
+    few = fg.plot_ablation(_long(rows[:4]))
+    assert [p.get_height() for p in few.axes[0].patches] == pytest.approx([90.0, 80.0, 70.0, 60.0])
+
+
 def _long(rows: list[dict]) -> pd.DataFrame:
     """A long frame of hand-made finished grid runs, one row per dict (run_id, variant, metric,
     value and what else differs)."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+from matplotlib.collections import PathCollection
 from matplotlib.container import ErrorbarContainer
 from typer.testing import CliRunner
 
@@ -50,4 +52,10 @@ def test_nuisance_study_runs_at_toy_size_and_draws_its_figure(tmp_path, mlflow_u
     assert len(axes) == 3 * 2  # test, test_shift, appearance gap x the two ladders
     for ax in axes:  # one error-bar line per variant (its caps are lines of their own)
         bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
-        assert len(bars) == 3 and all(list(c.lines[0].get_xdata()) == [0, 1, 2, 3] for c in bars)
+        xs = np.array([c.lines[0].get_xdata() for c in bars], dtype=float)
+        offsets = xs - np.arange(4)  # levels 0-3, each variant nudged aside by its own offset
+        assert len(bars) == 3 and np.allclose(offsets, offsets[:, :1])
+        assert np.allclose(offsets[:, 0], [-0.08, 0.0, 0.08])
+        dots = [c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)]
+        assert sum(len(d) for d in dots) == 3 * 4  # one seed's dot per variant and level
+        assert ax.get_ylim() == (0, 100) or ax.get_ylabel() in ("", "appearance gap (points)")

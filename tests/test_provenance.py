@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 
 from mpbench import tracking as tk
 from mpbench.config import TrialConfig
-from mpbench.data import preset_spec, video, write_synth_dataset
+from mpbench.data import preset_spec, provenance, video, write_synth_dataset
 from mpbench.data.cache import HEADER_FILE, default_cache_dir
 from mpbench.data.catalog import read_splits
 from mpbench.data.provenance import DIGEST_CLIPS
 from mpbench.engine import run_trial
-from mpbench.report.decoding import decoding_warnings, readme_section
+from mpbench.report.decoding import RENDERED, decoding_warnings, readme_section
 
 TINY = {"classes": 2, "train_clips": 4, "val_clips": 6, "test_clips": 2, "video_frames": 8}
 FRAMES, SHORT = 4, 37  # T, and the default short side of a 32 px crop: round(32 x 8 / 7)
@@ -137,3 +137,54 @@ def test_readme_section_is_replaced_and_removed() -> None:
     twice = readme_section(once, ["b differs"])
     assert "a differs" not in twice and twice.count("## Decoding warnings") == 1
     assert readme_section(twice, []) == "# R\n\ntext\n"
+
+
+def _table(rows: list[tuple[str, str, str, str, str]]) -> pd.DataFrame:
+    """Finished runs of synth: (frames, data_root, dataset_options, seed, digest) each."""
+    return pd.DataFrame(
+        [
+            {
+                "status": tk.STATUS_FINISHED,
+                "dataset": "synth",
+                "variant": f"v{i}",
+                "seed": seed,
+                "param.seed": seed,
+                "param.data_seed": "None",
+                "param.data_root": root,
+                "param.dataset_options": options,
+                "param.frames": "8",
+                "param.sampling_rate": "1",
+                "decode.frames": frames,
+                "decode.frames_digest": digest,
+            }
+            for i, (frames, root, options, seed, digest) in enumerate(rows)
+        ]
+    )
+
+
+def test_rendered_runs_are_compared_within_one_data_seed_and_options() -> None:
+    """Clips rendered in memory follow the data seed and the dataset options (a nuisance level):
+    other seeds or options give other pixels, which is no warning; the same seed and options
+    with other pixels is one. Files are compared across seeds (their clips do not follow it)
+    and cached with uncached runs."""
+    assert RENDERED == provenance.RENDERED
+    zero, one = '{"level": 0}', '{"level": 1}'
+    alike = _table(
+        [
+            ("rendered", "None", zero, "0", "a"),
+            ("rendered", "None", zero, "1", "b"),  # another data seed
+            ("rendered", "None", one, "0", "c"),  # another nuisance level
+            ("rendered", "None", zero, "0", "a"),
+        ]
+    )
+    assert decoding_warnings(alike) == []
+    changed = alike.copy()
+    changed.loc[3, "decode.frames_digest"] = "z"
+    (said,) = decoding_warnings(changed)
+    pixels = "the same settings but other pixels: frames digest"
+    assert f"{pixels} a (1 run: v0 seed 0) vs z (1 run: v3 seed 0)" in said
+    files = _table(
+        [("decoded", "/d", "{}", "0", "a"), ("decoded", "/d", '{"cache": true}', "1", "b")]
+    )
+    (said,) = decoding_warnings(files)
+    assert "frames digest a (1 run: v0 seed 0) vs b (1 run: v1 seed 1)" in said

@@ -439,3 +439,28 @@ def test_only_variant_and_seed_varying_gives_no_extra_column(store: tuple) -> No
     runs = add_labels(load_runs("demo", tracking_uri=uri))
     assert varied_fields(runs) == []  # tav_weight differs by variant only: it is in the label
     assert with_setting(runs)["setting"].eq("").all()
+
+
+def test_varied_dataset_options_show_only_the_keys_that_differ() -> None:
+    """A nuisance study's settings read ``ladder=flicker, level=2``, not the whole options dict;
+    the shown values stay as distinct as the options (the other keys are equal everywhere)."""
+    from mpbench.study.pairing import varied_options
+
+    opts = [
+        {"classes": 4, "ladder": "flicker", "level": 0, "speed": [4.0, 5.0]},
+        {"classes": 4, "ladder": "flicker", "level": 2, "speed": [4.0, 5.0]},
+        {"classes": 4, "ladder": "distractors", "level": 2, "speed": [4.0, 5.0]},
+        {"classes": 4, "speed": [4.0, 6.0]},
+    ]
+    shown = varied_options(
+        pd.Series([json.dumps(o, sort_keys=True) for o in opts], index=[3, 5, 7, 9])
+    )
+    assert shown.to_dict() == {
+        3: "ladder=flicker, level=0, speed=[4.0, 5.0]",
+        5: "ladder=flicker, level=2, speed=[4.0, 5.0]",
+        7: "ladder=distractors, level=2, speed=[4.0, 5.0]",
+        9: "speed=[4.0, 6.0]",
+    }
+    same = pd.Series(['{"classes": 4}', '{"classes": 4}'])
+    assert varied_options(same).tolist() == ["{}", "{}"]
+    assert varied_options(pd.Series(["unknown", '{"a": 1}'])).tolist() == ["unknown", '{"a": 1}']

@@ -5,7 +5,8 @@ and a digest of its first validation clips' frames (:mod:`mpbench.data.provenanc
 :func:`decoding_warnings` compares the finished runs of each dataset of a table: a difference
 in any of those settings is a warning, and so is a digest that differs between runs decoded
 with the same settings from the same files at the same clip geometry (another build of the
-decoder, or files changed on disk). Frames served by the decoded-clip cache count as decoded:
+decoder, or files changed on disk; runs rendered in memory are compared only with runs of the
+same data seed and options). Frames served by the decoded-clip cache count as decoded:
 the cache changes no pixel, so cached and uncached runs are alike.
 """
 
@@ -25,7 +26,12 @@ SETTINGS: Final = {
     "decode.resize": "resize",
 }
 DIGEST: Final = "decode.frames_digest"
+FRAMES: Final = "decode.frames"  # where a run's frames came from: decoded, cache or rendered
+RENDERED: Final = "rendered"  # data.provenance.RENDERED (the data package imports torch)
+# what fixes the clips a digest covers: the files, the clip geometry, the dataset options and,
+# for clips rendered in memory, the data seed they are rendered from
 SAME_CLIPS: Final = ("param.data_root", "param.frames", "param.sampling_rate")
+OPTIONS: Final = "param.dataset_options"  # compared without the execution-only ones (cache)
 NOT_RECORDED: Final = "not recorded"
 SHOWN_RUNS: Final = 3
 
@@ -65,13 +71,29 @@ def _difference(group: pd.DataFrame, column: str, name: str) -> str | None:
 
 def _digest_differences(group: pd.DataFrame) -> list[str]:
     """Digests that differ between runs of the same files, settings and clip geometry."""
-    keys = [_values(group, c) for c in SAME_CLIPS]
+    keys = [_values(group, c) for c in SAME_CLIPS] + [_options(group), _rendered_from(group)]
     out = []
     for _, same in group.groupby(keys, sort=True):
         found = _difference(same, DIGEST, "the same settings but other pixels: frames digest")
         if found and _values(same, DIGEST).ne(NOT_RECORDED).all():
             out.append(found)
     return out
+
+
+def _options(group: pd.DataFrame) -> pd.Series:
+    """The dataset options as canonical JSON, without those that change no pixel (the cache)."""
+    from mpbench.study.pairing import semantic_options_text
+
+    return _values(group, OPTIONS).map(semantic_options_text)
+
+
+def _rendered_from(group: pd.DataFrame) -> pd.Series:
+    """The data seed of runs whose frames were rendered in memory (another seed, other clips),
+    one value for runs that decoded files (their clips do not depend on it)."""
+    seed = _values(group, "param.data_seed").replace("None", NOT_RECORDED)
+    seed = seed.where(seed != NOT_RECORDED, _values(group, "param.seed"))
+    rendered = _values(group, FRAMES) == RENDERED
+    return seed.where(rendered, "files")
 
 
 def _named(rows: pd.DataFrame) -> str:

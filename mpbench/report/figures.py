@@ -54,6 +54,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 PANEL_SIZE: Final = (3.6, 2.8)
+ABLATION_UPRIGHT_BARS: Final = 8  # more settings in a panel: horizontal bars, taller panels
+BAR_HEIGHT: Final = 0.28  # inches per horizontal bar
+NUISANCE_DODGE: Final = 0.08  # x offset between the variants of one nuisance level
 D_GRID: Final = np.linspace(-1.0, 1.0, 401)  # frame differences of the attention-function panel
 STRIP_ROWS: Final = plots.STRIP_ROWS
 
@@ -86,9 +89,13 @@ def _themed(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def _grid(rows: int, cols: int) -> tuple[Figure, np.ndarray]:
-    """A figure with a rows x cols array of axes."""
-    fig = Figure(figsize=(PANEL_SIZE[0] * cols, PANEL_SIZE[1] * rows), layout="constrained")
+def _grid(rows: int, cols: int, *, bars: int = 0) -> tuple[Figure, np.ndarray]:
+    """A figure with a rows x cols array of axes (panels of ``bars`` horizontal bars: taller,
+    and wider for their labels)."""
+    width, height = PANEL_SIZE
+    if bars:
+        width, height = 2 * width, max(height, BAR_HEIGHT * bars)
+    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
     return fig, axes
 
@@ -168,7 +175,9 @@ def plot_ablation(
         raise NoData(f"no finished run logged {metric!r}")
     scale, ylabel = _scale(metric)
     backbones, datasets = sorted(set(data["backbone"])), sorted(set(data["dataset"]))
-    fig, axes = _grid(len(backbones), len(datasets))
+    most = int(data.groupby(["backbone", "dataset"])["label"].nunique().max())
+    flat = most > ABLATION_UPRIGHT_BARS  # many settings: bars lie down, labels read across
+    fig, axes = _grid(len(backbones), len(datasets), bars=most if flat else 0)
     for (i, backbone), (j, dataset) in (
         (b, d) for b in enumerate(backbones) for d in enumerate(datasets)
     ):
@@ -184,15 +193,24 @@ def plot_ablation(
             [s[3] - m if not math.isnan(s[3]) else 0.0 for m, s in zip(means, stats, strict=True)],
         ]
         colors = _colors(labels, palette)
-        ax.bar(range(len(labels)), means, yerr=err, color=colors, capsize=3, alpha=0.85)
+        at = np.arange(len(labels))
+        bar = ax.barh if flat else ax.bar
+        bar(at, means, **{"xerr" if flat else "yerr": err}, color=colors, capsize=3, alpha=0.85)
         for k, lb in enumerate(labels):  # the seeds themselves: with few seeds the CI is wide
             values = cell.loc[cell["label"] == lb, "value"].to_numpy(float) * scale
-            ax.scatter(np.full(len(values), k), values, color="black", s=12, zorder=3)
+            where = np.full(len(values), k)
+            ax.scatter(*((values, where) if flat else (where, values)), color="k", s=12, zorder=3)
+        limit = ax.set_xlim if flat else ax.set_ylim
         if metric in FRACTION_METRICS:  # an accuracy lives in [0, 100] %, whatever the CI says
-            ax.set_ylim(0, 100)
-        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+            limit(0, 100)
+        if flat:
+            ax.set_yticks(at, labels)
+            ax.invert_yaxis()  # the baseline on top
+            ax.set_xlabel(ylabel)
+        else:
+            ax.set_xticks(at, labels, rotation=30, ha="right")
+            ax.set_ylabel(ylabel)
         ax.set_title(f"{backbone} · {dataset}")
-        ax.set_ylabel(ylabel)
     return fig
 
 
@@ -235,7 +253,7 @@ def plot_aggregate(
         ]
         rows = rows.assign(label=rows["label"] + " " + pd.Series(text, index=rows.index))
     scale, xlabel = _scale(metric)
-    fig, axes = _grid(1, 2)
+    fig, axes = _grid(1, 2, bars=len(rows) if len(rows) > ABLATION_UPRIGHT_BARS else 0)
     _errorbar(axes[0, 0], rows, ("iqm", "iqm_low", "iqm_high"), scale, palette)
     axes[0, 0].set_title("IQM over tasks and seeds")
     axes[0, 0].set_xlabel(f"IQM of {xlabel}")
@@ -307,7 +325,9 @@ def plot_learning_curves(
     data = _latest(add_labels(data))
     scale, ylabel = _scale(metric)
     panels = sorted(set(zip(data["backbone"], data["dataset"], strict=True)))
-    fig, axes = _grid(1, len(panels))
+    most = int(data.groupby(["backbone", "dataset"])["label"].nunique().max())
+    many = most > ABLATION_UPRIGHT_BARS  # a long legend: beside the panel, the panel taller
+    fig, axes = _grid(1, len(panels), bars=most if many else 0)
     for ax, (backbone, dataset) in zip(axes[0], panels, strict=True):
         cell = data[(data["backbone"] == backbone) & (data["dataset"] == dataset)]
         labels = _label_order(cell["label"])
@@ -327,7 +347,8 @@ def plot_learning_curves(
         ax.set_title(f"{backbone} · {dataset}")
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
-        ax.legend(fontsize="small")
+        where = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0)} if many else {}
+        ax.legend(fontsize="small", **where)
     return fig
 
 
@@ -533,17 +554,19 @@ def plot_nuisance(
     fig, axes = _grid(len(rows), len(ladders))
     for col, ladder in enumerate(ladders):
         part = latest_runs(data[data["ladder"] == ladder], column=test, keys=["label", "level"])
+        labels = sorted(set(part["label"]))
         for row, (key, ylabel) in enumerate(rows):
             ax = axes[row, col]
-            for label, line in part.groupby("label", sort=True):
-                stats = [
-                    (level, *mean_ci(100 * g[key].dropna().to_numpy(float)))
-                    for level, g in line.groupby("level", sort=True)
-                ]
-                xs, means, _, lows, highs = np.array(stats, dtype=float).T
-                err = [np.nan_to_num(means - lows), np.nan_to_num(highs - means)]
+            for k, label in enumerate(labels):
+                line = part[part["label"] == label]
+                dodge = (k - (len(labels) - 1) / 2) * NUISANCE_DODGE  # variants side by side
                 colour = None if palette is None else palette.get(str(label))
-                ax.errorbar(xs, means, yerr=err, marker="o", capsize=3, label=label, color=colour)
+                _nuisance_line(ax, line, key, dodge=dodge, label=str(label), colour=colour)
+            seeds = 100 * part[key].dropna().to_numpy(float)
+            if key != "_gap":  # an accuracy lives in [0, 100] %, whatever a 2-seed CI says
+                ax.set_ylim(0, 100)
+            elif len(seeds):  # the gap: the seeds' own range (wider intervals are cut)
+                ax.set_ylim(seeds.min() - 10, seeds.max() + 10)
             ax.set_xlabel(f"{ladder} level")
             ax.set_xticks(sorted(set(part["level"])))
             if col == 0:
@@ -551,3 +574,27 @@ def plot_nuisance(
         axes[0, col].set_title(f"nuisance: {ladder}")
     axes[0, 0].legend(fontsize="small")
     return fig
+
+
+def _nuisance_line(
+    ax: Any, line: pd.DataFrame, key: str, *, dodge: float, label: str, colour: str | None
+) -> None:
+    """One variant's mean and 95 % t interval per level, and its seeds as dots."""
+    stats = [
+        (level, *mean_ci(100 * g[key].dropna().to_numpy(float)))
+        for level, g in line.groupby("level", sort=True)
+    ]
+    xs, means, _, lows, highs = np.array(stats, dtype=float).T
+    err = [np.nan_to_num(means - lows), np.nan_to_num(highs - means)]
+    drawn = ax.errorbar(
+        xs + dodge, means, yerr=err, marker="o", capsize=3, label=label, color=colour
+    )
+    seeds = line.dropna(subset=[key])
+    ax.scatter(
+        seeds["level"].to_numpy(float) + dodge,
+        100 * seeds[key].to_numpy(float),
+        s=9,
+        color=drawn.lines[0].get_color(),
+        alpha=0.6,
+        zorder=3,
+    )

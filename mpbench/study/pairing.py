@@ -16,7 +16,11 @@ import pandas as pd
 
 from mpbench import tracking as tk
 from mpbench._conventions import BASELINE
-from mpbench.config import EXECUTION_DATASET_OPTIONS, EXECUTION_FIELDS, TrialConfig
+from mpbench.config import (
+    EXECUTION_FIELDS,
+    TrialConfig,
+    semantic_options,
+)
 
 KEYS: Final = ["backbone", "dataset", "label"]
 # Config fields that never become a setting column: the keys themselves, the seed (averaged over),
@@ -61,7 +65,7 @@ def _param_values(runs: pd.DataFrame, field: str) -> pd.Series:
     execution options), a run that did not log it taking the value of another run of its cell."""
     values = runs[f"param.{field}"].astype(object)
     if field == "dataset_options":
-        values = values.map(_semantic_options)
+        values = values.map(semantic_options_text)
     values = values.where(values.notna(), None)
     if "cell" in runs and values.isna().any():
         filled = values.groupby(runs["cell"].fillna("")).transform("first")
@@ -69,8 +73,9 @@ def _param_values(runs: pd.DataFrame, field: str) -> pd.Series:
     return values
 
 
-def _semantic_options(text: object) -> object:
-    """A dataset_options param without the options that change no pixel (``cache``)."""
+def semantic_options_text(text: object) -> object:
+    """A dataset_options param (JSON text) without the options that change no pixel
+    (``cache``), as canonical JSON; anything else as it is."""
     import json
 
     if not isinstance(text, str):
@@ -81,8 +86,7 @@ def _semantic_options(text: object) -> object:
         return text
     if not isinstance(opts, dict):
         return text
-    kept = {k: v for k, v in opts.items() if k not in EXECUTION_DATASET_OPTIONS}
-    return json.dumps(kept, sort_keys=True)
+    return json.dumps(semantic_options(opts), sort_keys=True)
 
 
 def varied_fields(runs: pd.DataFrame) -> list[str]:
@@ -104,7 +108,36 @@ def add_settings(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     (``KEYS`` then the varied fields)."""
     fields = varied_fields(runs)
     columns = {f: _param_values(runs, f).fillna(UNKNOWN).astype(str) for f in fields}
+    if "dataset_options" in columns:
+        columns["dataset_options"] = varied_options(columns["dataset_options"])
     return runs.assign(**columns), [*KEYS, *fields]
+
+
+def varied_options(values: pd.Series) -> pd.Series:
+    """Dataset options (canonical JSON) as the options that differ between them, ``k=v, ...``
+    (a nuisance study's ``ladder=flicker, level=2``), so that a table shows what was varied; the
+    values stay as distinct as the options, whose other keys are the same everywhere."""
+    import json
+
+    try:
+        parsed = [json.loads(v) for v in values]
+    except ValueError:
+        return values
+    if not all(isinstance(p, dict) for p in parsed):
+        return values
+    keys = sorted({k for p in parsed for k in p})
+    varied = [k for k in keys if len({json.dumps(p.get(k, UNKNOWN)) for p in parsed}) > 1]
+    shown = [
+        ", ".join(f"{k}={_option_text(p[k])}" for k in varied if k in p) or "{}" for p in parsed
+    ]
+    return pd.Series(shown, index=values.index)
+
+
+def _option_text(value: object) -> str:
+    """An option's value as written in a study file (strings bare, lists as JSON)."""
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _baseline_runs(
