@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from mpbench.quickstart import QUICKSTART_DATA
 from mpbench.study.spec import read_study
 
@@ -86,3 +88,27 @@ def test_readme_backbone_table_is_the_registry() -> None:
     head = ["backbone", "family", "full input (T x crop²)", "parameters (M, 400 classes)"]
     table = "\n".join(markdown_table([*head, "classifier"], rows))
     assert table in README
+
+
+def test_nuisance_readme_numbers_come_from_its_table_csv() -> None:
+    """results/nuisance/README.md's table and its smallest Holm p are the committed table's."""
+    import pandas as pd
+
+    nuisance = REPO / "results" / "nuisance"
+    text = (nuisance / "README.md").read_text()
+    csv = pd.read_csv(nuisance / "table.csv")
+    rows = re.findall(
+        r"^\| (\w+) \| (\d) \| (\w+) \| ([\d.]+) ± ([\d.]+) \| ([\d.]+) ± ([\d.]+) \| ([^|]+) \|$",
+        text,
+        flags=re.M,
+    )
+    assert len(rows) == 24  # 2 ladders x 4 levels x 3 variants
+    for ladder, level, variant, *numbers, diff in rows:
+        mine = csv[(csv["dataset_options"] == f"ladder={ladder}, level={level}")
+                   & (csv["variant"] == variant)]  # fmt: skip
+        test, shift = (mine[mine["split"] == s].iloc[0] for s in ("test", "test_shift"))
+        expected = [test["mean"], test["std"], shift["mean"], shift["std"]]
+        assert [float(n) for n in numbers] == pytest.approx([100 * e for e in expected], abs=0.006)
+        if variant != "baseline":
+            assert diff.startswith(f"{100 * shift['delta']:+.2f} [{100 * shift['delta_low']:+.2f}")
+    assert f"at least\n  {csv['p_holm'].min():.3f}" in text
