@@ -148,25 +148,46 @@ def test_a_stopped_worker_waits_out_an_outage_only_briefly() -> None:
 
 
 _INTERRUPTED_LOGGING = """
-import faulthandler, gc, os, random, signal, sqlite3, sys, threading
+import faulthandler, gc, os, random, signal, sqlite3, sys, threading, time
 os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{sys.argv[1]}"
 from mpbench import tracking as tk
 client = tk.mlflow_client()
 run = client.create_run(client.create_experiment("x")).info.run_id
 held, n = 0, int(sys.argv[2])
+now = {"round": -1, "open": False}  # the round being interrupted, and whether it still runs
+
+
+def on_sigint(signum, frame):  # Python's own Ctrl-C, while the round runs
+    if now["open"]:
+        raise KeyboardInterrupt
+
+
+def interrupt(round):
+    # One Ctrl-C at a random moment of the round's logging loop. A KeyboardInterrupt raised
+    # while a finalizer runs (a weakref callback of SQLAlchemy's) is printed "Exception ignored"
+    # and lost, and the loop would log forever: while that round runs, another each second.
+    time.sleep(random.uniform(0.02, 0.2))
+    while now["round"] == round and now["open"]:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1.0)
+
+
+signal.signal(signal.SIGINT, on_sigint)
 for i in range(n):
     # A round takes well under a second; one stuck for a minute is a hang, not a slow machine:
     # its stacks go to stderr and the process exits 1 (re-armed each round).
     faulthandler.dump_traceback_later(60, exit=True)
     print(f"round {i}", flush=True)
     gc.collect()  # a transaction leaked by an earlier round must not block this one
-    threading.Timer(random.uniform(0.02, 0.2), os.kill, (os.getpid(), signal.SIGINT)).start()
+    now.update(round=i, open=True)
+    threading.Thread(target=interrupt, args=(i,), daemon=True).start()
     try:
         step = 0
         while True:
             client.log_metric(run, "loss", float(step), step=step)
             step += 1
     except KeyboardInterrupt:  # where a worker ends its run: is the store free to write?
+        now["open"] = False
         probe = sqlite3.connect(sys.argv[1], timeout=0.2)
         try:
             probe.execute("BEGIN IMMEDIATE")
