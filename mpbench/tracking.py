@@ -29,7 +29,8 @@ TAG_VERSION: Final = "mpbench.version"
 TAG_DESIGN: Final = "mpbench.design"  # JSON of a sequential grid's design (looks, alpha, ...)
 TAG_DEVICE: Final = "mpbench.device"  # e.g. "cpu", "NVIDIA H100 80GB HBM3"
 # How the run's frames were made (mpbench.data.provenance; the whole record: A_PROVENANCE)
-TAG_FRAMES: Final = "mpbench.frames"  # "decoded", "cache" (decoded-clip cache) or "rendered"
+TAG_FRAMES: Final = "mpbench.frames"  # one of the three values below (cache: decoded-clip cache)
+FRAMES_DECODED, FRAMES_CACHED, FRAMES_RENDERED = "decoded", "cache", "rendered"
 TAG_DECODER: Final = "mpbench.decoder"  # e.g. "pyav 18.1.0 (mpbench decoder 2)"
 TAG_FFMPEG: Final = "mpbench.ffmpeg"  # the FFmpeg libraries PyAV links, "libavcodec 62.28.102, ..."
 TAG_SHORT_SIDE: Final = "mpbench.short_side"  # pixels the short side is scaled down to

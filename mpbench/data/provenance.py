@@ -14,8 +14,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from mpbench import tracking as tk
+
 DIGEST_CLIPS = 4
-DECODED, CACHED, RENDERED = "decoded", "cache", "rendered"
+DECODED, CACHED, RENDERED = tk.FRAMES_DECODED, tk.FRAMES_CACHED, tk.FRAMES_RENDERED
 
 
 def data_provenance(data: Any, *, clips: int = DIGEST_CLIPS) -> dict[str, Any]:

@@ -27,7 +27,7 @@ SETTINGS: Final = {
 }
 DIGEST: Final = "decode.frames_digest"
 FRAMES: Final = "decode.frames"  # where a run's frames came from: decoded, cache or rendered
-RENDERED: Final = "rendered"  # data.provenance.RENDERED (the data package imports torch)
+RENDERED: Final = tk.FRAMES_RENDERED
 # what fixes the clips a digest covers: the files, the clip geometry, the dataset options and,
 # for clips rendered in memory, the data seed they are rendered from
 SAME_CLIPS: Final = ("param.data_root", "param.frames", "param.sampling_rate")

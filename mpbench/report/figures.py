@@ -54,7 +54,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 PANEL_SIZE: Final = (3.6, 2.8)
-ABLATION_UPRIGHT_BARS: Final = 8  # more settings in a panel: horizontal bars, taller panels
+MANY_LABELS: Final = 8  # more settings in a panel: horizontal bars or a side legend, taller
 BAR_HEIGHT: Final = 0.28  # inches per horizontal bar
 NUISANCE_DODGE: Final = 0.08  # x offset between the variants of one nuisance level
 D_GRID: Final = np.linspace(-1.0, 1.0, 401)  # frame differences of the attention-function panel
@@ -98,6 +98,17 @@ def _grid(rows: int, cols: int, *, bars: int = 0) -> tuple[Figure, np.ndarray]:
     fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
     return fig, axes
+
+
+def _many(labels: int) -> int:
+    """``labels`` where a panel shows more than :data:`MANY_LABELS` settings, else 0 (the
+    ``bars`` of :func:`_grid`)."""
+    return labels if labels > MANY_LABELS else 0
+
+
+def _most_labels(data: pd.DataFrame) -> int:
+    """The most labels one backbone x dataset panel of ``data`` shows."""
+    return int(data.groupby(["backbone", "dataset"])["label"].nunique().max())
 
 
 def _scale(metric: str) -> tuple[float, str]:
@@ -175,9 +186,9 @@ def plot_ablation(
         raise NoData(f"no finished run logged {metric!r}")
     scale, ylabel = _scale(metric)
     backbones, datasets = sorted(set(data["backbone"])), sorted(set(data["dataset"]))
-    most = int(data.groupby(["backbone", "dataset"])["label"].nunique().max())
-    flat = most > ABLATION_UPRIGHT_BARS  # many settings: bars lie down, labels read across
-    fig, axes = _grid(len(backbones), len(datasets), bars=most if flat else 0)
+    bars = _many(_most_labels(data))
+    flat = bars > 0  # many settings: bars lie down, labels read across
+    fig, axes = _grid(len(backbones), len(datasets), bars=bars)
     for (i, backbone), (j, dataset) in (
         (b, d) for b in enumerate(backbones) for d in enumerate(datasets)
     ):
@@ -253,7 +264,7 @@ def plot_aggregate(
         ]
         rows = rows.assign(label=rows["label"] + " " + pd.Series(text, index=rows.index))
     scale, xlabel = _scale(metric)
-    fig, axes = _grid(1, 2, bars=len(rows) if len(rows) > ABLATION_UPRIGHT_BARS else 0)
+    fig, axes = _grid(1, 2, bars=_many(len(rows)))
     _errorbar(axes[0, 0], rows, ("iqm", "iqm_low", "iqm_high"), scale, palette)
     axes[0, 0].set_title("IQM over tasks and seeds")
     axes[0, 0].set_xlabel(f"IQM of {xlabel}")
@@ -325,9 +336,8 @@ def plot_learning_curves(
     data = _latest(add_labels(data))
     scale, ylabel = _scale(metric)
     panels = sorted(set(zip(data["backbone"], data["dataset"], strict=True)))
-    most = int(data.groupby(["backbone", "dataset"])["label"].nunique().max())
-    many = most > ABLATION_UPRIGHT_BARS  # a long legend: beside the panel, the panel taller
-    fig, axes = _grid(1, len(panels), bars=most if many else 0)
+    bars = _many(_most_labels(data))  # a long legend: beside the panel, the panel taller
+    fig, axes = _grid(1, len(panels), bars=bars)
     for ax, (backbone, dataset) in zip(axes[0], panels, strict=True):
         cell = data[(data["backbone"] == backbone) & (data["dataset"] == dataset)]
         labels = _label_order(cell["label"])
@@ -347,7 +357,7 @@ def plot_learning_curves(
         ax.set_title(f"{backbone} · {dataset}")
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
-        where = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0)} if many else {}
+        where = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0)} if bars else {}
         ax.legend(fontsize="small", **where)
     return fig
 

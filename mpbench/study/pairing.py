@@ -16,11 +16,7 @@ import pandas as pd
 
 from mpbench import tracking as tk
 from mpbench._conventions import BASELINE
-from mpbench.config import (
-    EXECUTION_FIELDS,
-    TrialConfig,
-    semantic_options,
-)
+from mpbench.config import EXECUTION_FIELDS, TrialConfig, semantic_options
 
 KEYS: Final = ["backbone", "dataset", "label"]
 # Config fields that never become a setting column: the keys themselves, the seed (averaged over),
